@@ -1,0 +1,106 @@
+"""Overhead of Winnow's FaissIndex over calling faiss directly, on the same vectors and index.
+
+Both sides search the very same faiss index object (the wrapper's), so the difference is exactly
+what the wrapper adds: input checks, float32 conversion and mapping labels to string ids. Runs are
+interleaved (raw, wrapper, raw, wrapper ...) and the median of each is reported.
+
+    python bench/search_speed.py                 # 100k x 384, 1,000 queries, Flat and HNSW32
+    python bench/search_speed.py --n 20000 --json runs/bench/search_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from indexes.faiss_index import FaissIndex
+
+logger = logging.getLogger("bench.search_speed")
+
+
+def clustered(n: int, dim: int, seed: int, n_clusters: int = 256) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, dim)).astype(np.float32)
+    x = centres[rng.integers(0, n_clusters, n)] + 0.5 * rng.normal(size=(n, dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def time_it(fn, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def bench_factory(factory: str, params: dict, x: np.ndarray, q: np.ndarray, k: int, repeats: int) -> dict:
+    ids = [f"doc-{i}" for i in range(len(x))]
+    start = time.perf_counter()
+    wrapper = FaissIndex(x.shape[1], factory, metric="ip", device="cpu", search_params=params)
+    wrapper.add(x, ids)
+    build_s = time.perf_counter() - start
+    raw = wrapper._index  # the same faiss index, searched without the wrapper
+    raw_times, wrap_times = [], []
+    for _ in range(repeats):  # interleaved, so load changes hit both sides alike
+        raw_times += time_it(lambda: raw.search(q, k), 1)
+        wrap_times += time_it(lambda: wrapper.search(q, k), 1)
+    # The wrapper must return what faiss returns.
+    _, labels = raw.search(q, k)
+    assert wrapper.search(q, k).ids == [[ids[j] for j in row] for row in labels.tolist()]
+    raw_s, wrap_s = statistics.median(raw_times), statistics.median(wrap_times)
+    return {
+        "factory": factory,
+        "params": params,
+        "build_seconds": round(build_s, 2),
+        "faiss_qps": round(len(q) / raw_s, 1),
+        "winnow_qps": round(len(q) / wrap_s, 1),
+        "overhead": round(wrap_s / raw_s - 1, 4),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="database vectors (default 100k)")
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", default=None, help="also write the table as JSON here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    x, q = clustered(args.n, args.dim, seed=0), clustered(args.queries, args.dim, seed=1)
+    rows = [
+        bench_factory(factory, params, x, q, args.k, args.repeats)
+        for factory, params in (("Flat", {}), ("HNSW32", {"efSearch": 64}))
+    ]
+    command = " ".join(["python", *sys.argv])
+    print(f"# {command}")
+    print(
+        f"# {args.n} x {args.dim} clustered vectors, {args.queries} queries, top {args.k}, "
+        f"{faiss.omp_get_max_threads()} threads, median of {args.repeats} interleaved runs"
+    )
+    print("| index | faiss QPS | winnow QPS | overhead | build s |\n|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['factory']} {r['params'] or ''} | {r['faiss_qps']:.0f} | {r['winnow_qps']:.0f} | "
+            f"{100 * r['overhead']:+.1f}% | {r['build_seconds']:.1f} |"
+        )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"command": command, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

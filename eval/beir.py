@@ -1,0 +1,63 @@
+"""Score a retriever on a BEIR-layout data set, the way BEIR does.
+
+Documents are encoded as ``title + " " + text``, each query retrieves its top ``top_k`` documents,
+documents whose id equals the query id are dropped (BEIR's ``ignore_identical_ids``), and the
+metrics come from pytrec_eval over every judged query of the split.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from eval.metrics import DEFAULT_METRICS, drop_self_hits, evaluate_run
+from retrieval.corpus import BeirDataset, open_beir
+from retrieval.retriever import Retriever
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate(
+    retriever: Retriever,
+    dataset: str | Path | BeirDataset,
+    split: str = "test",
+    *,
+    metrics: Iterable[str] = DEFAULT_METRICS,
+    top_k: int = 1000,
+    batch_size: int = 64,
+    build: bool = True,
+    model_name: str | None = None,
+) -> dict[str, Any]:
+    """Index the data set's corpus (unless ``build=False``), search its ``split`` queries, and score them.
+
+    Returns:
+        ``{"dataset", "split", "model", "metrics": {name: value}, "seconds", "n_queries", "n_documents",
+        "index"}``; ``seconds`` covers indexing and search.
+    """
+    data = dataset if isinstance(dataset, BeirDataset) else open_beir(dataset)
+    qrels = data.qrels(split)
+    queries = data.queries(split)
+    start = time.perf_counter()
+    if build:
+        retriever.build(data.root / "corpus.jsonl", batch_size=batch_size)
+    index_seconds = time.perf_counter() - start
+    query_ids = list(queries)
+    hits = retriever.search([queries[q] for q in query_ids], k=top_k + 1, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    run = drop_self_hits(hits.as_run(query_ids))
+    scores = evaluate_run(qrels, run, metrics)
+    logger.info("%s/%s: %s", data.name, split, ", ".join(f"{m}={v:.4f}" for m, v in scores.items()))
+    return {
+        "dataset": data.name,
+        "split": split,
+        "model": model_name or retriever.encoder.name,
+        "index": retriever.index_spec,
+        "metrics": scores,
+        "n_queries": len(query_ids),
+        "n_documents": len(retriever.index),
+        "seconds": round(seconds, 3),
+        "index_seconds": round(index_seconds, 3),
+    }

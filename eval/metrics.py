@@ -1,0 +1,69 @@
+"""Retrieval metrics through pytrec_eval (the TREC tool BEIR and MTEB use); nothing is hand-written.
+
+Metric names are ``ndcg@K``, ``recall@K``, ``map@K``, ``precision@K`` and ``mrr@K``. MRR@K is
+pytrec_eval's reciprocal rank over each run cut to its top K documents.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import pytrec_eval
+
+DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10")
+_TREC_NAMES = {"ndcg": "ndcg_cut", "recall": "recall", "map": "map_cut", "precision": "P"}
+_METRIC_RE = re.compile(r"^(ndcg|recall|map|precision|mrr)@(\d+)$")
+
+Run = Mapping[str, Mapping[str, float]]
+Qrels = Mapping[str, Mapping[str, int]]
+
+
+def _parse(name: str) -> tuple[str, int]:
+    match = _METRIC_RE.match(name.lower())
+    if not match:
+        raise ValueError(
+            f"unknown metric {name!r}; expected NAME@K with NAME in ndcg, recall, map, precision, mrr"
+        )
+    return match.group(1), int(match.group(2))
+
+
+def drop_self_hits(run: Run) -> dict[str, dict[str, float]]:
+    """Remove documents whose id equals the query id (BEIR's ``ignore_identical_ids``)."""
+    return {qid: {d: s for d, s in docs.items() if d != qid} for qid, docs in run.items()}
+
+
+def top_k(run: Run, k: int) -> dict[str, dict[str, float]]:
+    """Cut every query's run to its ``k`` best-scored documents (ties broken by doc id, as trec_eval does)."""
+    return {
+        qid: dict(sorted(docs.items(), key=lambda item: (-item[1], item[0]))[:k]) for qid, docs in run.items()
+    }
+
+
+def per_query_scores(
+    qrels: Qrels, run: Run, metrics: Iterable[str] = DEFAULT_METRICS
+) -> dict[str, dict[str, float]]:
+    """Score every judged query: ``{metric: {query_id: value}}``; queries absent from the run score 0."""
+    metrics = list(metrics)
+    parsed = {m: _parse(m) for m in metrics}
+    qrels = {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items()}
+    run = {q: {d: float(s) for d, s in run.get(q, {}).items()} for q in qrels}
+    out: dict[str, dict[str, float]] = {}
+    trec = {m: (name, k) for m, (name, k) in parsed.items() if name != "mrr"}
+    if trec:
+        measures = {f"{_TREC_NAMES[name]}.{k}" for name, k in trec.values()}
+        results = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+        for metric, (name, k) in trec.items():
+            key = f"{_TREC_NAMES[name]}_{k}"
+            out[metric] = {q: results.get(q, {}).get(key, 0.0) for q in qrels}
+    for metric, (name, k) in parsed.items():
+        if name == "mrr":
+            results = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top_k(run, k))
+            out[metric] = {q: results.get(q, {}).get("recip_rank", 0.0) for q in qrels}
+    return {m: out[m] for m in metrics}
+
+
+def evaluate_run(qrels: Qrels, run: Run, metrics: Iterable[str] = DEFAULT_METRICS) -> dict[str, float]:
+    """Mean of each metric over the judged queries (those with at least one judgement)."""
+    per_query = per_query_scores(qrels, run, metrics)
+    return {m: (sum(v.values()) / len(v) if v else 0.0) for m, v in per_query.items()}

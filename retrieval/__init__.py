@@ -1,0 +1,32 @@
+"""Winnow's public API: load encoders, build and search retrievers, read corpora.
+
+Example:
+    >>> from retrieval import Retriever, load_encoder
+    >>> retriever = Retriever(load_encoder("sentence-transformers/all-MiniLM-L6-v2"), index="faiss:Flat")
+    >>> retriever.build("data/beir/scifact")
+    >>> hits = retriever.search(["vitamin D and bone fractures"], k=10)
+    >>> hits.ids[0][:3]
+"""
+
+from __future__ import annotations
+
+from indexes.base import Hits
+from retrieval.corpus import Document, load_corpus, load_qrels, load_queries, open_beir
+from retrieval.embed import Embeddings, embed_corpus
+from retrieval.encoders import DenseEncoder, Encoder, load_encoder
+from retrieval.retriever import Retriever
+
+__all__ = [
+    "DenseEncoder",
+    "Document",
+    "Embeddings",
+    "Encoder",
+    "Hits",
+    "Retriever",
+    "embed_corpus",
+    "load_corpus",
+    "load_encoder",
+    "load_qrels",
+    "load_queries",
+    "open_beir",
+]

@@ -1,0 +1,155 @@
+"""The ``Encoder`` protocol and ``load_encoder``: one API over every model Winnow can serve.
+
+An encoder turns query and document texts into float32 vectors. Dense encoders wrap a
+``SentenceTransformer`` and use its ``encode_query`` / ``encode_document`` (so model prompts apply);
+their output is L2-normalised when the model's similarity is cosine, so that an inner-product index
+scores cosine similarity.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+Similarity = Literal["cosine", "dot", "euclidean"]
+SIMILARITIES: tuple[str, ...] = ("cosine", "dot", "euclidean")
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What the retriever, indexes and evaluators need from a model."""
+
+    name: str
+    kind: Literal["dense", "sparse"]
+    similarity: Similarity
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
+
+
+def index_metric(similarity: str) -> str:
+    """The index metric that scores ``similarity``: inner product for cosine/dot, L2 for euclidean."""
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"unknown similarity {similarity!r}; expected one of {', '.join(SIMILARITIES)}")
+    return "l2" if similarity == "euclidean" else "ip"
+
+
+class DenseEncoder:
+    """A sentence-transformers bi-encoder behind the :class:`Encoder` protocol.
+
+    Args:
+        model: a loaded ``SentenceTransformer``.
+        name: the hub id or path it was loaded from (recorded in index and result metadata).
+        max_length: optional override of the model's ``max_seq_length``.
+
+    Example:
+        >>> enc = load_encoder("sentence-transformers/all-MiniLM-L6-v2")
+        >>> enc.encode_queries(["what is winnowing?"]).shape
+        (1, 384)
+    """
+
+    kind: Literal["dense"] = "dense"
+
+    def __init__(self, model: object, name: str, max_length: int | None = None) -> None:
+        self.model = model
+        self.name = name
+        if max_length is not None:
+            model.max_seq_length = max_length
+        similarity = getattr(model, "similarity_fn_name", None) or "cosine"
+        if similarity == "dot_product":
+            similarity = "dot"
+        if similarity not in SIMILARITIES:
+            raise ValueError(
+                f"model {name!r} uses similarity {similarity!r}; supported: {', '.join(SIMILARITIES)}"
+            )
+        self.similarity: Similarity = similarity  # type: ignore[assignment]
+        self._dim = int(model.get_embedding_dimension())
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def normalize(self) -> bool:
+        return self.similarity == "cosine"
+
+    def _encode(self, fn_name: str, texts: Sequence[str], batch_size: int, progress: bool) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        fn = getattr(self.model, fn_name)
+        vectors = fn(
+            texts,
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=self.normalize,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_queries(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        return self._encode("encode_query", texts, batch_size, progress)
+
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        return self._encode("encode_document", texts, batch_size, progress)
+
+    def __repr__(self) -> str:
+        return f"DenseEncoder(name={self.name!r}, dim={self.dim}, similarity={self.similarity!r})"
+
+
+def _resolve_device(device: str | None) -> str | None:
+    if device in (None, "auto"):
+        return None  # sentence-transformers picks CUDA when available
+    return device
+
+
+def load_encoder(
+    name_or_path: str | Path, device: str | None = None, max_length: int | None = None
+) -> Encoder:
+    """Load an encoder from a hub id or a local directory.
+
+    Args:
+        name_or_path: a Hugging Face hub id (``sentence-transformers/all-MiniLM-L6-v2``) or a model
+            directory written by sentence-transformers or ``winnow train``.
+        device: ``cpu``, ``cuda``, ``cuda:1``... or ``None``/``auto`` to let sentence-transformers choose.
+        max_length: optional maximum number of tokens per text.
+
+    Raises:
+        FileNotFoundError / OSError: the path does not exist and the hub id cannot be resolved.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    name = str(name_or_path)
+    path = Path(name)
+    looks_local = path.exists() or name.startswith((".", "/", "~"))
+    if looks_local and not path.exists():
+        raise FileNotFoundError(f"model directory {name} not found")
+    if path.is_dir() and not any((path / f).exists() for f in ("modules.json", "config.json")):
+        raise ValueError(
+            f"{name} is not a model directory: it has neither modules.json (sentence-transformers) "
+            "nor config.json (transformers)"
+        )
+    try:
+        model = SentenceTransformer(name, device=_resolve_device(device))
+    except OSError as exc:
+        raise OSError(
+            f"could not load model {name!r}: {exc}. Offline? Run `winnow models install-offline` to seed "
+            "the Hugging Face cache, or pass a local model directory."
+        ) from exc
+    encoder = DenseEncoder(model, name=name, max_length=max_length)
+    logger.info("loaded %r on %s", encoder, model.device)
+    return encoder
