@@ -1,0 +1,118 @@
+"""Ablation of the dense recipe: base model, MNRL, GIST, GIST + TAS-Balanced, full (+ distillation).
+
+Every variant is trained with ``winnow train`` on the data set's train split (NFCorpus selects its
+checkpoint on dev) and scored with ``winnow eval beir`` on the test split, exactly as a user would
+run them. Results land in ``--out`` (one JSON per run, reused when present, so an interrupted
+ablation resumes) and the script prints a Markdown table.
+
+    python bench/train_ablation.py --datasets scifact nfcorpus
+    python bench/train_ablation.py --datasets scifact --variants mnrl full --set training.epochs=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = {"mnrl": "dense-mnrl", "gist": "dense-gist", "gist-tas": "dense-gist-tas", "full": "dense-full"}
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Per data set: the split that selects checkpoints (None: last checkpoint) and extra overrides.
+DATASET_SETTINGS: dict[str, list[str]] = {
+    "scifact": [],
+    "nfcorpus": ["data.dev_split=dev", "data.dev_max_queries=100"],
+}
+
+logger = logging.getLogger("bench.train_ablation")
+
+
+def winnow(*args: str) -> None:
+    command = [str(Path(sys.executable).with_name("winnow")), *args]
+    logger.info("$ %s", " ".join(command))
+    subprocess.run(command, check=True, cwd=ROOT)
+
+
+def evaluate(model: str, dataset: str, out: Path) -> dict:
+    if not out.is_file():
+        winnow(
+            "-q", "eval", "beir", "--model", model, "--data", dataset, "--split", "test", "--output", str(out)
+        )
+    return json.loads(out.read_text())
+
+
+def run(dataset: str, variant: str, out_dir: Path, overrides: list[str]) -> dict:
+    result_file = out_dir / f"{dataset}-{variant}.json"
+    if variant == "base":
+        return evaluate(BASE_MODEL, dataset, result_file)
+    model_dir = out_dir / "models" / f"{dataset}-{variant}"
+    if not (model_dir / "meta.json").is_file():
+        start = time.perf_counter()
+        sets = [f"data.dataset={dataset}", *DATASET_SETTINGS.get(dataset, []), *overrides]
+        winnow(
+            "train",
+            f"configs/{VARIANTS[variant]}.yaml",
+            "--output",
+            str(model_dir),
+            *[arg for s in sets for arg in ("--set", s)],
+            *(["--resume"] if model_dir.with_name(model_dir.name + ".checkpoints").exists() else []),
+        )
+        (model_dir / "train_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
+    result = evaluate(str(model_dir), dataset, result_file)
+    meta = json.loads((model_dir / "meta.json").read_text())
+    result["train_steps"] = meta.get("steps")
+    result["train_seconds"] = (
+        float((model_dir / "train_seconds.txt").read_text())
+        if (model_dir / "train_seconds.txt").exists()
+        else None
+    )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"])
+    parser.add_argument("--variants", nargs="+", default=["base", *VARIANTS], choices=["base", *VARIANTS])
+    parser.add_argument("--out", default="runs/ablation", help="results and models (default runs/ablation)")
+    parser.add_argument("--set", action="append", default=[], help="override for every recipe (KEY=VALUE)")
+    parser.add_argument("--json", default=None, help="also write the table as JSON here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    os.environ.setdefault("WINNOW_DATA", str((ROOT / ".." / "shared" / "data").resolve()))
+    out_dir = ROOT / args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table: dict[str, dict[str, dict]] = {}
+    for dataset in args.datasets:
+        for variant in args.variants:
+            table.setdefault(dataset, {})[variant] = run(dataset, variant, out_dir, args.set)
+            m = table[dataset][variant]["metrics"]
+            logger.info("%s %s: nDCG@10 %.4f R@100 %.4f", dataset, variant, m["ndcg@10"], m["recall@100"])
+    command = " ".join(["python", *sys.argv])
+    print(f"# {command}\n")
+    print("| data set | " + " | ".join(args.variants) + " |")
+    print("|---|" + "---|" * len(args.variants))
+    for dataset, rows in table.items():
+        base = rows.get("base", {}).get("metrics", {}).get("ndcg@10")
+        cells = []
+        for variant in args.variants:
+            value = rows[variant]["metrics"]["ndcg@10"]
+            delta = f" ({value - base:+.4f})" if base is not None and variant != "base" else ""
+            cells.append(f"{value:.4f}{delta}")
+        print(f"| {dataset} nDCG@10 | " + " | ".join(cells) + " |")
+        print(
+            f"| {dataset} R@100 | "
+            + " | ".join(f"{rows[v]['metrics']['recall@100']:.4f}" for v in args.variants)
+            + " |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"command": command, "results": table}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Seconds per training step: cached-guide GIST vs MNRL vs sentence-transformers' GISTEmbedLoss.
+
+All three train the same student on the same batches (SciFact train queries and positives, plus a
+negative), interleaved round by round, with the same guide model for both GIST losses. The cached
+guide's one-time cost (embedding every training text) is reported separately; a step does no guide
+forward pass. A step is forward + backward + AdamW update.
+
+    python bench/train_speed.py                      # all-MiniLM-L6-v2, guide all-mpnet-base-v2
+    python bench/train_speed.py --steps 5 --batch-size 16 --max-length 64 --json runs/bench/train_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from retrieval.corpus import open_beir
+from trainers.data import from_beir
+from trainers.losses import CachedGuideGISTLoss
+
+logger = logging.getLogger("bench.train_speed")
+
+
+def batches(
+    data_dir: Path, batch_size: int, n: int
+) -> list[tuple[list[str], list[str], list[str], np.ndarray]]:
+    data = from_beir(data_dir, "train", max_positives=1)
+    qids = data.query_ids[: batch_size * n]
+    docs = list(data.corpus)
+    rng = np.random.default_rng(0)
+    out = []
+    for b in range(n):
+        chunk = qids[b * batch_size : (b + 1) * batch_size]
+        anchors = [data.queries[q] for q in chunk]
+        positives = [data.corpus[data.positives[q][0]] for q in chunk]
+        negatives = [data.corpus[docs[i]] for i in rng.integers(0, len(docs), len(chunk))]
+        out.append((anchors, positives, negatives, np.arange(3 * len(chunk)).reshape(3, -1).T))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--student", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--guide", default="sentence-transformers/all-mpnet-base-v2")
+    parser.add_argument("--data", default=None, help="BEIR folder (default $WINNOW_DATA/beir/scifact)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per loss (after one warm-up)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
+
+    data_dir = Path(args.data or Path(os.environ.get("WINNOW_DATA", "../shared/data")) / "beir" / "scifact")
+    open_beir(data_dir)
+    torch.manual_seed(0)
+    student = SentenceTransformer(args.student, device="cpu")
+    student.max_seq_length = args.max_length
+    guide = SentenceTransformer(args.guide, device="cpu")
+    guide.max_seq_length = args.max_length
+    data = batches(data_dir, args.batch_size, args.steps + 1)
+
+    start = time.perf_counter()
+    texts = [t for a, p, n, _ in data for t in (*a, *p, *n)]
+    guide_matrix = guide.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    cache_seconds = time.perf_counter() - start
+
+    losses = {
+        "MNRL": MultipleNegativesRankingLoss(student),
+        "GIST (cached guide, winnow)": CachedGuideGISTLoss(student, guide_matrix, temperature=0.05),
+        "GISTEmbedLoss (sentence-transformers)": GISTEmbedLoss(student, guide, temperature=0.05),
+    }
+    initial = {k: v.clone() for k, v in student.state_dict().items()}
+    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-6)
+    times: dict[str, list[float]] = {name: [] for name in losses}
+
+    def step(name: str, batch_no: int) -> float:
+        anchors, positives, negatives, ids = data[batch_no]
+        offset = batch_no * 3 * args.batch_size
+        labels = torch.tensor(ids + offset, dtype=torch.float32)
+        t0 = time.perf_counter()
+        features = [student.tokenize(t) for t in (anchors, positives, negatives)]
+        loss = losses[name](features, labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return time.perf_counter() - t0
+
+    for batch_no in range(args.steps + 1):  # round robin; batch 0 is the warm-up
+        for name in losses:
+            student.load_state_dict(initial)
+            elapsed = step(name, batch_no)
+            if batch_no:
+                times[name].append(elapsed)
+    mnrl = statistics.median(times["MNRL"])
+    rows = [
+        {
+            "loss": name,
+            "seconds_per_step": round(statistics.median(t), 4),
+            "vs_mnrl": round(statistics.median(t) / mnrl, 3),
+        }
+        for name, t in times.items()
+    ]
+    command = " ".join(["python", *sys.argv])
+    print(f"# {command}")
+    print(
+        f"# student {args.student}, guide {args.guide}, batch {args.batch_size} "
+        f"(anchor, positive, negative), max length {args.max_length}, {torch.get_num_threads()} threads, "
+        f"median of {args.steps} interleaved steps"
+    )
+    print("| loss | s/step | vs MNRL |\n|---|---|---|")
+    for r in rows:
+        print(f"| {r['loss']} | {r['seconds_per_step']:.3f} | {r['vs_mnrl']:.2f}x |")
+    print(f"\nOne-time guide embedding of the {len(texts)} texts of these batches: {cache_seconds:.1f} s")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(
+            json.dumps({"command": command, "rows": rows, "guide_cache_seconds": cache_seconds}, indent=2)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

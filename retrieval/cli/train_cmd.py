@@ -1,0 +1,64 @@
+"""``winnow train CONFIG.yaml``: run a training recipe (dense or sparse)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import yaml
+
+from retrieval.settings import DATA_ENV
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("train", help="train a model from a YAML recipe")
+    parser.add_argument("config", help="YAML recipe (see configs/)")
+    parser.add_argument(
+        "--output", default=None, help="model directory to write (default: the recipe's output)"
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help=f"data root with beir/<name>/ (default: ${DATA_ENV})"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set training.max_steps=2 (repeatable; VALUE is YAML)",
+    )
+    parser.set_defaults(func=run)
+
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. training.max_steps=100")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainers.config import load_config
+
+    if args.data_dir:
+        if not Path(args.data_dir).is_dir():
+            raise FileNotFoundError(f"--data-dir {args.data_dir} is not a directory")
+        os.environ[DATA_ENV] = str(Path(args.data_dir).resolve())
+    config = load_config(args.config, parse_overrides(args.set))
+    output = args.output or config.output
+    if not output:
+        raise ValueError(
+            f"{args.config}: no output directory; pass --output DIR or set output: in the recipe"
+        )
+    if config.kind == "dense":
+        from trainers.dense import train_dense
+
+        path = train_dense(config, output, resume=args.resume)
+    else:
+        raise ValueError(f"{args.config}: kind {config.kind!r} is not trainable yet; expected 'dense'")
+    print(f"wrote {path}")
+    return 0

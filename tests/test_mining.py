@@ -1,0 +1,100 @@
+"""Hard-negative mining windows and margins, the guide filter, and the embedding cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from trainers.config import MiningConfig
+from trainers.data import TrainingData
+from trainers.embedding_cache import EmbeddingCache
+from trainers.guide import Guide
+from trainers.mining import mine_hard_negatives
+
+
+class Ranked:
+    """A searcher with a fixed ranking: doc i scores 1 - i/10 for every query."""
+
+    name = "ranked"
+
+    def __init__(self, n: int) -> None:
+        self.docs = [f"d{i}" for i in range(n)]
+
+    def search(self, queries, k):
+        k = min(k, len(self.docs))
+        return [self.docs[:k] for _ in queries], np.tile(1 - np.arange(k) / 10, (len(queries), 1)).astype(
+            np.float32
+        )
+
+    def pair_scores(self, queries, doc_ids):
+        return [np.asarray([1 - int(d[1:]) / 10 for d in docs], np.float32) for docs in doc_ids]
+
+
+def data(n: int = 8, positive: str = "d2") -> TrainingData:
+    return TrainingData({"q": "query"}, {"q": [positive]}, {f"d{i}": f"text {i}" for i in range(n)})
+
+
+def test_range_and_count() -> None:
+    mined = mine_hard_negatives(data(), Ranked(8), MiningConfig(range_min=1, range_max=5, num_negatives=3))
+    # Ranking without the positive d2: d0 d1 d3 d4 d5 ...; window [1, 5) -> d1 d3 d4 d5; first 3 kept.
+    assert mined == {"q": ["d1", "d3", "d4"]}
+
+
+def test_absolute_and_relative_margins() -> None:
+    # Positive d2 scores 0.8: absolute margin 0.15 keeps scores <= 0.65 -> d4 (0.6) onwards.
+    mined = mine_hard_negatives(data(), Ranked(8), MiningConfig(absolute_margin=0.15, num_negatives=2))
+    assert mined == {"q": ["d4", "d5"]}
+    mined = mine_hard_negatives(data(), Ranked(8), MiningConfig(relative_margin=0.2, num_negatives=2))
+    assert mined == {"q": ["d4", "d5"]}  # <= 0.8 * 0.8 = 0.64
+    with pytest.raises(ValueError, match="need 0 <= range_min < range_max"):
+        mine_hard_negatives(data(), Ranked(8), MiningConfig(range_min=5, range_max=5))
+
+
+class TableEncoder:
+    """An encoder whose vectors are given per text."""
+
+    kind, similarity, dim = "dense", "cosine", 2
+
+    def __init__(self, vectors: dict[str, list[float]], name: str = "table") -> None:
+        self.vectors, self.name, self.calls = vectors, name, []
+
+    def _enc(self, texts, batch_size=64):
+        self.calls.append(list(texts))
+        return np.asarray([self.vectors[t] for t in texts], dtype=np.float32)
+
+    encode_queries = encode_documents = _enc
+
+
+def test_guide_filter_drops_planted_false_negative(tmp_path) -> None:
+    vectors = {
+        "query": [1, 0],
+        "text 2": [0.8, 0.6],
+        "text 0": [0.99, 0.14],
+        "text 1": [0.0, 1.0],
+        "text 3": [0.6, 0.8],
+        "text 4": [0.7, 0.71],
+    }
+    guide = Guide(TableEncoder(vectors), EmbeddingCache(TableEncoder(vectors), tmp_path))
+    mined = mine_hard_negatives(
+        data(5), Ranked(5), MiningConfig(num_negatives=4), guide=guide, cache_dir=tmp_path
+    )
+    # text 0 is closer to the query than the positive (0.99 > 0.8): a probable false negative.
+    assert mined == {"q": ["d1", "d3", "d4"]}
+    cached = list(tmp_path.glob("negatives-*.json"))
+    assert len(cached) == 1 and json.loads(cached[0].read_text()) == mined
+
+
+def test_embedding_cache_computes_each_text_once_and_survives_reload(tmp_path) -> None:
+    enc = TableEncoder({"a": [1, 0], "b": [0, 1], "c": [1, 1]})
+    cache = EmbeddingCache(enc, tmp_path, shard_size=2)
+    first = cache.get(["a", "b", "a"], "document")
+    np.testing.assert_array_equal(first, [[1, 0], [0, 1], [1, 0]])
+    cache.get(["c", "b"], "document")
+    assert enc.calls == [["a", "b"], ["c"]]
+    again = EmbeddingCache(enc, tmp_path).get(["c", "a"], "document")  # a new process, same folder
+    np.testing.assert_array_equal(again, [[1, 1], [1, 0]])
+    assert len(enc.calls) == 2 and not list(tmp_path.rglob("*.tmp"))
+    other = EmbeddingCache(TableEncoder({"a": [0, 1]}, name="other"), tmp_path)
+    assert other.dir != cache.dir  # a different model never reads these vectors

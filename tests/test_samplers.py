@@ -1,0 +1,105 @@
+"""TAS-Balanced invariants: each query once per epoch, few clusters per batch, balanced margin bins."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from accelerate.data_loader import BatchSamplerShard
+
+from trainers.samplers import QueryBatchSampler, TASBalancedBatchSampler, cluster_queries, margin_bins
+
+
+def make(n_queries=40, rows_per_query=6, batch=8, clusters_per_batch=1, seed=0):
+    row_query = np.repeat(np.arange(n_queries), rows_per_query)
+    query_cluster = np.arange(n_queries) % 5
+    rng = np.random.default_rng(0)
+    # Per query: one row with a huge margin, the others bunched near 0.
+    margins = np.where(
+        np.arange(len(row_query)) % rows_per_query == 0, 10.0, rng.uniform(0, 0.1, len(row_query))
+    )
+    return (
+        TASBalancedBatchSampler(
+            list(range(len(row_query))),
+            batch,
+            False,
+            seed=seed,
+            row_query=row_query,
+            query_cluster=query_cluster,
+            row_margin=margins,
+            clusters_per_batch=clusters_per_batch,
+            n_bins=10,
+        ),
+        row_query,
+        query_cluster,
+    )
+
+
+def test_every_query_once_per_epoch_and_batches_from_one_cluster() -> None:
+    sampler, row_query, cluster = make()
+    batches = list(sampler)
+    queries = [row_query[r] for b in batches for r in b]
+    assert sorted(queries) == list(range(40)) and len(batches) == len(sampler) == 5
+    for batch in batches:
+        assert len({cluster[row_query[r]] for r in batch}) == 1  # 8 queries per cluster, batch 8
+
+
+def test_refill_from_further_clusters_when_one_runs_dry() -> None:
+    sampler, row_query, _cluster = make(n_queries=30, batch=8)  # clusters of 6: each batch needs two
+    for batch in sampler:
+        assert len(batch) <= 8 and len({row_query[r] for r in batch}) == len(batch)
+    sampler2, row_query2, cluster2 = make(clusters_per_batch=2)
+    for batch in sampler2:
+        assert len({cluster2[row_query2[r]] for r in batch}) <= 2
+
+
+def test_margin_bins_are_sampled_evenly() -> None:
+    sampler, _row_query, _ = make(n_queries=5, batch=5, rows_per_query=6)
+    picks = Counter()
+    for epoch in range(400):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            picks.update(r % 6 == 0 for r in batch)
+    # Two non-empty bins per query (the outlier, the bunch): the outlier row is drawn about half the time,
+    # where uniform row sampling would draw it one time in six.
+    share = picks[True] / sum(picks.values())
+    assert 0.45 < share < 0.55
+
+
+def test_margin_bins_edge_cases() -> None:
+    assert margin_bins(np.array([0.3, 0.3, 0.3]), 10).tolist() == [0, 0, 0]
+    assert margin_bins(np.array([0.0, 0.5, 1.0]), 2).tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match="margin_bins must be at least 1"):
+        margin_bins(np.array([0.0]), 0)
+
+
+def test_deterministic_per_epoch_and_distinct_batches_per_rank() -> None:
+    sampler, _row_query, _ = make()
+    first, again = list(sampler), list(sampler)
+    assert first == again
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+    sampler.set_epoch(0)
+    # sentence-transformers' trainer prepares its train loader with even_batches=False.
+    shards = [
+        list(BatchSamplerShard(sampler, num_processes=2, process_index=i, even_batches=False))
+        for i in range(2)
+    ]
+    rows = [{r for b in shard for r in b} for shard in shards]
+    assert rows[0] and rows[1] and not rows[0] & rows[1]  # ranks see distinct batches
+    assert len(rows[0] | rows[1]) == 40  # and together every query of the epoch
+
+
+def test_random_sampler_and_clustering() -> None:
+    row_query = np.repeat(np.arange(10), 3)
+    sampler = QueryBatchSampler(list(range(30)), 4, True, row_query=row_query)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 2 and all(len(b) == 4 for b in batches)
+    x = np.concatenate([np.random.default_rng(0).normal(c, 0.01, (10, 4)) for c in (-1.0, 1.0)])
+    assignment = cluster_queries(x, 2)
+    assert (
+        len(set(assignment[:10])) == 1 and len(set(assignment[10:])) == 1 and assignment[0] != assignment[10]
+    )
+    with pytest.raises(ValueError, match="row_query has 3 entries for 30 dataset rows"):
+        QueryBatchSampler(list(range(30)), 4, True, row_query=[0, 1, 2])

@@ -1,0 +1,53 @@
+"""Recipe validation: unknown keys get the closest valid name; bad values name the choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trainers.config import ConfigError, load_config
+
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("dense-*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_shipped_recipes_load(path: Path) -> None:
+    config = load_config(path)
+    assert config.kind == "dense" and config.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert config.data.dataset == "scifact" and config.data.split == "train"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_key_suggests_closest(tmp_path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"r\.yaml: unknown key 'loss\.temprature'; did you mean 'temperature'\?"
+    ):
+        load_config(write(tmp_path, "loss:\n  temprature: 0.1\n"))
+    with pytest.raises(ConfigError, match="unknown key 'trainig'; did you mean 'training'"):
+        load_config(write(tmp_path, "trainig: {}\n"))
+
+
+def test_bad_values_name_the_choices(tmp_path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"sampler\.name='tas' is not valid; expected one of 'random', 'tas_balanced'"
+    ):
+        load_config(write(tmp_path, "sampler: {name: tas}\n"))
+    with pytest.raises(ConfigError, match=r"training\.batch_size='big' must be of type int"):
+        load_config(write(tmp_path, "training: {batch_size: big}\n"))
+    with pytest.raises(ConfigError, match=r"r\.yaml:2: invalid YAML"):
+        load_config(write(tmp_path, "a: 1\n  b: 2\n"))
+
+
+def test_cross_field_rules_and_overrides(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="loss.distill='kl' needs at least one entry in teachers"):
+        load_config(write(tmp_path, "loss: {distill: kl}\n"))
+    with pytest.raises(ConfigError, match="tas_balanced bins pairs by teacher margin"):
+        load_config(write(tmp_path, "sampler: {name: tas_balanced}\n"))
+    config = load_config(write(tmp_path, "training: {learning_rate: 2e-5}\n"), {"training.max_steps": 2})
+    assert config.training.learning_rate == 2e-5 and config.training.max_steps == 2

@@ -1,0 +1,130 @@
+"""Two-step end-to-end training runs on a tiny model, and resume after an interruption."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from retrieval.cli import main
+from tests.conftest import build_tiny_model, write_beir
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("train")
+    write_beir(root / "data" / "beir" / "tiny", split="train")
+    write_beir(root / "data" / "beir" / "tiny", split="dev")
+    guide = build_tiny_model(root / "guide", seed=1)
+    return {"root": root, "student": tiny_model_dir, "guide": guide}
+
+
+def recipe(setup: dict[str, Path], name: str, body: str) -> Path:
+    path = setup["root"] / f"{name}.yaml"
+    path.write_text(
+        f"model: {setup['student']}\ncache_dir: {setup['root'] / 'cache'}\n"
+        f"data: {{dataset: tiny, split: train, dev_split: dev}}\n"
+        f"training: {{batch_size: 2, max_steps: 2, logging_steps: 1, eval_steps: 1}}\n"
+        + body.replace("GUIDE", str(setup["guide"]))
+    )
+    return path
+
+
+FULL = """
+guide: {model: GUIDE}
+mining: {num_negatives: 2, range_max: 4}
+loss: {name: gist, distill: margin_mse}
+sampler: {name: tas_balanced, clusters: 2}
+teachers:
+  - {kind: dense, model: GUIDE, weight: 0.5}
+  - {kind: bm25, weight: 0.5}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("mnrl", "guide: null\nloss: {name: mnrl}\nmining: {num_negatives: 1}\n"),
+        ("full", FULL),
+        ("kl", FULL.replace("margin_mse", "kl")),
+    ],
+)
+def test_two_step_training_writes_a_loadable_model(setup, name: str, body: str) -> None:
+    out = setup["root"] / f"model-{name}"
+    assert (
+        main(
+            [
+                "-q",
+                "train",
+                str(recipe(setup, name, body)),
+                "--output",
+                str(out),
+                "--data-dir",
+                str(setup["root"] / "data"),
+            ]
+        )
+        == 0
+    )
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["kind"] == "model" and meta["steps"] == 2 and meta["best_dev_ndcg_at_10"] is not None
+    assert (out / "training_curve.png").stat().st_size > 0
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    assert any("loss" in e for e in log) and any("eval_dev_cosine_ndcg@10" in e for e in log)
+    model = SentenceTransformer(str(out), device="cpu")  # loads unchanged with sentence-transformers
+    assert model.encode(["cat"]).shape == (1, 32)
+    assert not out.with_name(out.name + ".checkpoints").exists()
+
+
+def test_resume_after_interruption(setup, monkeypatch) -> None:
+    from sentence_transformers import SentenceTransformerTrainer
+
+    path = recipe(setup, "resume", FULL.replace("max_steps: 2", "max_steps: 2"))
+    out = setup["root"] / "model-resume"
+    real_train = SentenceTransformerTrainer.train
+
+    def interrupted(self, *args, **kwargs):
+        self.args.max_steps = 1  # the "crash": stop after the first checkpoint
+        real_train(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "train", interrupted)
+    assert (
+        main(["-q", "train", str(path), "--output", str(out), "--data-dir", str(setup["root"] / "data")])
+        == 130
+    )
+    checkpoints = out.with_name(out.name + ".checkpoints")
+    assert (checkpoints / "checkpoint-1").is_dir() and not out.exists()  # nothing half-written
+    monkeypatch.setattr(SentenceTransformerTrainer, "train", real_train)
+    resumed = {}
+
+    def spy(self, *args, **kwargs):
+        resumed["from"] = kwargs.get("resume_from_checkpoint")
+        return real_train(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "train", spy)
+    assert (
+        main(
+            [
+                "-q",
+                "train",
+                str(path),
+                "--output",
+                str(out),
+                "--data-dir",
+                str(setup["root"] / "data"),
+                "--resume",
+            ]
+        )
+        == 0
+    )
+    assert resumed["from"].endswith("checkpoint-1")
+    assert json.loads((out / "meta.json").read_text())["steps"] == 2
+
+
+def test_bad_recipe_is_one_clear_line(setup, capsys) -> None:
+    path = setup["root"] / "bad.yaml"
+    path.write_text("loss: {nme: gist}\n")
+    assert main(["train", str(path), "--output", str(setup["root"] / "x")]) == 2
+    assert "unknown key 'loss.nme'; did you mean 'name'?" in capsys.readouterr().err

@@ -1,0 +1,303 @@
+"""Training configuration: typed dataclasses read from YAML, with validation that names bad keys.
+
+A config file has one top-level section per concern (``data``, ``mining``, ``guide``, ``loss``,
+``sampler``, ``teachers``, ``training``); every field has a default, so a recipe states only what it
+changes. Unknown keys are rejected with the closest valid name::
+
+    trainers.config.ConfigError: configs/x.yaml: unknown key 'loss.temprature'; did you mean 'temperature'?
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or value is invalid; the message names the file, key and valid choices."""
+
+
+@dataclass
+class DataConfig:
+    """Where the training pairs come from.
+
+    Attributes:
+        dataset: a BEIR folder, a name under ``$WINNOW_DATA/beir/``, a JSONL file of
+            ``{"query", "positive"[, "negatives"]}`` rows, or a Hugging Face dataset saved with
+            ``save_to_disk``.
+        split: qrels split used for training (BEIR input).
+        dev_split: qrels split scored during training for model selection (``None``: no dev scoring).
+        extra_datasets: more BEIR data sets whose ``split`` pairs are added to the training set.
+        max_queries: keep at most this many training queries (``None``: all).
+        max_positives: positives kept per query, highest relevance first.
+        dev_max_queries: dev queries scored during training.
+    """
+
+    dataset: str = "scifact"
+    split: str = "train"
+    dev_split: str | None = None
+    extra_datasets: list[str] = field(default_factory=list)
+    max_queries: int | None = None
+    max_positives: int = 4
+    dev_max_queries: int | None = 300
+
+
+@dataclass
+class MiningConfig:
+    """Hard-negative mining, like sentence-transformers' ``mine_hard_negatives``.
+
+    Attributes:
+        enabled: mine negatives at all (without them rows are (query, positive) pairs).
+        model: ``student``, ``guide``, ``bm25`` or a model id/path.
+        range_min: skip candidates ranked above this (0-based) to avoid near duplicates.
+        range_max: consider only the top ``range_max`` candidates.
+        num_negatives: negatives kept per query.
+        absolute_margin: drop candidates whose miner score is above ``positive - absolute_margin``.
+        relative_margin: drop candidates whose miner score is above ``positive * (1 - relative_margin)``.
+        guide_filter: drop candidates that the guide model judges as false negatives (GIST rule).
+    """
+
+    enabled: bool = True
+    model: str = "student"
+    range_min: int = 0
+    range_max: int = 30
+    num_negatives: int = 4
+    absolute_margin: float | None = None
+    relative_margin: float | None = None
+    guide_filter: bool = True
+
+
+@dataclass
+class GuideConfig:
+    """The frozen guide model of GISTEmbed.
+
+    Attributes:
+        model: hub id or path of the guide.
+        margin_strategy: ``absolute`` (mask if guide(q, c) > guide(q, p) - margin) or ``relative``
+            (mask if guide(q, c) > guide(q, p) - |guide(q, p)| * margin).
+        margin: the margin of that rule.
+        max_length: tokens the guide reads per text (``None``: the model's own limit).
+    """
+
+    model: str = "sentence-transformers/all-mpnet-base-v2"
+    margin_strategy: Literal["absolute", "relative"] = "absolute"
+    margin: float = 0.0
+    max_length: int | None = 256
+
+
+@dataclass
+class LossConfig:
+    """The training objective.
+
+    Attributes:
+        name: ``mnrl`` (sentence-transformers' MultipleNegativesRankingLoss), ``gist`` (cached-guide
+            GIST), ``st_gist`` (sentence-transformers' GISTEmbedLoss, guide run every step).
+        temperature: softmax temperature of the contrastive term (``mnrl`` uses scale = 1/temperature).
+        contrast_anchors: add anchor-anchor terms (GIST paper).
+        contrast_positives: add positive-positive terms (GIST paper).
+        distill: ``None``, ``margin_mse`` (pairwise, TAS-B) or ``kl`` (listwise) from the teacher ensemble.
+        distill_weight: weight of the distillation term.
+        contrastive_weight: weight of the in-batch contrastive term (0 for pure distillation).
+        distill_temperature: softmax temperature of the student scores in the KL term.
+        teacher_temperature: softmax temperature of the normalised teacher scores in the KL term.
+        margin_scale: multiplies student score margins before Margin-MSE (normalised teacher margins lie
+            in [-1, 1]; cosine margins are small).
+    """
+
+    name: Literal["mnrl", "gist", "st_gist"] = "gist"
+    temperature: float = 0.05
+    contrast_anchors: bool = False
+    contrast_positives: bool = False
+    distill: Literal["margin_mse", "kl"] | None = None
+    distill_weight: float = 1.0
+    contrastive_weight: float = 1.0
+    distill_temperature: float = 0.05
+    teacher_temperature: float = 0.1
+    margin_scale: float = 5.0
+
+
+@dataclass
+class SamplerConfig:
+    """Batch composition.
+
+    Attributes:
+        name: ``random`` (each query once per epoch, random pair) or ``tas_balanced``.
+        clusters: number of query clusters (``None``: n_queries // (4 * batch_size), at least 2).
+        clusters_per_batch: clusters each batch is drawn from.
+        margin_bins: teacher-margin bins for balanced pair sampling.
+        cluster_on: embeddings clustered: ``guide`` or ``teacher`` (the first dense teacher).
+    """
+
+    name: Literal["random", "tas_balanced"] = "random"
+    clusters: int | None = None
+    clusters_per_batch: int = 1
+    margin_bins: int = 10
+    cluster_on: Literal["guide", "teacher"] = "guide"
+
+
+@dataclass
+class TeacherConfig:
+    """One member of the teacher ensemble.
+
+    Attributes:
+        kind: ``dense`` (bi-encoder), ``sparse`` (siamese SPLADE), ``cross`` (CrossEncoder) or ``bm25``.
+        model: hub id or path (ignored for ``bm25``).
+        weight: weight of its min-max normalised scores in the ensemble.
+        max_length: tokens the teacher reads per text (``None``: the model's own limit).
+    """
+
+    kind: Literal["dense", "sparse", "cross", "bm25"] = "dense"
+    model: str | None = None
+    weight: float = 1.0
+    max_length: int | None = 256
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation and bookkeeping (passed to ``SentenceTransformerTrainingArguments``)."""
+
+    batch_size: int = 32
+    epochs: float = 1.0
+    max_steps: int = -1
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    scheduler: str = "linear"
+    weight_decay: float = 0.01
+    seed: int = 42
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    max_length: int | None = 256
+    eval_steps: int | None = None
+    save_steps: int | None = None
+    save_total_limit: int = 2
+    logging_steps: int = 5
+
+
+@dataclass
+class TrainConfig:
+    """A whole training recipe."""
+
+    kind: Literal["dense", "sparse"] = "dense"
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    output: str | None = None
+    cache_dir: str = ".cache/winnow"
+    data: DataConfig = field(default_factory=DataConfig)
+    mining: MiningConfig = field(default_factory=MiningConfig)
+    guide: GuideConfig | None = field(default_factory=GuideConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    teachers: list[TeacherConfig] = field(default_factory=list)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def validate(self, where: str = "config") -> TrainConfig:
+        """Check cross-field rules that types alone cannot express."""
+        if self.loss.name in ("gist", "st_gist") and self.guide is None:
+            raise ConfigError(f"{where}: loss.name={self.loss.name!r} needs a guide section")
+        if self.loss.distill and not self.teachers:
+            raise ConfigError(
+                f"{where}: loss.distill={self.loss.distill!r} needs at least one entry in teachers"
+            )
+        if self.loss.distill and not self.mining.enabled:
+            raise ConfigError(f"{where}: loss.distill needs mined negatives (mining.enabled: true)")
+        if self.sampler.name == "tas_balanced" and not self.teachers:
+            raise ConfigError(f"{where}: sampler tas_balanced bins pairs by teacher margin: add teachers")
+        if self.mining.model == "guide" and self.guide is None:
+            raise ConfigError(f"{where}: mining.model 'guide' needs a guide section")
+        if self.mining.guide_filter and self.mining.enabled and self.guide is None:
+            self.mining.guide_filter = False
+        for i, teacher in enumerate(self.teachers):
+            if teacher.kind != "bm25" and not teacher.model:
+                raise ConfigError(f"{where}: teachers[{i}] of kind {teacher.kind!r} needs a model")
+        if self.training.batch_size < 2:
+            raise ConfigError(f"{where}: training.batch_size must be at least 2 (in-batch negatives)")
+        return self
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+
+
+def _convert(value: Any, hint: Any, path: str, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        errors = []
+        for candidate in non_none:
+            try:
+                return _convert(value, candidate, path, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(
+                f"{where}: {path}={value!r} is not valid; expected one of {', '.join(map(repr, args))}"
+            )
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {path} must be a list, got {type(value).__name__}")
+        return [_convert(v, args[0], f"{path}[{i}]", where) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where, path)
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads 2e-5 as a string
+        except ValueError:
+            pass
+    if hint in (int, str, bool) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    if hint is Any:
+        return value
+    raise ConfigError(f"{where}: {path}={value!r} must be of type {getattr(hint, '__name__', hint)}")
+
+
+def from_dict(cls: type, raw: Any, where: str = "config", prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys with a suggestion."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {prefix or 'top level'} must be a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key {path!r}{_suggest(str(key), names)}")
+        kwargs[key] = _convert(value, hints[key], path, where)
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read and validate a YAML recipe; ``overrides`` maps dotted keys (``training.max_steps``) to values."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return from_dict(TrainConfig, raw, str(path)).validate(str(path))
+
+
+def to_dict(config: TrainConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)

@@ -1,0 +1,160 @@
+"""Training pairs from BEIR qrels, JSONL rows, or a Hugging Face dataset saved on disk.
+
+Whatever the source, the result is a :class:`TrainingData`: query texts, each query's positive
+document ids (best first), the document texts, and any negatives the source already names. Mining
+(``trainers.mining``) adds negatives later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval.corpus import document_text, iter_corpus, open_beir
+from retrieval.settings import resolve_beir
+from trainers.config import DataConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    """Queries, their positives and the documents they point to.
+
+    Attributes:
+        queries: ``{query_id: text}``.
+        positives: ``{query_id: [doc_id, ...]}``, highest relevance first.
+        corpus: ``{doc_id: text}`` (``title + " " + text`` for BEIR documents).
+        negatives: negatives named by the source (``{query_id: [doc_id, ...]}``).
+    """
+
+    queries: dict[str, str]
+    positives: dict[str, list[str]]
+    corpus: dict[str, str]
+    negatives: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for qid, docs in self.positives.items():
+            if qid not in self.queries:
+                raise ValueError(f"positives name query {qid!r}, which has no text")
+            missing = [d for d in docs if d not in self.corpus]
+            if missing:
+                raise ValueError(f"query {qid!r} has positive {missing[0]!r}, which is not in the corpus")
+
+    @property
+    def query_ids(self) -> list[str]:
+        return list(self.positives)
+
+    def merge(self, other: TrainingData) -> TrainingData:
+        return TrainingData(
+            queries={**self.queries, **other.queries},
+            positives={**self.positives, **other.positives},
+            corpus={**self.corpus, **other.corpus},
+            negatives={**self.negatives, **other.negatives},
+        )
+
+
+def _doc_id(text: str) -> str:
+    return "t" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def from_beir(
+    path: str | Path, split: str, max_positives: int, prefix: str = "", max_queries: int | None = None
+) -> TrainingData:
+    """Pairs from a BEIR folder's ``qrels/<split>.tsv`` (relevance > 0), the whole corpus as documents."""
+    data = open_beir(path)
+    qrels = data.qrels(split)
+    queries = data.queries(split)
+    positives: dict[str, list[str]] = {}
+    for qid, judged in qrels.items():
+        ranked = sorted((d for d, r in judged.items() if r > 0), key=lambda d: -judged[d])
+        if ranked:
+            positives[prefix + qid] = [prefix + d for d in ranked[:max_positives]]
+    if max_queries is not None:
+        positives = dict(list(positives.items())[:max_queries])
+    corpus = {prefix + d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
+    logger.info("%s/%s: %d training queries, %d documents", data.name, split, len(positives), len(corpus))
+    return TrainingData({prefix + q: queries[q] for q in qrels}, positives, corpus)
+
+
+def from_rows(rows: list[tuple[str, dict]], max_positives: int) -> TrainingData:
+    """Pairs from ``(where, row)`` records: ``query`` or ``anchor``, ``positive``, optional ``negatives``."""
+    queries: dict[str, str] = {}
+    positives: dict[str, list[str]] = {}
+    negatives: dict[str, list[str]] = {}
+    corpus: dict[str, str] = {}
+    for where, row in rows:
+        query = row.get("query", row.get("anchor"))
+        positive = row.get("positive")
+        if (
+            not isinstance(query, str)
+            or not isinstance(positive, str)
+            or not query.strip()
+            or not positive.strip()
+        ):
+            raise ValueError(f"{where}: a row needs non-empty string 'query' (or 'anchor') and 'positive'")
+        negs = row.get("negatives", row.get("negative", []))
+        negs = [negs] if isinstance(negs, str) else negs
+        if not isinstance(negs, list) or not all(isinstance(n, str) for n in negs):
+            raise ValueError(f"{where}: 'negatives' must be a string or a list of strings")
+        qid = _doc_id(query)
+        queries[qid] = query
+        for text, bucket in [(positive, positives), *[(n, negatives) for n in negs]]:
+            doc = _doc_id(text)
+            corpus[doc] = text
+            docs = bucket.setdefault(qid, [])
+            if doc not in docs and (bucket is negatives or len(docs) < max_positives):
+                docs.append(doc)
+    return TrainingData(queries, positives, corpus, negatives)
+
+
+def _jsonl_rows(path: Path) -> list[tuple[str, dict]]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{line_no}: expected a JSON object")
+            rows.append((f"{path}:{line_no}", row))
+    return rows
+
+
+def _hf_rows(path: Path) -> list[tuple[str, dict]]:
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(str(path))
+    if hasattr(dataset, "keys"):  # a DatasetDict: take the train split
+        if "train" not in dataset:
+            raise ValueError(f"{path}: dataset dict has no 'train' split (splits: {', '.join(dataset)})")
+        dataset = dataset["train"]
+    return [(f"{path} row {i}", row) for i, row in enumerate(dataset)]
+
+
+def load_training_data(config: DataConfig) -> TrainingData:
+    """Read the training set that ``config`` names (plus ``extra_datasets``)."""
+    path = Path(config.dataset)
+    if path.is_file() and path.suffix in (".jsonl", ".json"):
+        data = from_rows(_jsonl_rows(path), config.max_positives)
+    elif path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json")):
+        data = from_rows(_hf_rows(path), config.max_positives)
+    else:
+        root = resolve_beir(config.dataset)
+        data = from_beir(root, config.split, config.max_positives, max_queries=config.max_queries)
+        for extra in config.extra_datasets:
+            extra_root = resolve_beir(extra)
+            data = data.merge(
+                from_beir(extra_root, config.split, config.max_positives, prefix=f"{extra_root.name}/")
+            )
+        return data
+    if config.max_queries is not None:
+        keep = list(data.positives)[: config.max_queries]
+        data.positives = {q: data.positives[q] for q in keep}
+    return data

@@ -1,0 +1,293 @@
+"""``train_dense(config)``: fine-tune a sentence-transformers bi-encoder with Winnow's recipe.
+
+Steps, each cached so a rerun or ``--resume`` repeats no work:
+1. training pairs (``trainers.data``);
+2. hard negatives mined by the student, the guide or BM25, filtered by the guide (``trainers.mining``);
+3. guide embeddings of every training text (``trainers.guide``), so GIST needs no guide forward pass;
+4. teacher ensemble scores, per-query min-max normalised (``trainers.teachers``);
+5. rows with text ids and teacher scores (``trainers.rows``), a query-level batch sampler
+   (random or TAS-Balanced, ``trainers.samplers``) and the loss (``trainers.losses``);
+6. ``SentenceTransformerTrainer`` with dev nDCG@10 scoring, checkpoints and the best model kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexes.io import atomic_directory, write_meta
+from retrieval.encoders import DenseEncoder, load_encoder
+from trainers.config import TrainConfig, to_dict
+from trainers.data import TrainingData, load_training_data
+from trainers.dev import DEV_METRIC, build_dev_evaluator
+from trainers.embedding_cache import EmbeddingCache
+from trainers.guide import Guide
+from trainers.losses import CachedGuideGISTLoss, CombinedLoss, EnsembleKLLoss, EnsembleMarginMSELoss
+from trainers.mining import build_searcher, mine_hard_negatives
+from trainers.report import plot_history, write_log
+from trainers.rows import TrainingRows, build_rows
+from trainers.samplers import (
+    QueryBatchSampler,
+    TASBalancedBatchSampler,
+    cluster_queries,
+    default_cluster_count,
+    sampler_factory,
+)
+from trainers.teachers import BM25Teacher, CrossEncoderTeacher, DenseTeacher, Ensemble, SparseTeacher, Teacher
+
+logger = logging.getLogger(__name__)
+
+
+class Recipe:
+    """The cached, model-independent preparation shared by the dense and sparse trainers."""
+
+    def __init__(self, config: TrainConfig, student_encoder: DenseEncoder | None = None) -> None:
+        self.config = config
+        self.cache_root = Path(config.cache_dir)
+        self.data: TrainingData = load_training_data(config.data)
+        self.student_encoder = student_encoder
+        self.guide: Guide | None = None
+        if config.guide is not None:
+            encoder = load_encoder(config.guide.model, max_length=config.guide.max_length)
+            self.guide = Guide(
+                encoder, self.embedding_cache(encoder), config.guide.margin_strategy, config.guide.margin
+            )
+
+    def embedding_cache(self, encoder: Any) -> EmbeddingCache:
+        return EmbeddingCache(encoder, self.cache_root / "embeddings")
+
+    def negatives(self) -> dict[str, list[str]]:
+        mining = self.config.mining
+        given = {q: list(d) for q, d in self.data.negatives.items()}
+        if not mining.enabled:
+            return given
+        if mining.model == "student":
+            if self.student_encoder is None:
+                raise ValueError(
+                    "mining.model 'student' needs a dense student; choose guide, bm25 or a model id"
+                )
+            cache = self.embedding_cache(self.student_encoder)
+        elif mining.model == "guide":
+            cache = self.guide.cache  # type: ignore[union-attr]
+        elif mining.model == "bm25":
+            cache = None
+        else:
+            cache = self.embedding_cache(load_encoder(mining.model))
+        searcher = build_searcher(mining.model if mining.model == "bm25" else "dense", self.data, cache)
+        mined = mine_hard_negatives(self.data, searcher, mining, self.guide, self.cache_root / "negatives")
+        return {
+            q: list(dict.fromkeys([*given.get(q, []), *mined.get(q, [])]))[: max(mining.num_negatives, 1)]
+            for q in self.data.query_ids
+        }
+
+    def teachers(self) -> Ensemble | None:
+        if not self.config.teachers:
+            return None
+        members: list[Teacher] = []
+        for spec in self.config.teachers:
+            if spec.kind == "dense":
+                guide = self.config.guide
+                same_as_guide = guide is not None and (spec.model, spec.max_length) == (
+                    guide.model,
+                    guide.max_length,
+                )
+                cache = (
+                    self.guide.cache  # type: ignore[union-attr]
+                    if same_as_guide
+                    else self.embedding_cache(load_encoder(spec.model, max_length=spec.max_length))
+                )
+                members.append(DenseTeacher(cache))
+            elif spec.kind == "sparse":
+                members.append(SparseTeacher(spec.model, max_length=spec.max_length or 512))
+            elif spec.kind == "cross":
+                members.append(CrossEncoderTeacher(spec.model))
+            else:
+                members.append(BM25Teacher(self.data.corpus))
+        return Ensemble(members, [t.weight for t in self.config.teachers], self.cache_root / "teacher_scores")
+
+    def rows(self) -> TrainingRows:
+        return build_rows(self.data, self.negatives(), self.teachers())
+
+    def guide_matrix(self, rows: TrainingRows) -> np.ndarray:
+        """Guide embedding of every text in the row table, row ``i`` for text id ``i``."""
+        if self.guide is None:
+            raise ValueError("no guide configured")
+        out = np.zeros((len(rows.table), self.guide.encoder.dim), dtype=np.float32)
+        for role in ("query", "document"):
+            ids, texts = rows.table.by_role(role)
+            if len(ids):
+                out[ids] = self.guide.embed(texts, role)
+        return out
+
+    def batch_sampler(self, rows: TrainingRows):
+        sampler = self.config.sampler
+        if sampler.name == "random":
+            return sampler_factory(QueryBatchSampler, row_query=rows.row_query)
+        n_queries = len(rows.query_ids)
+        texts = [self.data.queries[q] for q in rows.query_ids]
+        if sampler.cluster_on == "guide" and self.guide is not None:
+            embeddings = self.guide.embed(texts, "query")
+        else:
+            dense = next((t for t in self.config.teachers if t.kind == "dense"), None)
+            if dense is None:
+                raise ValueError("sampler.cluster_on 'teacher' needs a dense teacher")
+            encoder = load_encoder(dense.model, max_length=dense.max_length)
+            embeddings = self.embedding_cache(encoder).get(texts, "query")
+        k = sampler.clusters or default_cluster_count(n_queries, self.config.training.batch_size)
+        clusters = cluster_queries(embeddings, k, seed=self.config.training.seed)
+        logger.info(
+            "TAS-Balanced: %d queries in %d clusters, %d per batch", n_queries, k, sampler.clusters_per_batch
+        )
+        return sampler_factory(
+            TASBalancedBatchSampler,
+            row_query=rows.row_query,
+            query_cluster=clusters,
+            row_margin=rows.row_margin,
+            clusters_per_batch=sampler.clusters_per_batch,
+            n_bins=sampler.margin_bins,
+        )
+
+
+def build_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRows):
+    """The loss the recipe names, with the distillation term added when configured."""
+    from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
+
+    spec = config.loss
+    if spec.name == "mnrl":
+        contrastive = MultipleNegativesRankingLoss(model, scale=1.0 / spec.temperature)
+    elif spec.name == "st_gist":
+        contrastive = GISTEmbedLoss(
+            model,
+            recipe.guide.encoder.model,
+            temperature=spec.temperature,  # type: ignore[union-attr]
+            margin_strategy=config.guide.margin_strategy,
+            margin=config.guide.margin,  # type: ignore[union-attr]
+            contrast_anchors=spec.contrast_anchors,
+            contrast_positives=spec.contrast_positives,
+        )
+    else:
+        contrastive = CachedGuideGISTLoss(
+            model,
+            recipe.guide_matrix(rows),
+            temperature=spec.temperature,
+            margin_strategy=config.guide.margin_strategy,
+            margin=config.guide.margin,  # type: ignore[union-attr]
+            contrast_anchors=spec.contrast_anchors,
+            contrast_positives=spec.contrast_positives,
+        )
+    if spec.distill is None:
+        return contrastive
+    if spec.distill == "margin_mse":
+        distill = EnsembleMarginMSELoss(model, margin_scale=spec.margin_scale)
+    else:
+        distill = EnsembleKLLoss(model, spec.distill_temperature, spec.teacher_temperature)
+    if not hasattr(contrastive, "loss_from_embeddings") or spec.contrastive_weight == 0:
+        if spec.contrastive_weight == 0:
+            return distill
+        raise ValueError(f"loss {spec.name!r} cannot be combined with distillation; use loss.name: gist")
+    return CombinedLoss(model, [(contrastive, spec.contrastive_weight), (distill, spec.distill_weight)])
+
+
+def training_arguments(config: TrainConfig, checkpoints: Path, batch_sampler: Any, has_dev: bool):
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    t = config.training
+    strategy = "steps" if t.eval_steps else "epoch"
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        learning_rate=t.learning_rate,
+        warmup_ratio=t.warmup_ratio,
+        lr_scheduler_type=t.scheduler,
+        weight_decay=t.weight_decay,
+        seed=t.seed,
+        data_seed=t.seed,
+        fp16=t.precision == "fp16",
+        bf16=t.precision == "bf16",
+        batch_sampler=batch_sampler,
+        eval_strategy=strategy if has_dev else "no",
+        eval_steps=t.eval_steps,
+        save_strategy=strategy,
+        save_steps=t.save_steps or t.eval_steps,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=has_dev,
+        metric_for_best_model=DEV_METRIC if has_dev else None,
+        greater_is_better=True,
+        logging_steps=t.logging_steps,
+        report_to="none",
+        dataloader_drop_last=False,
+        disable_tqdm=False,
+    )
+
+
+def latest_checkpoint(checkpoints: Path) -> str | None:
+    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(found[-1]) if found else None
+
+
+def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -> Path:
+    """Train the recipe and write the model (sentence-transformers format) to ``output``.
+
+    Checkpoints go to ``OUTPUT.checkpoints/``; with ``resume`` the latest one is continued.
+    ``output`` also receives ``meta.json``, ``training_log.jsonl`` and ``training_curve.png``.
+    """
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from transformers import set_seed
+
+    output = Path(output)
+    set_seed(config.training.seed)
+    model = SentenceTransformer(config.model)
+    if config.training.max_length:
+        model.max_seq_length = config.training.max_length
+    recipe = Recipe(config, DenseEncoder(model, name=config.model))
+    rows = recipe.rows()
+    logger.info(
+        "%d training rows for %d queries, %d distinct texts", len(rows), len(rows.query_ids), len(rows.table)
+    )
+    loss = build_loss(config, model, recipe, rows)
+    evaluator = None
+    if config.data.dev_split:
+        evaluator = build_dev_evaluator(
+            config.data.dataset, config.data.dev_split, config.data.dev_max_queries
+        )
+    checkpoints = output.with_name(output.name + ".checkpoints")
+    args = training_arguments(config, checkpoints, recipe.batch_sampler(rows), evaluator is not None)
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=rows.to_dataset(), loss=loss, evaluator=evaluator
+    )
+    checkpoint = latest_checkpoint(checkpoints) if resume else None
+    if resume and checkpoint is None:
+        logger.warning("--resume: no checkpoint in %s; starting from scratch", checkpoints)
+    elif checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    history = trainer.state.log_history
+    best = max((e[DEV_METRIC] for e in history if DEV_METRIC in e), default=None)
+    with atomic_directory(output) as tmp:
+        model.save(str(tmp))
+        write_log(history, tmp / "training_log.jsonl")
+        plot_history(history, tmp / "training_curve.png", title=f"{config.model} -> {output.name}")
+        write_meta(
+            tmp,
+            "model",
+            model_type="dense",
+            base_model=config.model,
+            steps=trainer.state.global_step,
+            best_dev_ndcg_at_10=best,
+            config=to_dict(config),
+        )
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    logger.info(
+        "wrote %s (%d steps%s)",
+        output,
+        trainer.state.global_step,
+        f", best dev nDCG@10 {best:.4f}" if best is not None else "",
+    )
+    return output

@@ -1,0 +1,51 @@
+"""Listwise KL-divergence distillation from normalised ensemble teacher scores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from sentence_transformers.base.losses.merged_forward import embed_columns
+from torch import Tensor, nn
+
+from trainers.losses.labels import require_teacher, split_labels
+
+
+class EnsembleKLLoss(nn.Module):
+    """KL(teacher || student) over each query's candidate list (positive and negatives).
+
+    ``p_teacher = softmax(t / teacher_temperature)`` from ensemble scores in [0, 1];
+    ``p_student = softmax(cos / temperature)``.
+
+    Args:
+        model: the student SentenceTransformer.
+        temperature: student softmax temperature.
+        teacher_temperature: teacher softmax temperature.
+
+    Inputs:
+        +-----------------------------------------------+--------------------------------------+
+        | Texts                                         | Labels                               |
+        +===============================================+======================================+
+        | (anchor, positive, negative_1, ..., negative_n)| text ids + teacher scores (labels.py)|
+        +-----------------------------------------------+--------------------------------------+
+    """
+
+    def __init__(self, model: nn.Module, temperature: float = 0.05, teacher_temperature: float = 0.1) -> None:
+        super().__init__()
+        self.model = model
+        self.temperature = temperature
+        self.teacher_temperature = teacher_temperature
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        return self.loss_from_embeddings(embed_columns(self.model, list(sentence_features)), labels)
+
+    def loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
+        if len(embeddings) < 3:
+            raise ValueError("KL distillation needs (anchor, positive, negative...) rows; enable mining")
+        teacher = require_teacher(split_labels(labels, len(embeddings)), "KL distillation").to(
+            embeddings[0].device
+        )
+        anchor, *docs = [nn.functional.normalize(e, dim=-1) for e in embeddings]
+        student = torch.stack([(anchor * d).sum(-1) for d in docs], dim=1) / self.temperature
+        target = torch.softmax(teacher / self.teacher_temperature, dim=1)
+        return nn.functional.kl_div(torch.log_softmax(student, dim=1), target, reduction="batchmean")

@@ -1,0 +1,45 @@
+"""The label layout Winnow's training rows carry, so losses can look up cached guide embeddings.
+
+Each row of ``n`` text columns (query, positive, negatives...) has a ``label`` vector
+``[text_id_0, ..., text_id_{n-1}, teacher_1, ..., teacher_{n-1}]``: the ids index the text table
+(and the guide's embedding matrix); the teacher scores (ensemble, in [0, 1]) are present only when
+the recipe distils. Ids are exact in float32 up to 2**24 texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass
+class RowLabels:
+    text_ids: Tensor  # (batch, n_columns) long
+    teacher: Tensor | None  # (batch, n_columns - 1) float: scores of positive and negatives
+
+
+def split_labels(labels: Tensor, n_columns: int) -> RowLabels:
+    """Unpack a ``label`` batch for ``n_columns`` text columns; raise if its width does not fit."""
+    if labels is None or labels.dim() != 2:
+        raise ValueError(
+            "this loss needs Winnow's row labels (text ids [+ teacher scores]); build the dataset with "
+            "trainers.dense.build_rows"
+        )
+    width = labels.shape[1]
+    if width not in (n_columns, 2 * n_columns - 1):
+        raise ValueError(
+            f"label width {width} fits neither {n_columns} nor {2 * n_columns - 1} for {n_columns} columns"
+        )
+    text_ids = labels[:, :n_columns].round().long()
+    teacher = labels[:, n_columns:].float() if width > n_columns else None
+    return RowLabels(text_ids, teacher)
+
+
+def require_teacher(rows: RowLabels, loss_name: str) -> Tensor:
+    if rows.teacher is None:
+        raise ValueError(f"{loss_name} needs teacher scores in the labels; configure teachers in the recipe")
+    return rows.teacher
+
+
+__all__ = ["RowLabels", "require_teacher", "split_labels"]

@@ -1,0 +1,51 @@
+"""Margin-MSE distillation (Hofstätter et al., 2020) from normalised ensemble teacher scores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from sentence_transformers.base.losses.merged_forward import embed_columns
+from torch import Tensor, nn
+
+from trainers.losses.labels import require_teacher, split_labels
+
+
+class EnsembleMarginMSELoss(nn.Module):
+    """Mean squared error between student and teacher margins ``s(q, p) - s(q, n)``.
+
+    Student scores are cosine similarities times ``margin_scale`` (ensemble teacher scores lie in
+    [0, 1], so their margins lie in [-1, 1]); with several negatives, every (positive, negative_i)
+    margin counts.
+
+    Args:
+        model: the student SentenceTransformer.
+        margin_scale: multiplier of the student's cosine margins.
+
+    Inputs:
+        +-----------------------------------------------+--------------------------------------+
+        | Texts                                         | Labels                               |
+        +===============================================+======================================+
+        | (anchor, positive, negative_1, ..., negative_n)| text ids + teacher scores (labels.py)|
+        +-----------------------------------------------+--------------------------------------+
+    """
+
+    def __init__(self, model: nn.Module, margin_scale: float = 5.0) -> None:
+        super().__init__()
+        self.model = model
+        self.margin_scale = margin_scale
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        return self.loss_from_embeddings(embed_columns(self.model, list(sentence_features)), labels)
+
+    def loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
+        if len(embeddings) < 3:
+            raise ValueError("Margin-MSE needs (anchor, positive, negative...) rows; enable mining")
+        teacher = require_teacher(split_labels(labels, len(embeddings)), "Margin-MSE").to(
+            embeddings[0].device
+        )
+        anchor, *docs = [nn.functional.normalize(e, dim=-1) for e in embeddings]
+        student = torch.stack([(anchor * d).sum(-1) for d in docs], dim=1) * self.margin_scale
+        student_margin = student[:, :1] - student[:, 1:]
+        teacher_margin = teacher[:, :1] - teacher[:, 1:]
+        return nn.functional.mse_loss(student_margin, teacher_margin)

@@ -1,0 +1,156 @@
+"""Hard-negative mining in bounded memory, with sentence-transformers' options and the GIST filter.
+
+A dense miner adds the corpus embeddings (cached in shards on disk) to a FAISS index chunk by chunk
+and searches the queries in chunks: memory is the index plus one chunk of scores, never a full
+query x corpus matrix. A BM25 miner uses bm25s. Options mirror ``mine_hard_negatives``:
+``range_min``/``range_max`` choose the rank window, ``absolute_margin``/``relative_margin`` drop
+candidates scored too close to the positive, ``num_negatives`` caps the count. The guide then drops
+probable false negatives (:meth:`trainers.guide.Guide.filter_candidates`). Results are cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from indexes.faiss_index import FaissIndex
+from indexes.io import write_json_atomic
+from retrieval.encoders import index_metric
+from trainers.bm25 import BM25
+from trainers.config import MiningConfig
+from trainers.data import TrainingData
+from trainers.embedding_cache import EmbeddingCache
+from trainers.guide import Guide
+
+logger = logging.getLogger(__name__)
+
+QUERY_CHUNK = 1024
+
+
+class Searcher(Protocol):
+    name: str
+
+    def search(self, queries: Sequence[str], k: int) -> tuple[list[list[str]], np.ndarray]: ...
+
+    def pair_scores(self, queries: Sequence[str], doc_ids: Sequence[Sequence[str]]) -> list[np.ndarray]: ...
+
+
+class DenseSearcher:
+    """Exact inner-product search over cached corpus embeddings of a frozen encoder."""
+
+    def __init__(self, cache: EmbeddingCache, corpus: dict[str, str], chunk_size: int = 16_384) -> None:
+        self.cache = cache
+        self.name = cache.encoder.name
+        self.corpus = corpus
+        self.doc_ids = list(corpus)
+        self.index = FaissIndex(cache.encoder.dim, "Flat", metric=index_metric(cache.encoder.similarity))
+        for start in range(0, len(self.doc_ids), chunk_size):
+            ids = self.doc_ids[start : start + chunk_size]
+            self.index.add(cache.get([corpus[d] for d in ids], "document"), ids)
+
+    def search(self, queries: Sequence[str], k: int) -> tuple[list[list[str]], np.ndarray]:
+        ids: list[list[str]] = []
+        scores = []
+        for start in range(0, len(queries), QUERY_CHUNK):
+            hits = self.index.search(self.cache.get(queries[start : start + QUERY_CHUNK], "query"), k)
+            ids += hits.ids
+            scores.append(hits.scores)
+        return ids, np.concatenate(scores)
+
+    def pair_scores(self, queries: Sequence[str], doc_ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        q = self.cache.get(queries, "query")
+        return [
+            self.cache.get([self.corpus[d] for d in docs], "document") @ q[i]
+            if docs
+            else np.zeros(0, np.float32)
+            for i, docs in enumerate(doc_ids)
+        ]
+
+
+def _cache_key(searcher: Searcher, data: TrainingData, config: MiningConfig, guide: Guide | None) -> str:
+    digest = hashlib.sha1(searcher.name.encode())
+    settings = {k: v for k, v in vars(config).items() if k != "enabled"}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    if guide is not None and config.guide_filter:
+        digest.update(f"{guide.name}|{guide.margin_strategy}|{guide.margin}".encode())
+    for qid in data.query_ids:
+        digest.update(f"\0{qid}\0{data.queries[qid]}\0{','.join(data.positives[qid])}".encode())
+    digest.update(str(len(data.corpus)).encode())
+    for doc_id in data.corpus:
+        digest.update(f"\0{doc_id}".encode())
+    return digest.hexdigest()[:16]
+
+
+def mine_hard_negatives(
+    data: TrainingData,
+    searcher: Searcher,
+    config: MiningConfig,
+    guide: Guide | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[str, list[str]]:
+    """Mine up to ``config.num_negatives`` negatives per training query; returns ``{query_id: [doc_id]}``."""
+    if config.range_min < 0 or config.range_max <= config.range_min:
+        raise ValueError(f"need 0 <= range_min < range_max; got {config.range_min} and {config.range_max}")
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"negatives-{_cache_key(searcher, data, config, guide)}.json"
+        if cache_file.is_file():
+            logger.info("reusing mined negatives from %s", cache_file)
+            return json.loads(cache_file.read_text())
+    query_ids = data.query_ids
+    texts = [data.queries[q] for q in query_ids]
+    depth = config.range_max + max(len(p) for p in data.positives.values())
+    ids, scores = searcher.search(texts, depth)
+    positive_scores = searcher.pair_scores(texts, [data.positives[q] for q in query_ids])
+    use_guide = guide is not None and config.guide_filter
+    if use_guide:
+        guide_queries = guide.embed(texts, "query")
+    mined: dict[str, list[str]] = {}
+    dropped_guide = dropped_margin = 0
+    for i, qid in enumerate(tqdm(query_ids, desc="mining", unit="query", disable=len(query_ids) < 1000)):
+        positives = set(data.positives[qid])
+        ranked = [(d, s) for d, s in zip(ids[i], scores[i], strict=False) if d not in positives]
+        window = ranked[config.range_min : config.range_max]
+        floor = float(np.min(positive_scores[i]))
+        if config.absolute_margin is not None:
+            kept = [(d, s) for d, s in window if s <= floor - config.absolute_margin]
+        elif config.relative_margin is not None:
+            kept = [(d, s) for d, s in window if s <= floor * (1 - config.relative_margin)]
+        else:
+            kept = window
+        dropped_margin += len(window) - len(kept)
+        if use_guide and kept:
+            candidates = guide.embed([data.corpus[d] for d, _ in kept], "document")
+            pos = guide.embed([data.corpus[d] for d in data.positives[qid]], "document")
+            keep = guide.filter_candidates(guide_queries[i], pos, candidates)
+            dropped_guide += int((~keep).sum())
+            kept = [c for c, k in zip(kept, keep, strict=True) if k]
+        mined[qid] = [d for d, _ in kept[: config.num_negatives]]
+    total = sum(map(len, mined.values()))
+    logger.info(
+        "mined %d negatives for %d queries with %s (dropped %d by margin, %d by the guide)",
+        total,
+        len(mined),
+        searcher.name,
+        dropped_margin,
+        dropped_guide,
+    )
+    if cache_file is not None:
+        write_json_atomic(cache_file, mined)
+    return mined
+
+
+def build_searcher(name: str, data: TrainingData, cache: EmbeddingCache | None) -> Searcher:
+    """``bm25`` or a dense searcher over ``cache`` (the student's or guide's embeddings)."""
+    if name == "bm25":
+        return BM25(data.corpus)
+    if cache is None:
+        raise ValueError(f"mining model {name!r} needs an encoder")
+    return DenseSearcher(cache, data.corpus)
