@@ -90,7 +90,7 @@ def main() -> int:
         offset = batch_no * 3 * args.batch_size
         labels = torch.tensor(ids + offset, dtype=torch.float32)
         t0 = time.perf_counter()
-        features = [student.tokenize(t) for t in (anchors, positives, negatives)]
+        features = [student.preprocess(t) for t in (anchors, positives, negatives)]
         loss = losses[name](features, labels)
         loss.backward()
         optimizer.step()

@@ -109,3 +109,18 @@ def test_console_script_help() -> None:
     )
     for command in ("models", "index", "search", "eval"):
         assert command in out.stdout
+
+
+def test_eval_table_side_by_side(tmp_path, capsys) -> None:
+    for name, value in (("base", 0.5), ("trained", 0.61234)):
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps(
+                {"dataset": "d", "split": "test", "model": name, "metrics": {"ndcg@10": value}, "seconds": 1}
+            )
+        )
+    assert main(["eval", "table", str(tmp_path / "base.json"), str(tmp_path / "trained.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "| model | dataset | split | ndcg@10 |" and out[3] == "| trained | d | test | 0.6123 |"
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["eval", "table", str(tmp_path / "bad.json")]) == 2
+    assert "no 'metrics' object" in capsys.readouterr().err

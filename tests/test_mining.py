@@ -98,3 +98,14 @@ def test_embedding_cache_computes_each_text_once_and_survives_reload(tmp_path) -
     assert len(enc.calls) == 2 and not list(tmp_path.rglob("*.tmp"))
     other = EmbeddingCache(TableEncoder({"a": [0, 1]}, name="other"), tmp_path)
     assert other.dir != cache.dir  # a different model never reads these vectors
+
+
+def test_put_stores_vectors_computed_elsewhere(tmp_path) -> None:
+    enc = TableEncoder({"a": [1, 0], "b": [0, 1]})
+    cache = EmbeddingCache(enc, tmp_path)
+    assert cache.put(["a", "b"], np.array([[0.6, 0.8], [0, 1]]), "query") == 2
+    assert cache.put(["a"], np.array([[1, 0]]), "query") == 0  # already there: kept
+    np.testing.assert_allclose(cache.get(["a"], "query"), [[0.6, 0.8]])
+    assert enc.calls == []
+    with pytest.raises(ValueError, match=r"shape \(1, 3\) for 1 texts of dim 2"):
+        cache.put(["c"], np.zeros((1, 3)), "query")

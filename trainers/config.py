@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+
+def default_cache_dir() -> str:
+    """``$WINNOW_CACHE``, else ``~/.cache/winnow``: frozen-model outputs, keyed by content."""
+    return os.environ.get("WINNOW_CACHE") or os.path.expanduser("~/.cache/winnow")
 
 
 class ConfigError(ValueError):
@@ -161,7 +167,11 @@ class TeacherConfig:
 
 @dataclass
 class TrainingConfig:
-    """Optimisation and bookkeeping (passed to ``SentenceTransformerTrainingArguments``)."""
+    """Optimisation and bookkeeping (passed to ``SentenceTransformerTrainingArguments``).
+
+    ``max_length`` is the token limit per text during training; the saved model keeps the base
+    model's own limit for inference.
+    """
 
     batch_size: int = 32
     epochs: float = 1.0
@@ -181,12 +191,16 @@ class TrainingConfig:
 
 @dataclass
 class TrainConfig:
-    """A whole training recipe."""
+    """A whole training recipe.
+
+    ``cache_dir`` holds what frozen models computed (embeddings, mined negatives, teacher scores,
+    clusters), keyed by model, settings and texts, so it is safe to share between runs and checkouts.
+    """
 
     kind: Literal["dense", "sparse"] = "dense"
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     output: str | None = None
-    cache_dir: str = ".cache/winnow"
+    cache_dir: str = field(default_factory=default_cache_dir)
     data: DataConfig = field(default_factory=DataConfig)
     mining: MiningConfig = field(default_factory=MiningConfig)
     guide: GuideConfig | None = field(default_factory=GuideConfig)

@@ -12,7 +12,9 @@ Steps, each cached so a rerun or ``--resume`` repeats no work:
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -138,7 +140,7 @@ class Recipe:
             encoder = load_encoder(dense.model, max_length=dense.max_length)
             embeddings = self.embedding_cache(encoder).get(texts, "query")
         k = sampler.clusters or default_cluster_count(n_queries, self.config.training.batch_size)
-        clusters = cluster_queries(embeddings, k, seed=self.config.training.seed)
+        clusters = self.cached_clusters(embeddings, k)
         logger.info(
             "TAS-Balanced: %d queries in %d clusters, %d per batch", n_queries, k, sampler.clusters_per_batch
         )
@@ -150,6 +152,21 @@ class Recipe:
             clusters_per_batch=sampler.clusters_per_batch,
             n_bins=sampler.margin_bins,
         )
+
+    def cached_clusters(self, embeddings: np.ndarray, k: int) -> np.ndarray:
+        """K-means assignment of the training queries, computed once per embeddings, k and seed."""
+        seed = self.config.training.seed
+        digest = hashlib.sha1(np.ascontiguousarray(embeddings, dtype=np.float32).tobytes())
+        digest.update(f"{k}|{seed}".encode())
+        path = self.cache_root / "clusters" / f"clusters-{digest.hexdigest()[:16]}.npy"
+        if path.is_file():
+            return np.load(path)
+        clusters = cluster_queries(embeddings, k, seed=seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, clusters)
+        tmp.replace(path)
+        return clusters
 
 
 def build_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRows):
@@ -244,10 +261,11 @@ def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -
     output = Path(output)
     set_seed(config.training.seed)
     model = SentenceTransformer(config.model)
+    inference_max_length = model.max_seq_length
+    recipe = Recipe(config, DenseEncoder(model, name=config.model))
+    rows = recipe.rows()  # mines with the student at its inference length
     if config.training.max_length:
         model.max_seq_length = config.training.max_length
-    recipe = Recipe(config, DenseEncoder(model, name=config.model))
-    rows = recipe.rows()
     logger.info(
         "%d training rows for %d queries, %d distinct texts", len(rows), len(rows.query_ids), len(rows.table)
     )
@@ -270,6 +288,9 @@ def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -
     trainer.train(resume_from_checkpoint=checkpoint)
     history = trainer.state.log_history
     best = max((e[DEV_METRIC] for e in history if DEV_METRIC in e), default=None)
+    model.max_seq_length = inference_max_length  # training may truncate harder than inference should
+    if not trainer.is_world_process_zero():  # under DDP only rank 0 writes the model
+        return output
     with atomic_directory(output) as tmp:
         model.save(str(tmp))
         write_log(history, tmp / "training_log.jsonl")

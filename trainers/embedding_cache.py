@@ -108,6 +108,21 @@ class EmbeddingCache:
         unique = dict.fromkeys(texts)
         return [t for t in unique if text_key(t) not in index]
 
+    def put(self, texts: Sequence[str], vectors: np.ndarray, role: Role) -> int:
+        """Store vectors computed elsewhere (``scripts/gpu_embed.py``); returns how many texts were new."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(texts), self.encoder.dim):
+            raise ValueError(
+                f"got vectors of shape {vectors.shape} for {len(texts)} texts of dim {self.encoder.dim}"
+            )
+        index = self._load_index(role)
+        rows = {text_key(t): i for i, t in enumerate(texts) if text_key(t) not in index}
+        keys = list(rows)
+        for start in range(0, len(keys), self.shard_size):
+            chunk = keys[start : start + self.shard_size]
+            self._write_shard(role, chunk, vectors[[rows[k] for k in chunk]])
+        return len(keys)
+
     def get(
         self, texts: Sequence[str], role: Role, batch_size: int = 64, progress: bool = True
     ) -> np.ndarray:

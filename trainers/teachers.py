@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -180,7 +181,7 @@ class Ensemble:
         scores = teacher.score(queries, candidates)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
             flat = np.concatenate(scores) if scores else np.zeros(0, np.float32)
             np.savez(tmp, scores=flat, lengths=np.asarray([len(s) for s in scores]))
             tmp.replace(path)

@@ -8,6 +8,7 @@ import sys
 
 from eval.beir import evaluate
 from eval.metrics import DEFAULT_METRICS
+from eval.report import csv_table, load_results, markdown_table
 from indexes.io import write_json_atomic
 from retrieval.cli.options import add_encoder_options, add_index_options, parse_search_params
 from retrieval.corpus import open_beir
@@ -34,6 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_encoder_options(beir)
     add_index_options(beir)
     beir.set_defaults(func=run_beir)
+    table = targets.add_parser("table", help="print `eval beir` result files side by side")
+    table.add_argument("results", nargs="+", help="JSON files written by `winnow eval beir --output`")
+    table.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    table.set_defaults(func=run_table)
+
+
+def run_table(args: argparse.Namespace) -> int:
+    results = load_results(args.results)
+    sys.stdout.write(markdown_table(results) if args.format == "markdown" else csv_table(results))
+    return 0
 
 
 def run_beir(args: argparse.Namespace) -> int:

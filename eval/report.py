@@ -1,0 +1,53 @@
+"""Side-by-side tables of ``winnow eval beir`` results (Markdown or CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def load_results(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+    results = []
+    for path in paths:
+        try:
+            result = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"result file {path} not found") from exc
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(result, dict) or not isinstance(result.get("metrics"), dict):
+            raise ValueError(f"{path}: not a `winnow eval beir` result (no 'metrics' object)")
+        results.append(result)
+    return results
+
+
+def comparison_rows(results: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One row per result: model, data set, split, then every metric any result has."""
+    metrics = list(dict.fromkeys(m for r in results for m in r["metrics"]))
+    header = ["model", "dataset", "split", *metrics]
+    rows = [
+        [str(r.get("model", "?")), str(r.get("dataset", "?")), str(r.get("split", "?"))]
+        + [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "" for m in metrics]
+        for r in results
+    ]
+    return header, rows
+
+
+def markdown_table(results: Sequence[dict[str, Any]]) -> str:
+    header, rows = comparison_rows(results)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(results: Sequence[dict[str, Any]]) -> str:
+    header, rows = comparison_rows(results)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
