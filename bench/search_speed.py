@@ -52,13 +52,18 @@ def bench_factory(factory: str, params: dict, x: np.ndarray, q: np.ndarray, k: i
     build_s = time.perf_counter() - start
     raw = wrapper._index  # the same faiss index, searched without the wrapper
     raw_times, wrap_times = [], []
-    for _ in range(repeats):  # interleaved, so load changes hit both sides alike
-        raw_times += time_it(lambda: raw.search(q, k), 1)
-        wrap_times += time_it(lambda: wrapper.search(q, k), 1)
+    for i in range(repeats):  # interleaved, order alternating, so load changes hit both sides alike
+        if i % 2:
+            wrap_times += time_it(lambda: wrapper.search(q, k), 1)
+            raw_times += time_it(lambda: raw.search(q, k), 1)
+        else:
+            raw_times += time_it(lambda: raw.search(q, k), 1)
+            wrap_times += time_it(lambda: wrapper.search(q, k), 1)
     # The wrapper must return what faiss returns.
     _, labels = raw.search(q, k)
     assert wrapper.search(q, k).ids == [[ids[j] for j in row] for row in labels.tolist()]
     raw_s, wrap_s = statistics.median(raw_times), statistics.median(wrap_times)
+    best_raw, best_wrap = min(raw_times), min(wrap_times)
     return {
         "factory": factory,
         "params": params,
@@ -66,6 +71,7 @@ def bench_factory(factory: str, params: dict, x: np.ndarray, q: np.ndarray, k: i
         "faiss_qps": round(len(q) / raw_s, 1),
         "winnow_qps": round(len(q) / wrap_s, 1),
         "overhead": round(wrap_s / raw_s - 1, 4),
+        "overhead_best": round(best_wrap / best_raw - 1, 4),
     }
 
 
@@ -75,7 +81,7 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("-k", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -88,13 +94,14 @@ def main() -> int:
     print(f"# {command}")
     print(
         f"# {args.n} x {args.dim} clustered vectors, {args.queries} queries, top {args.k}, "
-        f"{faiss.omp_get_max_threads()} threads, median of {args.repeats} interleaved runs"
+        f"{faiss.omp_get_max_threads()} threads, {args.repeats} interleaved runs in alternating order"
     )
-    print("| index | faiss QPS | winnow QPS | overhead | build s |\n|---|---|---|---|---|")
+    print("| index | faiss QPS | winnow QPS | overhead (median) | overhead (best run) | build s |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['factory']} {r['params'] or ''} | {r['faiss_qps']:.0f} | {r['winnow_qps']:.0f} | "
-            f"{100 * r['overhead']:+.1f}% | {r['build_seconds']:.1f} |"
+            f"{100 * r['overhead']:+.1f}% | {100 * r['overhead_best']:+.1f}% | {r['build_seconds']:.1f} |"
         )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -135,6 +135,10 @@ def load_encoder(
 
     name = str(name_or_path)
     path = Path(name)
+    if (path / "model.onnx").is_file() and (path / "meta.json").is_file():
+        from retrieval.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(path, device=device)
     looks_local = path.exists() or name.startswith((".", "/", "~"))
     if looks_local and not path.exists():
         raise FileNotFoundError(f"model directory {name} not found")

@@ -7,12 +7,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from retrieval.cli import eval_cmd, index_cmd, models_cmd, search_cmd, train_cmd
+from retrieval.cli import eval_cmd, export_cmd, index_cmd, models_cmd, search_cmd, train_cmd
 from retrieval.settings import configure_logging
 
 logger = logging.getLogger("winnow")
 
-SUBCOMMANDS = (models_cmd, train_cmd, index_cmd, search_cmd, eval_cmd)
+SUBCOMMANDS = (models_cmd, train_cmd, index_cmd, search_cmd, eval_cmd, export_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

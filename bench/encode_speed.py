@@ -1,0 +1,157 @@
+"""Document encoding speed and quality: PyTorch fp32 vs ONNX fp32 vs ONNX int8, side by side.
+
+For the dense model (all-MiniLM-L6-v2) and a SPLADE document encoder (SPLADE-tiny by default), the
+corpus is encoded in chunks, each chunk by every variant in turn (so load changes hit all alike);
+documents per second count encoding time only. Quality is nDCG@10 on the test split with exact
+search: dense queries are encoded by the same variant; sparse queries by the PyTorch SPLADE query
+encoder for every variant, so only the document encoder differs.
+
+    python bench/encode_speed.py                         # SciFact, full corpus
+    python bench/encode_speed.py --limit 1000 --json runs/bench/encode_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eval.metrics import drop_self_hits, evaluate_run
+from indexes.faiss_index import FaissIndex
+from retrieval.corpus import document_text, open_beir
+from retrieval.encoders import load_encoder
+from retrieval.onnx_export import export_onnx
+
+logger = logging.getLogger("bench.encode_speed")
+
+
+class TorchSparseDocs:
+    """SPLADE document (and siamese query) encoding with sentence-transformers, as dense vocab arrays."""
+
+    def __init__(self, name: str) -> None:
+        from sentence_transformers import SparseEncoder
+
+        self.model = SparseEncoder(name, device="cpu")
+
+    def encode_documents(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        return (
+            self.model.encode_document(texts, batch_size=batch_size, convert_to_tensor=True)
+            .to_dense()
+            .numpy()
+        )
+
+    def encode_queries(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        return (
+            self.model.encode_query(texts, batch_size=batch_size, convert_to_tensor=True).to_dense().numpy()
+        )
+
+
+def exported(model: str, work: Path, quantize: str | None) -> Path:
+    out = work / f"{Path(model).name}-{quantize or 'fp32'}"
+    if not (out / "model.onnx").is_file():
+        export_onnx(model, out, quantize=quantize)
+    return out
+
+
+def encode_interleaved(variants: dict, texts: list[str], chunk: int) -> tuple[dict, dict]:
+    vectors: dict[str, list[np.ndarray]] = {name: [] for name in variants}
+    seconds = dict.fromkeys(variants, 0.0)
+    for start in range(0, len(texts), chunk):
+        part = texts[start : start + chunk]
+        for name, encoder in variants.items():
+            t0 = time.perf_counter()
+            vectors[name].append(np.asarray(encoder.encode_documents(part, batch_size=32), dtype=np.float32))
+            seconds[name] += time.perf_counter() - t0
+        logger.info("%d/%d documents", min(start + chunk, len(texts)), len(texts))
+    return {n: np.concatenate(v) for n, v in vectors.items()}, seconds
+
+
+def dense_ndcg(
+    doc_vectors: np.ndarray, doc_ids: list[str], query_vectors: np.ndarray, query_ids, qrels
+) -> float:
+    index = FaissIndex(doc_vectors.shape[1], "Flat", device="cpu")
+    index.add(doc_vectors, doc_ids)
+    run = drop_self_hits(index.search(query_vectors, 1001).as_run(query_ids))
+    return evaluate_run(qrels, run, ["ndcg@10"])["ndcg@10"]
+
+
+def sparse_ndcg(
+    doc_vectors: np.ndarray, doc_ids: list[str], query_vectors: np.ndarray, query_ids, qrels
+) -> float:
+    from scipy import sparse
+
+    scores = (sparse.csr_matrix(query_vectors) @ sparse.csr_matrix(doc_vectors).T).toarray()
+    top = np.argsort(-scores, axis=1)[:, :1001]
+    run = {q: {doc_ids[j]: float(scores[i, j]) for j in top[i]} for i, q in enumerate(query_ids)}
+    return evaluate_run(qrels, drop_self_hits(run), ["ndcg@10"])["ndcg@10"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None, help="BEIR folder (default $WINNOW_DATA/beir/scifact)")
+    parser.add_argument("--dense", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--sparse", default="rasyosef/splade-tiny", help="SPLADE MLM document encoder")
+    parser.add_argument("--limit", type=int, default=None, help="encode only the first N documents")
+    parser.add_argument("--chunk", type=int, default=256)
+    parser.add_argument("--work", default="runs/bench/onnx", help="where exported models are kept")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    data = open_beir(args.data or Path(os.environ.get("WINNOW_DATA", "../shared/data")) / "beir" / "scifact")
+    docs = data.corpus()[: args.limit]
+    texts, doc_ids = [document_text(d) for d in docs], [d["_id"] for d in docs]
+    queries, qrels = data.queries("test"), data.qrels("test")
+    query_ids = list(queries)
+    work = Path(args.work)
+    rows = []
+    for kind, model in (("dense", args.dense), ("sparse", args.sparse)):
+        torch_encoder = load_encoder(model, device="cpu") if kind == "dense" else TorchSparseDocs(model)
+        variants = {
+            "torch fp32": torch_encoder,
+            "onnx fp32": load_encoder(exported(model, work, None), device="cpu"),
+            "onnx int8": load_encoder(exported(model, work, "int8"), device="cpu"),
+        }
+        vectors, seconds = encode_interleaved(variants, texts, args.chunk)
+        for name, encoder in variants.items():
+            if kind == "dense":
+                q = encoder.encode_queries([queries[i] for i in query_ids])
+                ndcg = dense_ndcg(vectors[name], doc_ids, q, query_ids, qrels)
+            else:
+                q = torch_encoder.encode_queries([queries[i] for i in query_ids])
+                ndcg = sparse_ndcg(vectors[name], doc_ids, q, query_ids, qrels)
+            rows.append(
+                {
+                    "model": model,
+                    "kind": kind,
+                    "variant": name,
+                    "docs_per_second": len(texts) / seconds[name],
+                    "ndcg@10": ndcg,
+                }
+            )
+    command = " ".join(["python", *sys.argv])
+    print(f"# {command}")
+    print(f"# {len(texts)} documents of {data.name}, chunks of {args.chunk} interleaved across variants")
+    print("| model | variant | docs/s | speed-up | nDCG@10 | vs fp32 |\n|---|---|---|---|---|---|")
+    for row in rows:
+        base = next(r for r in rows if r["model"] == row["model"] and r["variant"] == "torch fp32")
+        row["speedup"] = row["docs_per_second"] / base["docs_per_second"]
+        row["ndcg_change"] = row["ndcg@10"] / base["ndcg@10"] - 1
+        print(
+            f"| {row['model']} | {row['variant']} | {row['docs_per_second']:.1f} | {row['speedup']:.2f}x | "
+            f"{row['ndcg@10']:.4f} | {100 * row['ndcg_change']:+.2f}% |"
+        )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"command": command, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""``OnnxEncoder``: an encoder exported by ``winnow export onnx``, run with onnxruntime.
+
+Same API and outputs as the PyTorch encoder it came from: dense vectors (L2-normalised for cosine
+models) or, for a sparse document encoder, vocabulary-sized SPLADE weights. The CUDA execution
+provider is used when onnxruntime-gpu sees a GPU, otherwise the CPU one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from indexes.io import read_meta
+from retrieval.onnx_export import KIND, MODEL_FILE
+
+logger = logging.getLogger(__name__)
+
+
+def _providers(device: str | None) -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device in (None, "auto") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device is not None and device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in available:
+            raise ValueError(
+                f"device {device!r}: onnxruntime has no CUDA provider here (available: {available})"
+            )
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OnnxEncoder:
+    """Runs ``DIR/model.onnx`` with the tokenizer saved beside it.
+
+    Args:
+        directory: written by :func:`retrieval.onnx_export.export_onnx`.
+        device: ``cpu``, ``cuda`` or ``None``/``auto``.
+        threads: intra-op threads (``None``: onnxruntime's default, all cores).
+    """
+
+    def __init__(self, directory: str | Path, device: str | None = None, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        self.directory = Path(directory)
+        self.meta = read_meta(self.directory, kinds=(KIND,))
+        self.name = str(self.directory)
+        self.kind: Literal["dense", "sparse"] = self.meta["encoder_kind"]
+        self.similarity = self.meta["similarity"]
+        self.max_length = int(self.meta["max_length"])
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.directory))
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(
+            str(self.directory / MODEL_FILE), sess_options=options, providers=_providers(device)
+        )
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        logger.info("onnx encoder %s on %s", self.directory, self.session.get_providers()[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta["dim"])
+
+    def tensors(self, texts: Sequence[str], framework: str = "np") -> list[Any]:
+        encoded = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors=framework
+        )
+        if "token_type_ids" in self.input_names and "token_type_ids" not in encoded:
+            encoded["token_type_ids"] = encoded["input_ids"] * 0
+        return [encoded[name] for name in self.input_names]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None) -> np.ndarray:
+        """Embeddings in input order; batches are formed from texts of similar length (less padding)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        normalize = self.similarity == "cosine" if normalize is None else normalize
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            feeds = dict(zip(self.input_names, self.tensors([texts[i] for i in rows]), strict=True))
+            vectors = self.session.run(None, {k: v.astype(np.int64) for k, v in feeds.items()})[0]
+            out[rows] = vectors
+        if normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        if self.kind == "sparse":
+            raise ValueError(
+                f"{self.directory} is a sparse document encoder; queries of an inference-free model "
+                "are encoded with its IDF table, not this graph"
+            )
+        return self.embed(texts, batch_size)
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self.embed(texts, batch_size)
+
+    def __repr__(self) -> str:
+        return f"OnnxEncoder({str(self.directory)!r}, kind={self.kind!r}, dim={self.dim})"

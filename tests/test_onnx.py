@@ -1,0 +1,86 @@
+"""ONNX export of tiny dense and sparse (MLM) encoders: fp32 and int8 agree with PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.cli import main
+from retrieval.encoders import load_encoder
+from retrieval.onnx_encoder import OnnxEncoder
+from retrieval.onnx_export import export_onnx
+
+TEXTS = ["the cat sat on the rock", "vitamin d lower risk of bone disease in patients " * 4, "sea"]
+
+
+def build_tiny_mlm(path: Path) -> Path:
+    """A 2-layer BertForMaskedLM (a SPLADE-style document encoder) with the tests' vocabulary."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+
+    from tests.conftest import WORDS
+
+    torch.manual_seed(0)
+    path.mkdir(parents=True)
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]))
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizer(str(path / "vocab.txt"))
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertForMaskedLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize(("quantize", "tolerance"), [(None, 1e-5), ("int8", 0.05)])
+def test_dense_export_matches_pytorch(tiny_model_dir, tiny_encoder, tmp_path, quantize, tolerance) -> None:
+    out = export_onnx(tiny_model_dir, tmp_path / "onnx", quantize=quantize)
+    encoder = load_encoder(out)
+    assert isinstance(encoder, OnnxEncoder) and encoder.dim == 32 and encoder.similarity == "cosine"
+    got, want = encoder.encode_documents(TEXTS), tiny_encoder.encode_documents(TEXTS)
+    cosine = (got * want).sum(1)
+    assert cosine.min() >= 1 - tolerance, cosine
+    if quantize is None:
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
+
+
+def test_sparse_document_encoder_export(tmp_path) -> None:
+    from sentence_transformers import SparseEncoder
+
+    mlm = build_tiny_mlm(tmp_path / "mlm")
+    out = export_onnx(mlm, tmp_path / "onnx")
+    encoder = load_encoder(out)
+    assert encoder.kind == "sparse" and encoder.dim == len((mlm / "vocab.txt").read_text().split())
+    got = encoder.encode_documents(TEXTS)
+    want = (
+        SparseEncoder(str(mlm), device="cpu")
+        .encode_document(TEXTS, convert_to_tensor=True)
+        .to_dense()
+        .numpy()
+    )
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert (got >= 0).all() and (got == 0).any()  # SPLADE weights: log(1 + relu(.)), sparse
+    with pytest.raises(ValueError, match="sparse document encoder"):
+        encoder.encode_queries(["q"])
+
+
+def test_cli_export_and_errors(tiny_model_dir, tmp_path, capsys) -> None:
+    assert main(["-q", "export", "onnx", "--model", str(tiny_model_dir), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "model.onnx").is_file() and (tmp_path / "o" / "meta.json").is_file()
+    assert main(["export", "onnx", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+    assert "not found" in capsys.readouterr().err
+    weird = tmp_path / "weird"
+    weird.mkdir()
+    (weird / "config.json").write_text('{"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}')
+    assert main(["export", "onnx", "--model", str(weird), "--out", str(tmp_path / "y")]) == 2
+    assert "architecture 'gpt2' is not supported for ONNX export" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
