@@ -60,14 +60,16 @@ def exported(model: str, work: Path, quantize: str | None) -> Path:
     return out
 
 
-def encode_interleaved(variants: dict, texts: list[str], chunk: int) -> tuple[dict, dict]:
+def encode_interleaved(variants: dict, texts: list[str], chunk: int, batch: int) -> tuple[dict, dict]:
     vectors: dict[str, list[np.ndarray]] = {name: [] for name in variants}
     seconds = dict.fromkeys(variants, 0.0)
     for start in range(0, len(texts), chunk):
         part = texts[start : start + chunk]
         for name, encoder in variants.items():
             t0 = time.perf_counter()
-            vectors[name].append(np.asarray(encoder.encode_documents(part, batch_size=32), dtype=np.float32))
+            vectors[name].append(
+                np.asarray(encoder.encode_documents(part, batch_size=batch), dtype=np.float32)
+            )
             seconds[name] += time.perf_counter() - t0
         logger.info("%d/%d documents", min(start + chunk, len(texts)), len(texts))
     return {n: np.concatenate(v) for n, v in vectors.items()}, seconds
@@ -118,7 +120,8 @@ def main() -> int:
             "onnx fp32": load_encoder(exported(model, work, None), device="cpu"),
             "onnx int8": load_encoder(exported(model, work, "int8"), device="cpu"),
         }
-        vectors, seconds = encode_interleaved(variants, texts, args.chunk)
+        # SPLADE materialises (batch, tokens, vocabulary) logits: small batches keep memory bounded.
+        vectors, seconds = encode_interleaved(variants, texts, args.chunk, 32 if kind == "dense" else 8)
         for name, encoder in variants.items():
             if kind == "dense":
                 q = encoder.encode_queries([queries[i] for i in query_ids])

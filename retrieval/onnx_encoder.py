@@ -19,6 +19,8 @@ from retrieval.onnx_export import KIND, MODEL_FILE
 
 logger = logging.getLogger(__name__)
 
+SPARSE_BATCH = 8
+
 
 def _providers(device: str | None) -> list[str]:
     import onnxruntime as ort
@@ -77,8 +79,14 @@ class OnnxEncoder:
         return [encoded[name] for name in self.input_names]
 
     def embed(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None) -> np.ndarray:
-        """Embeddings in input order; batches are formed from texts of similar length (less padding)."""
+        """Embeddings in input order; batches are formed from texts of similar length (less padding).
+
+        A sparse (MLM) graph materialises (batch, tokens, vocabulary) logits, about 1 GB for 8 texts
+        of 512 tokens with a 30k vocabulary, so its batches are capped at ``SPARSE_BATCH``.
+        """
         texts = list(texts)
+        if self.kind == "sparse":
+            batch_size = min(batch_size, SPARSE_BATCH)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         normalize = self.similarity == "cosine" if normalize is None else normalize

@@ -176,6 +176,7 @@ def export_onnx(
         if optimize:
             _optimize(graph, optimize, config)
         if quantize == "int8":
+            import onnx
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             quantized = work / "model_int8.onnx"
@@ -187,6 +188,8 @@ def export_onnx(
                 weight_type=QuantType.QInt8,
                 per_channel=True,
                 op_types_to_quantize=["MatMul"],
+                # Fused (com.microsoft) nodes from --optimize defeat shape inference without this.
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
             quantized.replace(graph)
         with atomic_directory(out_dir) as tmp:
