@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from indexes.io import read_meta
-from retrieval.onnx_export import KIND, MODEL_FILE
+from retrieval.onnx_export import KIND, MODEL_FILE, QUERY_WEIGHTS_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class OnnxEncoder:
             str(self.directory / MODEL_FILE), sess_options=options, providers=_providers(device)
         )
         self.input_names = [i.name for i in self.session.get_inputs()]
+        weights = self.directory / QUERY_WEIGHTS_FILE
+        self.query_weights = np.load(weights) if weights.is_file() else None
         logger.info("onnx encoder %s on %s", self.directory, self.session.get_providers()[0])
 
     @property
@@ -102,6 +104,17 @@ class OnnxEncoder:
         return out
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Dense and siamese models run the graph; inference-free sparse models weight the query's
+        tokens by their IDF table (each distinct token once), as ``SparseStaticEmbedding`` does."""
+        if self.query_weights is not None:
+            encoded = self.tokenizer(
+                list(texts), add_special_tokens=False, truncation=True, max_length=self.max_length
+            )
+            out = np.zeros((len(texts), len(self.query_weights)), dtype=np.float32)
+            for row, ids in enumerate(encoded["input_ids"]):
+                unique = np.unique(ids)
+                out[row, unique] = self.query_weights[unique]
+            return out
         if self.kind == "sparse":
             raise ValueError(
                 f"{self.directory} is a sparse document encoder; queries of an inference-free model "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 KIND = "onnx-encoder"
 MODEL_FILE = "model.onnx"
+QUERY_WEIGHTS_FILE = "query_weights.npy"
 OPTIMIZE_LEVELS = ("O1", "O2", "O3", "O4")
 QUANTIZE_MODES = ("int8",)
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "mpnet", "distilbert", "xlm-roberta", "electra")
@@ -35,48 +37,68 @@ _SAMPLE = [
 ]
 
 
-def _load(model_name: str) -> tuple[Any, str]:
-    """The model and its kind (``dense`` or ``sparse``), read from the saved modules or config."""
+@dataclass
+class _Loaded:
+    """What export needs from a model: the module chain to trace and what to save beside it."""
+
+    model: Any
+    kind: str  # dense | sparse
+    chain: Any  # the modules that map token features to the embedding
+    transformer: Any  # the Transformer module (tokenizer, config, max length)
+    query_weights: np.ndarray | None  # inference-free sparse models: the IDF query table
+
+
+def _module_names(model_name: str) -> str:
+    from huggingface_hub import try_to_load_from_cache
+
+    path = Path(model_name)
+    if path.is_dir():
+        return (path / "modules.json").read_text() if (path / "modules.json").is_file() else ""
+    cached = try_to_load_from_cache(model_name, "modules.json")
+    return Path(cached).read_text() if isinstance(cached, str) else ""
+
+
+def _load(model_name: str) -> _Loaded:
+    """Load a dense model, a SPLADE MLM, or an inference-free (Router) sparse model for export."""
     from sentence_transformers import SentenceTransformer, SparseEncoder
+    from sentence_transformers.base.modules import Router
+    from transformers import AutoConfig
 
     path = Path(model_name)
     if (path.exists() or model_name.startswith((".", "/"))) and not path.is_dir():
         raise FileNotFoundError(f"model directory {model_name} not found")
-    config = _hf_config(model_name)
+    modules = _module_names(model_name)
+    sparse = any(name in modules for name in ("Router", "SpladePooling", "SparseStaticEmbedding"))
+    if not modules:
+        try:
+            config = AutoConfig.from_pretrained(model_name)
+        except (OSError, ValueError) as exc:
+            raise FileNotFoundError(f"cannot load a model from {model_name!r}: {exc}") from exc
+        _check_architecture(model_name, config)
+        sparse = any(a.endswith("ForMaskedLM") for a in (config.architectures or []))
+    kwargs = {"device": "cpu", "model_kwargs": {"attn_implementation": "eager"}}
+    model = SparseEncoder(model_name, **kwargs) if sparse else SentenceTransformer(model_name, **kwargs)
+    chain, query_weights = model, None
+    if isinstance(model[0], Router):
+        routes = model[0].sub_modules
+        if "document" not in routes:
+            raise ValueError(f"{model_name}: a Router model needs a 'document' route to export")
+        chain = routes["document"]
+        query = routes["query"] if "query" in routes else None  # noqa: SIM401 - a ModuleDict has no get()
+        if query is not None and len(query) == 1 and type(query[0]).__name__ == "SparseStaticEmbedding":
+            query_weights = query[0].weight.detach().cpu().numpy().astype(np.float32)
+    transformer = chain[0]
+    _check_architecture(model_name, transformer.auto_model.config)
+    return _Loaded(model, "sparse" if sparse else "dense", chain, transformer, query_weights)
+
+
+def _check_architecture(model_name: str, config: Any) -> None:
     model_type = getattr(config, "model_type", None)
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
             f"{model_name}: architecture {model_type!r} is not supported for ONNX export; "
             f"supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
-    architectures = getattr(config, "architectures", None) or []
-    sparse = any(a.endswith("ForMaskedLM") for a in architectures) and not _has_pooling(model_name)
-    if sparse:
-        return SparseEncoder(
-            model_name, device="cpu", model_kwargs={"attn_implementation": "eager"}
-        ), "sparse"
-    return SentenceTransformer(
-        model_name, device="cpu", model_kwargs={"attn_implementation": "eager"}
-    ), "dense"
-
-
-def _hf_config(model_name: str) -> Any:
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(model_name)
-    except OSError as exc:
-        raise FileNotFoundError(f"cannot load a model config from {model_name!r}: {exc}") from exc
-
-
-def _has_pooling(model_name: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    path = Path(model_name)
-    if path.is_dir():
-        return (path / "modules.json").is_file() and "Pooling" in (path / "modules.json").read_text()
-    cached = try_to_load_from_cache(model_name, "modules.json")
-    return isinstance(cached, str) and "Pooling" in Path(cached).read_text()
 
 
 class _Traced:
@@ -91,7 +113,10 @@ class _Traced:
                 self.model = model
 
             def forward(self, *tensors):  # type: ignore[no-untyped-def]
-                return self.model(dict(zip(input_names, tensors, strict=True)))["sentence_embedding"]
+                features = dict(zip(input_names, tensors, strict=True))
+                for module in self.model:  # the pipeline's modules, as SentenceTransformer.forward runs them
+                    features = module(features)
+                return features["sentence_embedding"]
 
         return Wrapper().eval()
 
@@ -151,13 +176,13 @@ def export_onnx(
     if quantize is not None and quantize not in QUANTIZE_MODES:
         raise ValueError(f"unknown quantisation {quantize!r}; expected one of {', '.join(QUANTIZE_MODES)}")
     model_name = str(model_name)
-    model, kind = _load(model_name)
-    config = _hf_config(model_name)
-    tokenizer = model.tokenizer
+    loaded = _load(model_name)
+    config = loaded.transformer.auto_model.config
+    tokenizer = loaded.transformer.tokenizer
     sample = tokenizer(_SAMPLE, padding=True, return_tensors="pt")
     input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     inputs = tuple(sample[n] for n in input_names)
-    wrapper = _Traced(model, input_names)
+    wrapper = _Traced(loaded.chain, input_names)
     with tempfile.TemporaryDirectory(prefix="winnow-onnx-") as work_name:
         work = Path(work_name)
         graph = work / MODEL_FILE
@@ -195,23 +220,29 @@ def export_onnx(
         with atomic_directory(out_dir) as tmp:
             shutil.copy(graph, tmp / MODEL_FILE)
             tokenizer.save_pretrained(str(tmp))
+            model = loaded.model
             similarity = getattr(model, "similarity_fn_name", None) or (
-                "dot" if kind == "sparse" else "cosine"
+                "dot" if loaded.kind == "sparse" else "cosine"
             )
+            if loaded.query_weights is not None:
+                np.save(tmp / QUERY_WEIGHTS_FILE, loaded.query_weights)
             meta = dict(
                 base_model=model_name,
-                encoder_kind=kind,
+                encoder_kind=loaded.kind,
                 similarity="dot" if similarity == "dot_product" else similarity,
-                max_length=int(model.max_seq_length),
-                dim=int(model.get_embedding_dimension()),
+                max_length=int(loaded.transformer.max_seq_length),
+                dim=int(config.vocab_size if loaded.kind == "sparse" else model.get_embedding_dimension()),
+                query_encoder="idf" if loaded.query_weights is not None else "model",
                 optimize=optimize,
                 quantize=quantize,
                 opset=opset,
-                normalize=kind == "dense" and _normalizes(model),
+                normalize=loaded.kind == "dense" and _normalizes(model),
             )
             write_meta(tmp, KIND, **meta)
     agreement = _check(wrapper, Path(out_dir), tolerance=0.1 if quantize or optimize == "O4" else 1e-4)
-    logger.info("exported %s (%s) to %s; cosine to PyTorch >= %.5f", model_name, kind, out_dir, agreement)
+    logger.info(
+        "exported %s (%s) to %s; cosine to PyTorch >= %.5f", model_name, loaded.kind, out_dir, agreement
+    )
     return Path(out_dir)
 
 

@@ -84,3 +84,35 @@ def test_cli_export_and_errors(tiny_model_dir, tmp_path, capsys) -> None:
     assert main(["export", "onnx", "--model", str(weird), "--out", str(tmp_path / "y")]) == 2
     assert "architecture 'gpt2' is not supported for ONNX export" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_inference_free_sparse_model_export(tmp_path) -> None:
+    """A Router model (IDF query table, MLM document encoder): the document route becomes the ONNX graph,
+    the query side a weight table; both match sentence-transformers."""
+    import torch
+    from sentence_transformers import SparseEncoder
+    from sentence_transformers.base.modules import Router
+    from sentence_transformers.sparse_encoder.modules import (
+        MLMTransformer,
+        SparseStaticEmbedding,
+        SpladePooling,
+    )
+
+    mlm = build_tiny_mlm(tmp_path / "mlm")
+    document = MLMTransformer(str(mlm))
+    vocab = document.auto_model.config.vocab_size
+    query = SparseStaticEmbedding(tokenizer=document.tokenizer, frozen=False)
+    with torch.no_grad():
+        query.weight.copy_(torch.rand(vocab))
+    router = Router.for_query_document(
+        query_modules=[query], document_modules=[document, SpladePooling("max", embedding_dimension=vocab)]
+    )
+    model = SparseEncoder(modules=[router], similarity_fn_name="dot")
+    model.save(str(tmp_path / "if"))
+    encoder = load_encoder(export_onnx(tmp_path / "if", tmp_path / "onnx"))
+    assert encoder.kind == "sparse" and encoder.meta["query_encoder"] == "idf"
+    want_docs = model.encode_document(TEXTS, convert_to_tensor=True).to_dense().numpy()
+    np.testing.assert_allclose(encoder.encode_documents(TEXTS), want_docs, atol=1e-4)
+    queries = ["cat on a rock", "the the sea"]
+    want_queries = model.encode_query(queries, convert_to_tensor=True).to_dense().numpy()
+    np.testing.assert_allclose(encoder.encode_queries(queries), want_queries, atol=1e-6)

@@ -221,7 +221,7 @@ def training_arguments(config: TrainConfig, checkpoints: Path, batch_sampler: An
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.batch_size,
         learning_rate=t.learning_rate,
-        warmup_ratio=t.warmup_ratio,
+        warmup_steps=t.warmup_ratio,  # a float below 1 is a ratio of the total steps (transformers 5)
         lr_scheduler_type=t.scheduler,
         weight_decay=t.weight_decay,
         seed=t.seed,
