@@ -58,6 +58,20 @@ def _module_names(model_name: str) -> str:
     return Path(cached).read_text() if isinstance(cached, str) else ""
 
 
+def is_sparse_model(model_name: str) -> bool:
+    """SPLADE-style or inference-free, judged from ``modules.json`` (or a bare MLM config); loads nothing."""
+    from transformers import AutoConfig
+
+    modules = _module_names(model_name)
+    if modules:
+        return any(name in modules for name in ("Router", "SpladePooling", "SparseStaticEmbedding"))
+    try:
+        config = AutoConfig.from_pretrained(model_name)
+    except (OSError, ValueError):
+        return False
+    return any(a.endswith("ForMaskedLM") for a in (config.architectures or []))
+
+
 def _load(model_name: str) -> _Loaded:
     """Load a dense model, a SPLADE MLM, or an inference-free (Router) sparse model for export."""
     from sentence_transformers import SentenceTransformer, SparseEncoder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from eval.beir import evaluate
 from eval.metrics import DEFAULT_METRICS
@@ -35,10 +36,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_encoder_options(beir)
     add_index_options(beir)
     beir.set_defaults(func=run_beir)
+    mteb = targets.add_parser(
+        "mteb", help="score models on MTEB tasks or a benchmark (mteb's own evaluators)"
+    )
+    mteb.add_argument(
+        "--model", action="append", required=True, help="hub id or model directory (repeatable)"
+    )
+    which = mteb.add_mutually_exclusive_group(required=True)
+    which.add_argument("--benchmark", help='an mteb benchmark, e.g. "MTEB(eng, v2)"')
+    which.add_argument(
+        "--tasks", help="comma-separated task names, e.g. SciFact,NFCorpus,STSBenchmark,SICK-R"
+    )
+    mteb.add_argument("--task-data", default=None, help="local task data root (beir/<name>/, sts/<name>/)")
+    mteb.add_argument("--output", default="runs/mteb", help="results folder (mteb layout; default runs/mteb)")
+    mteb.add_argument("--device", default=None)
+    mteb.add_argument("--overwrite", action="store_true", help="rerun tasks that have cached results")
+    mteb.set_defaults(func=run_mteb_cmd)
     table = targets.add_parser("table", help="print `eval beir` result files side by side")
     table.add_argument("results", nargs="+", help="JSON files written by `winnow eval beir --output`")
     table.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     table.set_defaults(func=run_table)
+
+
+def run_mteb_cmd(args: argparse.Namespace) -> int:
+    from eval.mteb_report import bar_chart, csv_summary, markdown_summary
+    from eval.mteb_run import run_mteb
+
+    if args.task_data and not Path(args.task_data).is_dir():
+        raise FileNotFoundError(f"--task-data {args.task_data} is not a directory")
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    runs = [
+        run_mteb(
+            m,
+            tasks=tasks,
+            benchmark=args.benchmark,
+            task_data=args.task_data,
+            output=args.output,
+            device=args.device,
+            overwrite=args.overwrite,
+        )
+        for m in args.model
+    ]
+    summary = markdown_summary(runs)
+    print(summary, end="")
+    out = Path(args.output)
+    (out / "summary.md").write_text(summary, encoding="utf-8")
+    (out / "summary.csv").write_text(csv_summary(runs), encoding="utf-8")
+    if any(r.scored for r in runs):
+        bar_chart(runs, out / "summary.png")
+    print(f"results: {out / 'results'}; summary: {out / 'summary.md'}, .csv, .png", file=sys.stderr)
+    return 0
 
 
 def run_table(args: argparse.Namespace) -> int:

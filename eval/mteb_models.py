@@ -1,0 +1,178 @@
+"""Models for mteb: dense encoders through mteb's own wrappers, sparse ones through its search protocol.
+
+Every model carries a name and a revision, so results land in ``<model>/<revision>/`` and never under
+``no_model_name/available``:
+
+- a hub id that mteb knows (``sentence-transformers/all-MiniLM-L6-v2``) uses mteb's registered
+  metadata and loader (the revision is the one mteb records, which the offline cache also holds);
+- any other hub id gets its cached snapshot revision; a local directory gets ``winnow/<dir name>``
+  and a revision hashed from its weights;
+- sparse models (SPLADE, inference-free Router models, and sparse ONNX exports) are served through
+  :class:`SparseSearchModel`, mteb's ``SearchProtocol``, backed by exact sparse search, so mteb scores
+  the retrieval a user deploys (IDF query table included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def _revision(name_or_path: str) -> str:
+    path = Path(name_or_path)
+    if path.is_dir():
+        digest = hashlib.sha1()
+        for weights in sorted(path.rglob("*")):
+            if weights.suffix in (".safetensors", ".bin", ".onnx", ".npy") and weights.is_file():
+                digest.update(weights.read_bytes())
+        return digest.hexdigest()[:12]
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name_or_path, "config.json")
+    return Path(cached).parent.name if isinstance(cached, str) else "main"
+
+
+def model_name(name_or_path: str) -> str:
+    path = Path(name_or_path)
+    return f"winnow/{path.resolve().name}" if path.is_dir() else name_or_path
+
+
+def _meta(name_or_path: str, kind: str, **extra: Any):
+    from mteb.models.model_meta import ModelMeta
+
+    return ModelMeta.create_empty(
+        overwrites=dict(
+            name=model_name(name_or_path), revision=_revision(name_or_path), model_type=[kind], **extra
+        )
+    )
+
+
+def is_sparse(name_or_path: str) -> bool:
+    """True for SPLADE-style and inference-free models, and for their sparse ONNX exports."""
+    path = Path(name_or_path)
+    if (path / "model.onnx").is_file():
+        from indexes.io import read_meta
+
+        return read_meta(path).get("encoder_kind") == "sparse"
+    from retrieval.onnx_export import is_sparse_model
+
+    return is_sparse_model(name_or_path)
+
+
+class SparseSearchModel:
+    """mteb ``SearchProtocol``: sparse documents in a CSR matrix, exact dot-product top-k.
+
+    Args:
+        name_or_path: a sentence-transformers ``SparseEncoder`` (hub id or directory) or a sparse
+            ONNX export (``winnow export onnx``).
+        batch_size: texts per encoding batch.
+    """
+
+    def __init__(self, name_or_path: str, batch_size: int = 16, device: str | None = None) -> None:
+        self.name_or_path = str(name_or_path)
+        self.batch_size = batch_size
+        if (Path(self.name_or_path) / "model.onnx").is_file():
+            from retrieval.onnx_encoder import OnnxEncoder
+
+            self._onnx = OnnxEncoder(self.name_or_path, device=device)
+            self._st = None
+        else:
+            from sentence_transformers import SparseEncoder
+
+            self._onnx = None
+            self._st = SparseEncoder(self.name_or_path, device=device)
+        self.mteb_model_meta = _meta(self.name_or_path, "sparse", similarity_fn_name="dot")
+        self._docs = None
+        self._doc_ids: list[str] = []
+
+    def _encode(self, texts: list[str], role: str):
+        from scipy import sparse
+
+        if self._onnx is not None:
+            encode = self._onnx.encode_queries if role == "query" else self._onnx.encode_documents
+            return sparse.csr_matrix(encode(texts, batch_size=self.batch_size))
+        encode = self._st.encode_query if role == "query" else self._st.encode_document
+        rows = []
+        for start in range(0, len(texts), 256):
+            coo = encode(
+                texts[start : start + 256], batch_size=self.batch_size, convert_to_sparse_tensor=True
+            )
+            coo = coo.coalesce().cpu()
+            r, c = coo.indices().numpy()
+            rows.append(sparse.csr_matrix((coo.values().numpy(), (r, c)), shape=tuple(coo.shape)))
+        return sparse.vstack(rows).tocsr()
+
+    def index(
+        self,
+        corpus,
+        *,
+        task_metadata=None,
+        hf_split=None,
+        hf_subset=None,
+        encode_kwargs=None,
+        num_proc=None,
+        **kwargs: Any,
+    ) -> None:
+        titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
+        texts = [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"], strict=True)]
+        self._doc_ids = list(corpus["id"])
+        self._docs = self._encode(texts, "document").T.tocsr()  # (vocab, n_docs): rows are postings
+        logger.info(
+            "indexed %d documents, %.1f non-zeros each", len(texts), self._docs.nnz / max(len(texts), 1)
+        )
+
+    def search(
+        self,
+        queries,
+        *,
+        task_metadata=None,
+        hf_split=None,
+        hf_subset=None,
+        top_k: int = 1000,
+        encode_kwargs=None,
+        top_ranked=None,
+        num_proc=None,
+        **kwargs: Any,
+    ) -> dict[str, dict[str, float]]:
+        if self._docs is None:
+            raise RuntimeError("search() before index()")
+        q = self._encode(list(queries["text"]), "query")
+        results: dict[str, dict[str, float]] = {}
+        k = min(top_k, len(self._doc_ids))
+        for start in range(0, q.shape[0], 256):
+            scores = (q[start : start + 256] @ self._docs).toarray()
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            for row, qid in enumerate(queries["id"][start : start + 256]):
+                results[qid] = {self._doc_ids[j]: float(scores[row, j]) for j in top[row]}
+        return results
+
+
+def load_mteb_model(name_or_path: str, device: str | None = None) -> Any:
+    """The model to hand to ``mteb.evaluate``, with a proper name and revision."""
+    import mteb
+
+    name_or_path = str(name_or_path)
+    if is_sparse(name_or_path):
+        return SparseSearchModel(name_or_path, device=device)
+    path = Path(name_or_path)
+    if not path.exists():
+        try:
+            meta = mteb.get_model_meta(name_or_path)
+        except (KeyError, ValueError):
+            meta = None
+        if meta is not None and meta.loader is not None:
+            return mteb.get_model(name_or_path, device=device)
+    from mteb.models import SentenceTransformerEncoderWrapper
+    from sentence_transformers import SentenceTransformer
+
+    wrapper = SentenceTransformerEncoderWrapper(SentenceTransformer(name_or_path, device=device))
+    wrapper.mteb_model_meta = wrapper.mteb_model_meta.model_copy(
+        update={"name": model_name(name_or_path), "revision": _revision(name_or_path)}
+    )
+    return wrapper

@@ -1,0 +1,78 @@
+"""Leaderboard-style summaries of mteb runs: Markdown, CSV and a bar chart, several models side by side."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from eval.mteb_run import MtebRun
+
+
+def _table(runs: Sequence[MtebRun]) -> tuple[list[str], list[list[str]]]:
+    tasks = sorted({(s.task_type, s.task) for r in runs for s in r.scores})
+    types = sorted({t for t, _ in tasks})
+    header = ["model", "tasks scored", "mean", *[f"mean {t}" for t in types], *[name for _, name in tasks]]
+    rows = []
+    for run in runs:
+        by_task = {s.task: s.score for s in run.scores}
+        per_type = defaultdict(list)
+        for s in run.scored:
+            per_type[s.task_type].append(s.score)
+        scored = [s.score for s in run.scored]
+        cell = lambda v: f"{100 * v:.2f}" if v is not None else "-"  # noqa: E731 - mteb reports x100
+        rows.append(
+            [run.model, f"{len(scored)}/{run.requested}", cell(sum(scored) / len(scored) if scored else None)]
+            + [cell(sum(per_type[t]) / len(per_type[t]) if per_type[t] else None) for t in types]
+            + [cell(by_task.get(name)) for _, name in tasks]
+        )
+    return header, rows
+
+
+def markdown_summary(runs: Sequence[MtebRun]) -> str:
+    header, rows = _table(runs)
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+    skipped = [(r.model, s) for r in runs for s in r.skipped]
+    if skipped:
+        lines += ["", "Not scored:"] + [f"- {model}: {s.task}: {s.reason}" for model, s in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def csv_summary(runs: Sequence[MtebRun]) -> str:
+    header, rows = _table(runs)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def bar_chart(runs: Sequence[MtebRun], path: str | Path) -> Path:
+    """Grouped bars: one group per task, one bar per model (main score x 100)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({s.task for r in runs for s in r.scored})
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(tasks) * max(1, len(runs)) / 2), 4))
+    width = 0.8 / max(1, len(runs))
+    for i, run in enumerate(runs):
+        by_task = {s.task: s.score for s in run.scored}
+        xs = [t + i * width for t in range(len(tasks))]
+        ax.bar(xs, [100 * (by_task.get(name) or 0) for name in tasks], width, label=run.model)
+    ax.set_xticks([t + width * (len(runs) - 1) / 2 for t in range(len(tasks))], tasks)
+    ax.set_ylabel("main score (x100)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

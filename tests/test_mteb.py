@@ -1,0 +1,108 @@
+"""winnow eval mteb on tiny local tasks: offline loading, partial coverage, sparse search, summary."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from eval.mteb_data import LocalDataMissing, load_local
+from eval.mteb_run import run_mteb, select_tasks
+from retrieval.cli import main
+from tests.conftest import write_beir
+
+PAIRS = [
+    ("the cat sat", "a cat sat", 4.5),
+    ("dogs run", "the sun is hot", 0.5),
+    ("blue sea", "the blue sea", 4.8),
+    ("bone risk", "heart disease", 1.0),
+    ("red tree", "green tree", 3.0),
+]
+
+
+@pytest.fixture
+def task_data(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    write_beir(root / "beir" / "scifact")
+    (root / "sts" / "sick").mkdir(parents=True)
+    lines = ["split\tpair_ID\tscore\tsentence_A\tsentence_B"]
+    lines += [
+        f"{split}\t{i}\t{s}\t{a}\t{b}" for i, (a, b, s) in enumerate(PAIRS) for split in ("test", "dev")
+    ]
+    (root / "sts" / "sick" / "sick_r.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network access in a test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_local_loader_keeps_official_metadata(task_data) -> None:
+    scifact, sick = select_tasks(["scifact", "SICK-R"])
+    load_local(scifact, task_data)
+    split = scifact.dataset["default"]["test"]
+    assert (
+        scifact.metadata.main_score == "ndcg_at_10"
+        and len(split["corpus"]) == 6
+        and len(split["queries"]) == 3
+    )
+    assert split["relevant_docs"]["q3"] == {"d3": 2, "d4": 1}
+    load_local(sick, task_data)
+    assert (
+        sick.metadata.main_score == "cosine_spearman"
+        and sick.dataset["test"]["sentence1"][0] == "the cat sat"
+    )
+    (nfcorpus,) = select_tasks(["NFCorpus"])
+    with pytest.raises(LocalDataMissing, match="no local folder .*beir/nfcorpus"):
+        load_local(nfcorpus, task_data)
+    with pytest.raises(ValueError, match="unknown mteb task 'SciFakt'; did you mean SciFact"):
+        select_tasks(["SciFakt"])
+
+
+def test_cli_offline_partial_coverage_and_summary(
+    tiny_model_dir, task_data, tmp_path, no_network, capsys
+) -> None:
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "-q",
+                "eval",
+                "mteb",
+                "--model",
+                str(tiny_model_dir),
+                "--tasks",
+                "SciFact,SICK-R,NFCorpus",
+                "--task-data",
+                str(task_data),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "| winnow/st | 2/3 |" in printed and "NFCorpus: no local folder" in printed
+    results = list((out / "results").glob("winnow__st/*/*.json"))
+    names = sorted(p.name for p in results)
+    assert names == ["SICK-R.json", "SciFact.json", "model_meta.json"]
+    scifact = json.loads(next(p for p in results if p.name == "SciFact.json").read_text())
+    assert scifact["task_name"] == "SciFact" and "ndcg_at_10" in scifact["scores"]["test"][0]
+    assert (out / "summary.csv").is_file() and (out / "summary.png").stat().st_size > 0
+
+
+def test_sparse_model_through_search_protocol(tmp_path, task_data, no_network) -> None:
+    from tests.test_onnx import build_tiny_mlm
+
+    mlm = build_tiny_mlm(tmp_path / "mlm")
+    run = run_mteb(str(mlm), tasks=["SciFact"], task_data=task_data, output=tmp_path / "out")
+    assert run.model == "winnow/mlm" and run.requested == 1
+    (score,) = run.scored
+    assert score.task == "SciFact" and 0 <= score.score <= 1
