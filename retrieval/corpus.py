@@ -32,7 +32,8 @@ def document_text(doc: Mapping[str, Any]) -> str:
     return f"{title} {text}".strip() if title else text
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line; bad JSON names the file and line."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
     with path.open(encoding="utf-8") as handle:
@@ -72,7 +73,7 @@ def iter_corpus(source: CorpusSource) -> Iterator[Document]:
         if path.is_dir():
             path = path / "corpus.jsonl"
         records: Iterable[tuple[str, Mapping[str, Any]]] = (
-            (f"{path}:{line_no}", rec) for line_no, rec in _iter_jsonl(path)
+            (f"{path}:{line_no}", rec) for line_no, rec in iter_jsonl(path)
         )
     else:
         records = ((f"corpus item {i}", rec) for i, rec in enumerate(source))
@@ -93,7 +94,7 @@ def load_queries(path: str | Path) -> dict[str, str]:
     """Read ``queries.jsonl`` (``_id``, ``text``) into ``{query_id: text}``."""
     path = Path(path)
     queries: dict[str, str] = {}
-    for line_no, record in _iter_jsonl(path):
+    for line_no, record in iter_jsonl(path):
         if "_id" not in record or not isinstance(record.get("text"), str):
             raise ValueError(f"{path}:{line_no}: a query needs '_id' and a string 'text'")
         queries[str(record["_id"])] = record["text"]

@@ -8,12 +8,11 @@ document ids (best first), the document texts, and any negatives the source alre
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.corpus import document_text, iter_corpus, open_beir
+from retrieval.corpus import document_text, iter_corpus, iter_jsonl, open_beir
 from retrieval.settings import resolve_beir
 from trainers.config import DataConfig
 
@@ -112,19 +111,7 @@ def from_rows(rows: list[tuple[str, dict]], max_positives: int) -> TrainingData:
 
 
 def _jsonl_rows(path: Path) -> list[tuple[str, dict]]:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{line_no}: expected a JSON object")
-            rows.append((f"{path}:{line_no}", row))
-    return rows
+    return [(f"{path}:{line_no}", row) for line_no, row in iter_jsonl(path)]
 
 
 def _hf_rows(path: Path) -> list[tuple[str, dict]]:

@@ -8,7 +8,7 @@ import torch
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from torch import Tensor, nn
 
-from trainers.losses.labels import require_teacher, split_labels
+from trainers.losses.labels import candidate_scores, teacher_scores
 
 
 class EnsembleKLLoss(nn.Module):
@@ -40,12 +40,7 @@ class EnsembleKLLoss(nn.Module):
         return self.loss_from_embeddings(embed_columns(self.model, list(sentence_features)), labels)
 
     def loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
-        if len(embeddings) < 3:
-            raise ValueError("KL distillation needs (anchor, positive, negative...) rows; enable mining")
-        teacher = require_teacher(split_labels(labels, len(embeddings)), "KL distillation").to(
-            embeddings[0].device
-        )
-        anchor, *docs = [nn.functional.normalize(e, dim=-1) for e in embeddings]
-        student = torch.stack([(anchor * d).sum(-1) for d in docs], dim=1) / self.temperature
+        teacher = teacher_scores(embeddings, labels, "KL distillation")
+        student = candidate_scores(embeddings) / self.temperature
         target = torch.softmax(teacher / self.teacher_temperature, dim=1)
         return nn.functional.kl_div(torch.log_softmax(student, dim=1), target, reduction="batchmean")

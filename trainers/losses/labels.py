@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 
 @dataclass
@@ -36,10 +37,20 @@ def split_labels(labels: Tensor, n_columns: int) -> RowLabels:
     return RowLabels(text_ids, teacher)
 
 
-def require_teacher(rows: RowLabels, loss_name: str) -> Tensor:
+def candidate_scores(embeddings: list[Tensor]) -> Tensor:
+    """Cosine similarity of each anchor (column 0) with each of its candidates (columns 1..n): (batch, n)."""
+    anchor, *docs = [nn.functional.normalize(e, dim=-1) for e in embeddings]
+    return torch.stack([(anchor * d).sum(-1) for d in docs], dim=1)
+
+
+def teacher_scores(embeddings: list[Tensor], labels: Tensor, loss_name: str) -> Tensor:
+    """The teacher scores of a distillation batch (positive, negatives), on the embeddings' device."""
+    if len(embeddings) < 3:
+        raise ValueError(f"{loss_name} needs (anchor, positive, negative...) rows; enable mining")
+    rows = split_labels(labels, len(embeddings))
     if rows.teacher is None:
         raise ValueError(f"{loss_name} needs teacher scores in the labels; configure teachers in the recipe")
-    return rows.teacher
+    return rows.teacher.to(embeddings[0].device)
 
 
-__all__ = ["RowLabels", "require_teacher", "split_labels"]
+__all__ = ["RowLabels", "candidate_scores", "split_labels", "teacher_scores"]

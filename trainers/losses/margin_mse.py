@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import torch
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from torch import Tensor, nn
 
-from trainers.losses.labels import require_teacher, split_labels
+from trainers.losses.labels import candidate_scores, teacher_scores
 
 
 class EnsembleMarginMSELoss(nn.Module):
@@ -39,13 +38,8 @@ class EnsembleMarginMSELoss(nn.Module):
         return self.loss_from_embeddings(embed_columns(self.model, list(sentence_features)), labels)
 
     def loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
-        if len(embeddings) < 3:
-            raise ValueError("Margin-MSE needs (anchor, positive, negative...) rows; enable mining")
-        teacher = require_teacher(split_labels(labels, len(embeddings)), "Margin-MSE").to(
-            embeddings[0].device
-        )
-        anchor, *docs = [nn.functional.normalize(e, dim=-1) for e in embeddings]
-        student = torch.stack([(anchor * d).sum(-1) for d in docs], dim=1) * self.margin_scale
+        teacher = teacher_scores(embeddings, labels, "Margin-MSE")
+        student = candidate_scores(embeddings) * self.margin_scale
         student_margin = student[:, :1] - student[:, 1:]
         teacher_margin = teacher[:, :1] - teacher[:, 1:]
         return nn.functional.mse_loss(student_margin, teacher_margin)
