@@ -109,3 +109,16 @@ def test_put_stores_vectors_computed_elsewhere(tmp_path) -> None:
     assert enc.calls == []
     with pytest.raises(ValueError, match=r"shape \(1, 3\) for 1 texts of dim 2"):
         cache.put(["c"], np.zeros((1, 3)), "query")
+
+
+def test_queries_whose_negatives_were_all_filtered_get_a_random_one(tmp_path) -> None:
+    from trainers.config import TrainConfig
+    from trainers.dense import Recipe
+
+    recipe = Recipe.__new__(Recipe)
+    recipe.config = TrainConfig()
+    recipe.data = TrainingData(
+        {"q": "query", "r": "other"}, {"q": ["d0"], "r": ["d1"]}, {f"d{i}": f"text {i}" for i in range(4)}
+    )
+    filled = recipe.fill_empty({"q": [], "r": ["d2"]})
+    assert filled["r"] == ["d2"] and len(filled["q"]) == 1 and filled["q"][0] in {"d1", "d2", "d3"}

@@ -81,10 +81,29 @@ class Recipe:
             cache = self.embedding_cache(load_encoder(mining.model))
         searcher = build_searcher(mining.model if mining.model == "bm25" else "dense", self.data, cache)
         mined = mine_hard_negatives(self.data, searcher, mining, self.guide, self.cache_root / "negatives")
-        return {
+        negatives = {
             q: list(dict.fromkeys([*given.get(q, []), *mined.get(q, [])]))[: max(mining.num_negatives, 1)]
             for q in self.data.query_ids
         }
+        return self.fill_empty(negatives)
+
+    def fill_empty(self, negatives: dict[str, list[str]]) -> dict[str, list[str]]:
+        """A query whose candidates were all filtered keeps its rows with one random (easy) negative."""
+        rng = np.random.default_rng(self.config.training.seed)
+        doc_ids = list(self.data.corpus)
+        filled = 0
+        for qid, docs in negatives.items():
+            positives = set(self.data.positives[qid])
+            if docs or len(positives) >= len(doc_ids):
+                continue
+            candidate = doc_ids[int(rng.integers(len(doc_ids)))]
+            while candidate in positives:
+                candidate = doc_ids[int(rng.integers(len(doc_ids)))]
+            negatives[qid] = [candidate]
+            filled += 1
+        if filled:
+            logger.info("%d queries had no negative left after filtering; each got a random one", filled)
+        return negatives
 
     def teachers(self) -> Ensemble | None:
         if not self.config.teachers:
