@@ -48,6 +48,7 @@ lint: setup
 bench: models
 	$(BIN)/python bench/search_speed.py --json runs/bench/search_speed.json
 	$(BIN)/python bench/train_speed.py --json runs/bench/train_speed.json
+	$(BIN)/python bench/encode_speed.py --chunk 512 --work runs/bench/onnx --json runs/bench/encode_speed.json
 
 # The dense ablation table of the README (hours on 2 CPU cores; results are reused when present).
 ablation: models
