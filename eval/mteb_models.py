@@ -153,8 +153,65 @@ class SparseSearchModel:
         return results
 
 
-def load_mteb_model(name_or_path: str, device: str | None = None) -> Any:
-    """The model to hand to ``mteb.evaluate``, with a proper name and revision."""
+class CachedEncoder:
+    """An mteb encoder serving embeddings from (and storing them in) an ``EmbeddingCache``.
+
+    Texts already embedded (by an earlier run, or on a GPU machine with ``scripts/gpu_embed.py``) are
+    read back; the rest are computed by the model and stored. Queries use the model's query encoding,
+    everything else its document encoding (sentence-transformers' ``encode_query`` /
+    ``encode_document``), which is what mteb's wrapper does for models without task-specific prompts;
+    models with task-specific prompts are refused.
+
+    Args:
+        inner: a ``SentenceTransformerEncoderWrapper`` (its ``.model`` computes missing texts).
+        cache_dir: the embedding cache root.
+    """
+
+    def __init__(self, inner: Any, cache_dir: str | Path) -> None:
+        from retrieval.encoders import DenseEncoder
+        from trainers.embedding_cache import EmbeddingCache
+
+        prompts = getattr(inner, "model_prompts", None) or {}
+        if any(key not in ("query", "document") for key in prompts):
+            raise ValueError(
+                f"{inner.mteb_model_meta.name} has task-specific prompts; run it without the cache"
+            )
+        self.inner = inner
+        self.mteb_model_meta = inner.mteb_model_meta
+        self.cache = EmbeddingCache(DenseEncoder(inner.model, name=inner.mteb_model_meta.name), cache_dir)
+
+    def encode(
+        self,
+        inputs: Any,
+        *,
+        task_metadata: Any,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: Any = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        texts = [text for batch in inputs for text in batch["text"]]
+        role = "query" if getattr(prompt_type, "value", prompt_type) == "query" else "document"
+        return self.cache.get(texts, role, progress=False)
+
+    def __getattr__(self, name: str) -> Any:  # similarity functions and the rest come from the wrapper
+        return getattr(self.inner, name)
+
+
+def load_mteb_model(
+    name_or_path: str, device: str | None = None, embedding_cache: str | Path | None = None
+) -> Any:
+    """The model to hand to ``mteb.evaluate``, with a proper name and revision.
+
+    ``embedding_cache`` serves a dense model's embeddings through :class:`CachedEncoder`.
+    """
+    model = _load_mteb_model(str(name_or_path), device)
+    if embedding_cache is not None and not isinstance(model, SparseSearchModel):
+        return CachedEncoder(model, embedding_cache)
+    return model
+
+
+def _load_mteb_model(name_or_path: str, device: str | None) -> Any:
     import mteb
 
     name_or_path = str(name_or_path)

@@ -87,6 +87,7 @@ def run_mteb(
     output: str | Path = "runs/mteb",
     device: str | None = None,
     overwrite: bool = False,
+    embedding_cache: str | Path | None = None,
 ) -> MtebRun:
     """Evaluate ``model`` on mteb tasks; results go to ``OUTPUT/results/<model>/<revision>/<task>.json``.
 
@@ -100,6 +101,8 @@ def run_mteb(
         output: mteb results cache folder (mteb's own tools read it).
         device: torch / onnxruntime device.
         overwrite: rerun tasks whose results are already cached.
+        embedding_cache: serve a dense model's embeddings from this content-keyed cache
+            (see :class:`eval.mteb_models.CachedEncoder`).
     """
     import mteb
     from mteb.cache import ResultCache
@@ -115,7 +118,7 @@ def run_mteb(
                 scores.append(TaskScore(meta.name, meta.type, meta.main_score, None, str(exc)))
                 continue
         runnable.append(task)
-    wrapped = load_mteb_model(model, device=device)
+    wrapped = load_mteb_model(model, device=device, embedding_cache=embedding_cache)
     meta = wrapped.mteb_model_meta
     run = MtebRun(model=meta.name, revision=meta.revision, requested=len(selected), results_dir=Path(output))
     if runnable:

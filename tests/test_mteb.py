@@ -106,3 +106,19 @@ def test_sparse_model_through_search_protocol(tmp_path, task_data, no_network) -
     assert run.model == "winnow/mlm" and run.requested == 1
     (score,) = run.scored
     assert score.task == "SciFact" and 0 <= score.score <= 1
+
+
+def test_embedding_cache_gives_the_same_scores(tiny_model_dir, task_data, tmp_path, no_network) -> None:
+    plain = run_mteb(
+        str(tiny_model_dir), tasks=["SciFact", "SICK-R"], task_data=task_data, output=tmp_path / "a"
+    )
+    cached = run_mteb(
+        str(tiny_model_dir),
+        tasks=["SciFact", "SICK-R"],
+        task_data=task_data,
+        output=tmp_path / "b",
+        embedding_cache=tmp_path / "emb",
+    )
+    assert [s.score for s in plain.scores] == pytest.approx([s.score for s in cached.scores], abs=1e-6)
+    assert list((tmp_path / "emb").rglob("shard-*.npy"))  # the embeddings were stored
+    assert cached.model == plain.model and cached.revision == plain.revision

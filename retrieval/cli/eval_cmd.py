@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     mteb.add_argument("--output", default="runs/mteb", help="results folder (mteb layout; default runs/mteb)")
     mteb.add_argument("--device", default=None)
     mteb.add_argument("--overwrite", action="store_true", help="rerun tasks that have cached results")
+    mteb.add_argument(
+        "--embedding-cache",
+        default=None,
+        help="serve dense embeddings from this content-keyed cache (e.g. ~/.cache/winnow/embeddings)",
+    )
     mteb.set_defaults(func=run_mteb_cmd)
     table = targets.add_parser("table", help="print `eval beir` result files side by side")
     table.add_argument("results", nargs="+", help="JSON files written by `winnow eval beir --output`")
@@ -74,6 +79,7 @@ def run_mteb_cmd(args: argparse.Namespace) -> int:
             output=args.output,
             device=args.device,
             overwrite=args.overwrite,
+            embedding_cache=args.embedding_cache,
         )
         for m in args.model
     ]
