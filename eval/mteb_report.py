@@ -69,7 +69,9 @@ def bar_chart(runs: Sequence[MtebRun], path: str | Path) -> Path:
         ax.bar(xs, [100 * (by_task.get(name) or 0) for name in tasks], width, label=run.model)
     ax.set_xticks([t + width * (len(runs) - 1) / 2 for t in range(len(tasks))], tasks)
     ax.set_ylabel("main score (x100)")
-    ax.legend(fontsize=8)
+    ax.legend(
+        fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(runs), 3), frameon=False
+    )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
