@@ -58,8 +58,11 @@ def _module_names(model_name: str) -> str:
     return Path(cached).read_text() if isinstance(cached, str) else ""
 
 
-def is_sparse_model(model_name: str) -> bool:
-    """SPLADE-style or inference-free, judged from ``modules.json`` (or a bare MLM config); loads nothing."""
+def _sniff_sparse(model_name: str) -> bool:
+    """SPLADE-style or inference-free, from ``modules.json`` or a bare MLM config; loads no weights.
+
+    Raises FileNotFoundError when there is no model, ValueError for an unsupported architecture.
+    """
     from transformers import AutoConfig
 
     modules = _module_names(model_name)
@@ -67,29 +70,29 @@ def is_sparse_model(model_name: str) -> bool:
         return any(name in modules for name in ("Router", "SpladePooling", "SparseStaticEmbedding"))
     try:
         config = AutoConfig.from_pretrained(model_name)
-    except (OSError, ValueError):
-        return False
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(f"cannot load a model from {model_name!r}: {exc}") from exc
+    _check_architecture(model_name, config)
     return any(a.endswith("ForMaskedLM") for a in (config.architectures or []))
+
+
+def is_sparse_model(model_name: str) -> bool:
+    """True for SPLADE-style and inference-free models; False for dense ones and for anything unreadable."""
+    try:
+        return _sniff_sparse(model_name)
+    except (FileNotFoundError, ValueError):
+        return False
 
 
 def _load(model_name: str) -> _Loaded:
     """Load a dense model, a SPLADE MLM, or an inference-free (Router) sparse model for export."""
     from sentence_transformers import SentenceTransformer, SparseEncoder
     from sentence_transformers.base.modules import Router
-    from transformers import AutoConfig
 
     path = Path(model_name)
     if (path.exists() or model_name.startswith((".", "/"))) and not path.is_dir():
         raise FileNotFoundError(f"model directory {model_name} not found")
-    modules = _module_names(model_name)
-    sparse = any(name in modules for name in ("Router", "SpladePooling", "SparseStaticEmbedding"))
-    if not modules:
-        try:
-            config = AutoConfig.from_pretrained(model_name)
-        except (OSError, ValueError) as exc:
-            raise FileNotFoundError(f"cannot load a model from {model_name!r}: {exc}") from exc
-        _check_architecture(model_name, config)
-        sparse = any(a.endswith("ForMaskedLM") for a in (config.architectures or []))
+    sparse = _sniff_sparse(model_name)
     kwargs = {"device": "cpu", "model_kwargs": {"attn_implementation": "eager"}}
     model = SparseEncoder(model_name, **kwargs) if sparse else SentenceTransformer(model_name, **kwargs)
     chain, query_weights = model, None
