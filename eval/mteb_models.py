@@ -30,7 +30,9 @@ def _revision(name_or_path: str) -> str:
         digest = hashlib.sha1()
         for weights in sorted(path.rglob("*")):
             if weights.suffix in (".safetensors", ".bin", ".onnx", ".npy") and weights.is_file():
-                digest.update(weights.read_bytes())
+                with weights.open("rb") as handle:  # stream: weight files can be gigabytes
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
         return digest.hexdigest()[:12]
     from huggingface_hub import try_to_load_from_cache
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 from eval.mteb_run import MtebRun
+from eval.report import render_csv, render_markdown
 
 
 def _table(runs: Sequence[MtebRun]) -> tuple[list[str], list[list[str]]]:
@@ -32,12 +31,7 @@ def _table(runs: Sequence[MtebRun]) -> tuple[list[str], list[list[str]]]:
 
 
 def markdown_summary(runs: Sequence[MtebRun]) -> str:
-    header, rows = _table(runs)
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(r) + " |" for r in rows),
-    ]
+    lines = [render_markdown(*_table(runs)).rstrip("\n")]
     skipped = [(r.model, s) for r in runs for s in r.skipped]
     if skipped:
         lines += ["", "Not scored:"] + [f"- {model}: {s.task}: {s.reason}" for model, s in skipped]
@@ -45,12 +39,7 @@ def markdown_summary(runs: Sequence[MtebRun]) -> str:
 
 
 def csv_summary(runs: Sequence[MtebRun]) -> str:
-    header, rows = _table(runs)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return render_csv(*_table(runs))
 
 
 def bar_chart(runs: Sequence[MtebRun], path: str | Path) -> Path:

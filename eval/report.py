@@ -37,17 +37,23 @@ def comparison_rows(results: Sequence[dict[str, Any]]) -> tuple[list[str], list[
     return header, rows
 
 
-def markdown_table(results: Sequence[dict[str, Any]]) -> str:
-    header, rows = comparison_rows(results)
+def render_markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
-def csv_table(results: Sequence[dict[str, Any]]) -> str:
-    header, rows = comparison_rows(results)
+def render_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def markdown_table(results: Sequence[dict[str, Any]]) -> str:
+    return render_markdown(*comparison_rows(results))
+
+
+def csv_table(results: Sequence[dict[str, Any]]) -> str:
+    return render_csv(*comparison_rows(results))
