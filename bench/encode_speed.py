@@ -67,9 +67,8 @@ def encode_interleaved(variants: dict, texts: list[str], chunk: int, batch: int)
         part = texts[start : start + chunk]
         for name, encoder in variants.items():
             t0 = time.perf_counter()
-            vectors[name].append(
-                np.asarray(encoder.encode_documents(part, batch_size=batch), dtype=np.float32)
-            )
+            out = encoder.encode_documents(part, batch_size=batch)
+            vectors[name].append(out.toarray() if hasattr(out, "toarray") else np.asarray(out, np.float32))
             seconds[name] += time.perf_counter() - t0
         logger.info("%d/%d documents", min(start + chunk, len(texts)), len(texts))
     return {n: np.concatenate(v) for n, v in vectors.items()}, seconds

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import DEFAULT_METRICS, drop_self_hits, evaluate_run
+from retrieval.bm25 import BM25Retriever
 from retrieval.corpus import BeirDataset, open_beir
 from retrieval.retriever import Retriever
 
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate(
-    retriever: Retriever,
+    retriever: Retriever | BM25Retriever,
     dataset: str | Path | BeirDataset,
     split: str = "test",
     *,
@@ -53,7 +54,7 @@ def evaluate(
     return {
         "dataset": data.name,
         "split": split,
-        "model": model_name or retriever.encoder.name,
+        "model": model_name or getattr(retriever, "encoder", retriever).name,
         "index": retriever.index_spec,
         "metrics": scores,
         "n_queries": len(query_ids),

@@ -6,7 +6,7 @@ Every index (FAISS, inverted, Lucene) takes vectors with string ids and answers
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -86,7 +86,7 @@ def check_vectors(vectors: np.ndarray, dim: int, what: str = "vectors") -> np.nd
     return arr
 
 
-def check_ids(ids: Sequence[str], n_vectors: int, existing: dict[str, int] | None = None) -> list[str]:
+def check_ids(ids: Sequence[str], n_vectors: int, existing: Container[str] | None = None) -> list[str]:
     """Check that ``ids`` are strings, one per vector, unique, and not already indexed."""
     ids = [str(i) for i in ids]
     if len(ids) != n_vectors:

@@ -37,6 +37,10 @@ class Encoder(Protocol):
     def encode_documents(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
 
 
+# Sparse encoders (``kind == "sparse"``) return ``scipy.sparse.csr_matrix`` rows over their vocabulary
+# instead of dense arrays, and name their terms in ``vocabulary`` (the token strings).
+
+
 def index_metric(similarity: str) -> str:
     """The index metric that scores ``similarity``: inner product for cosine/dot, L2 for euclidean."""
     if similarity not in SIMILARITIES:
@@ -128,6 +132,10 @@ def load_encoder(
         device: ``cpu``, ``cuda``, ``cuda:1``... or ``None``/``auto`` to let sentence-transformers choose.
         max_length: optional maximum number of tokens per text.
 
+    Returns:
+        a :class:`DenseEncoder`, a :class:`~retrieval.sparse_encoder.SparseModelEncoder` (SPLADE and
+        inference-free models: CSR outputs) or an :class:`~retrieval.onnx_encoder.OnnxEncoder`.
+
     Raises:
         FileNotFoundError / OSError: the path does not exist and the hub id cannot be resolved.
     """
@@ -147,13 +155,26 @@ def load_encoder(
             f"{name} is not a model directory: it has neither modules.json (sentence-transformers) "
             "nor config.json (transformers)"
         )
+    from retrieval.onnx_export import is_sparse_model
+
+    sparse_model = is_sparse_model(name)
     try:
-        model = SentenceTransformer(name, device=_resolve_device(device))
+        if sparse_model:
+            from sentence_transformers import SparseEncoder
+
+            model = SparseEncoder(name, device=_resolve_device(device))
+        else:
+            model = SentenceTransformer(name, device=_resolve_device(device))
     except OSError as exc:
         raise OSError(
             f"could not load model {name!r}: {exc}. Offline? Run `winnow models install-offline` to seed "
             "the Hugging Face cache, or pass a local model directory."
         ) from exc
-    encoder = DenseEncoder(model, name=name, max_length=max_length)
+    if sparse_model:
+        from retrieval.sparse_encoder import SparseModelEncoder
+
+        encoder: Encoder = SparseModelEncoder(model, name=name, max_length=max_length)
+    else:
+        encoder = DenseEncoder(model, name=name, max_length=max_length)
     logger.info("loaded %r on %s", encoder, model.device)
     return encoder

@@ -8,11 +8,12 @@ provider is used when onnxruntime-gpu sees a GPU, otherwise the CPU one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from scipy import sparse
 
 from indexes.io import read_meta
 from retrieval.onnx_export import KIND, MODEL_FILE, QUERY_WEIGHTS_FILE
@@ -80,41 +81,72 @@ class OnnxEncoder:
             encoded["token_type_ids"] = encoded["input_ids"] * 0
         return [encoded[name] for name in self.input_names]
 
-    def embed(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None) -> np.ndarray:
-        """Embeddings in input order; batches are formed from texts of similar length (less padding).
+    def _batches(self, texts: list[str], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(row positions, outputs) per batch; batches hold texts of similar length (less padding)."""
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            feeds = dict(zip(self.input_names, self.tensors([texts[i] for i in rows]), strict=True))
+            yield rows, self.session.run(None, {k: v.astype(np.int64) for k, v in feeds.items()})[0]
 
-        A sparse (MLM) graph materialises (batch, tokens, vocabulary) logits, about 1 GB for 8 texts
-        of 512 tokens with a 30k vocabulary, so its batches are capped at ``SPARSE_BATCH``.
+    def embed_sparse(self, texts: Sequence[str], batch_size: int = SPARSE_BATCH) -> sparse.csr_matrix:
+        """Sparse document vectors (CSR, input order) from an MLM graph.
+
+        The graph materialises (batch, tokens, vocabulary) logits, about 1 GB for 8 texts of 512 tokens
+        with a 30k vocabulary, so batches are capped at ``SPARSE_BATCH``.
         """
+        texts = list(texts)
+        parts, positions = [], []
+        for rows, vectors in self._batches(texts, min(batch_size, SPARSE_BATCH)):
+            parts.append(sparse.csr_matrix(vectors, dtype=np.float32))
+            positions.append(rows)
+        if not parts:
+            return sparse.csr_matrix((0, self.dim), dtype=np.float32)
+        stacked = sparse.vstack(parts, format="csr")
+        inverse = np.empty(len(texts), dtype=np.int64)
+        inverse[np.concatenate(positions)] = np.arange(len(texts))
+        return stacked[inverse]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None) -> np.ndarray:
+        """Dense embeddings in input order (sparse graphs: a dense (n, vocabulary) array; prefer
+        :meth:`embed_sparse`)."""
         texts = list(texts)
         if self.kind == "sparse":
             batch_size = min(batch_size, SPARSE_BATCH)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         normalize = self.similarity == "cosine" if normalize is None else normalize
-        order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            feeds = dict(zip(self.input_names, self.tensors([texts[i] for i in rows]), strict=True))
-            vectors = self.session.run(None, {k: v.astype(np.int64) for k, v in feeds.items()})[0]
+        for rows, vectors in self._batches(texts, batch_size):
             out[rows] = vectors
         if normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
-    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Dense and siamese models run the graph; inference-free sparse models weight the query's
-        tokens by their IDF table (each distinct token once), as ``SparseStaticEmbedding`` does."""
+    @property
+    def vocabulary(self) -> list[str]:
+        from retrieval.sparse_encoder import vocabulary
+
+        return vocabulary(self.tokenizer, self.dim)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray | sparse.csr_matrix:
+        """Dense models run the graph; inference-free sparse models weight the query's tokens by their
+        IDF table (each distinct token once, as ``SparseStaticEmbedding`` does) and return CSR rows."""
         if self.query_weights is not None:
             encoded = self.tokenizer(
                 list(texts), add_special_tokens=False, truncation=True, max_length=self.max_length
             )
-            out = np.zeros((len(texts), len(self.query_weights)), dtype=np.float32)
-            for row, ids in enumerate(encoded["input_ids"]):
-                unique = np.unique(ids)
-                out[row, unique] = self.query_weights[unique]
-            return out
+            indptr, indices = [0], []
+            for ids in encoded["input_ids"]:
+                unique = np.unique(np.asarray(ids, dtype=np.int64))
+                indices.append(unique)
+                indptr.append(indptr[-1] + len(unique))
+            cols = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
+            return sparse.csr_matrix(
+                (self.query_weights[cols], cols, np.asarray(indptr)),
+                shape=(len(texts), len(self.query_weights)),
+                dtype=np.float32,
+            )
         if self.kind == "sparse":
             raise ValueError(
                 f"{self.directory} is a sparse document encoder; queries of an inference-free model "
@@ -122,8 +154,10 @@ class OnnxEncoder:
             )
         return self.embed(texts, batch_size)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        return self.embed(texts, batch_size)
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray | sparse.csr_matrix:
+        return (
+            self.embed_sparse(texts, batch_size) if self.kind == "sparse" else self.embed(texts, batch_size)
+        )
 
     def __repr__(self) -> str:
         return f"OnnxEncoder({str(self.directory)!r}, kind={self.kind!r}, dim={self.dim})"

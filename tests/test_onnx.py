@@ -60,7 +60,7 @@ def test_sparse_document_encoder_export(tmp_path) -> None:
     out = export_onnx(mlm, tmp_path / "onnx")
     encoder = load_encoder(out)
     assert encoder.kind == "sparse" and encoder.dim == len((mlm / "vocab.txt").read_text().split())
-    got = encoder.encode_documents(TEXTS)
+    got = encoder.encode_documents(TEXTS).toarray()
     want = (
         SparseEncoder(str(mlm), device="cpu")
         .encode_document(TEXTS, convert_to_tensor=True)
@@ -112,7 +112,7 @@ def test_inference_free_sparse_model_export(tmp_path) -> None:
     encoder = load_encoder(export_onnx(tmp_path / "if", tmp_path / "onnx"))
     assert encoder.kind == "sparse" and encoder.meta["query_encoder"] == "idf"
     want_docs = model.encode_document(TEXTS, convert_to_tensor=True).to_dense().numpy()
-    np.testing.assert_allclose(encoder.encode_documents(TEXTS), want_docs, atol=1e-4)
+    np.testing.assert_allclose(encoder.encode_documents(TEXTS).toarray(), want_docs, atol=1e-4)
     queries = ["cat on a rock", "the the sea"]
     want_queries = model.encode_query(queries, convert_to_tensor=True).to_dense().numpy()
-    np.testing.assert_allclose(encoder.encode_queries(queries), want_queries, atol=1e-6)
+    np.testing.assert_allclose(encoder.encode_queries(queries).toarray(), want_queries, atol=1e-6)

@@ -166,6 +166,32 @@ class TeacherConfig:
 
 
 @dataclass
+class SparseConfig:
+    """Inference-free sparse students (``kind: sparse``).
+
+    Attributes:
+        regularizer: document sparsity penalty: ``idf_flops`` (FLOPS of weights divided by IDF, so
+            common tokens cost more), ``flops`` or ``l1``.
+        document_weight: weight of the regulariser after warm-up.
+        warmup_steps: steps over which that weight grows quadratically from 0 (``None``: a third of
+            training, sentence-transformers' default).
+        idf_corpora: BEIR data sets whose corpora give the IDF table (``[]``: those of the training data).
+        trainable_idf: let the query-side IDF weights train.
+        idf_learning_rate: their learning rate (``None``: the model's).
+        max_length: document tokens at inference (the saved model's limit); training uses
+            ``training.max_length``.
+    """
+
+    regularizer: Literal["idf_flops", "flops", "l1"] = "idf_flops"
+    document_weight: float = 1e-3
+    warmup_steps: int | None = None
+    idf_corpora: list[str] = field(default_factory=list)
+    trainable_idf: bool = False
+    idf_learning_rate: float | None = None
+    max_length: int = 256
+
+
+@dataclass
 class TrainingConfig:
     """Optimisation and bookkeeping (passed to ``SentenceTransformerTrainingArguments``).
 
@@ -208,6 +234,7 @@ class TrainConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     teachers: list[TeacherConfig] = field(default_factory=list)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    sparse: SparseConfig = field(default_factory=SparseConfig)
 
     def validate(self, where: str = "config") -> TrainConfig:
         """Check cross-field rules that types alone cannot express."""
@@ -228,6 +255,13 @@ class TrainConfig:
         for i, teacher in enumerate(self.teachers):
             if teacher.kind != "bm25" and not teacher.model:
                 raise ConfigError(f"{where}: teachers[{i}] of kind {teacher.kind!r} needs a model")
+        if self.kind == "sparse" and self.mining.enabled and self.mining.model == "student":
+            raise ConfigError(
+                f"{where}: mining.model 'student' mines with a dense student; a sparse recipe mines "
+                "with guide, bm25 or a dense model id"
+            )
+        if self.kind == "sparse" and self.loss.name == "st_gist":
+            raise ConfigError(f"{where}: loss.name 'st_gist' is dense only; use gist or mnrl")
         if self.training.batch_size < 2:
             raise ConfigError(f"{where}: training.batch_size must be at least 2 (in-batch negatives)")
         return self

@@ -228,12 +228,20 @@ def build_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRo
     return CombinedLoss(model, [(contrastive, spec.contrastive_weight), (distill, spec.distill_weight)])
 
 
-def training_arguments(config: TrainConfig, checkpoints: Path, batch_sampler: Any, has_dev: bool):
+def training_arguments(
+    config: TrainConfig,
+    checkpoints: Path,
+    batch_sampler: Any,
+    has_dev: bool,
+    arguments_class: Any = None,
+    **extra: Any,
+):
+    """Trainer arguments from the recipe (``arguments_class``: the sparse trainer's own class)."""
     from sentence_transformers import SentenceTransformerTrainingArguments
 
     t = config.training
     strategy = "steps" if t.eval_steps else "epoch"
-    return SentenceTransformerTrainingArguments(
+    return (arguments_class or SentenceTransformerTrainingArguments)(
         output_dir=str(checkpoints),
         num_train_epochs=t.epochs,
         max_steps=t.max_steps,
@@ -260,6 +268,7 @@ def training_arguments(config: TrainConfig, checkpoints: Path, batch_sampler: An
         report_to="none",
         dataloader_drop_last=False,
         disable_tqdm=False,
+        **extra,
     )
 
 

@@ -10,6 +10,7 @@ from eval.beir import evaluate
 from eval.metrics import DEFAULT_METRICS
 from eval.report import csv_table, load_results, markdown_table
 from indexes.io import write_json_atomic
+from retrieval.bm25 import BM25_MODEL, BM25Retriever
 from retrieval.cli.options import add_encoder_options, add_index_options, parse_search_params
 from retrieval.corpus import open_beir
 from retrieval.encoders import load_encoder
@@ -21,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="evaluate a model")
     targets = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
     beir = targets.add_parser("beir", help="score a model on a BEIR-layout folder")
-    beir.add_argument("--model", required=True, help="hub id or model directory")
+    beir.add_argument(
+        "--model", required=True, help="hub id or model directory, or bm25 (Lucene BM25 through pyserini)"
+    )
     beir.add_argument("--data", required=True, help="BEIR folder, or a name under $WINNOW_DATA/beir/")
     beir.add_argument("--split", default="test", help="qrels split (default test)")
     beir.add_argument("--top-k", type=int, default=1000, help="documents retrieved per query (default 1000)")
@@ -102,9 +105,13 @@ def run_table(args: argparse.Namespace) -> int:
 def run_beir(args: argparse.Namespace) -> int:
     data = open_beir(resolve_beir(args.data))  # check the cheap inputs before loading a model
     params = parse_search_params(args.search_param)
-    parse_index_spec(args.index)
-    encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
-    retriever = Retriever(encoder, index=args.index, search_params=params)
+    if args.index:
+        parse_index_spec(args.index)
+    if args.model == BM25_MODEL:
+        retriever: Retriever | BM25Retriever = BM25Retriever()
+    else:
+        encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
+        retriever = Retriever(encoder, index=args.index, search_params=params)
     result = evaluate(
         retriever,
         data,

@@ -1,4 +1,4 @@
-"""``winnow export onnx``: export an encoder to ONNX (optionally optimised and int8-quantised)."""
+"""``winnow export onnx|opensearch``: an encoder to ONNX, or sparse document vectors for OpenSearch."""
 
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     onnx.add_argument("--quantize", choices=QUANTIZE_MODES, default=None, help="dynamic weight quantisation")
     onnx.add_argument("--opset", type=int, default=17)
     onnx.set_defaults(func=run_onnx)
+    search = formats.add_parser(
+        "opensearch", help="sparse document vectors as OpenSearch _bulk NDJSON (rank_features field)"
+    )
+    search.add_argument("--model", required=True, help="sparse model (SPLADE or inference-free)")
+    search.add_argument("--corpus", required=True, help="BEIR folder or corpus.jsonl")
+    search.add_argument("--out", required=True, help="directory for bulk.ndjson, index.json, query.json")
+    search.add_argument("--index-name", default="winnow", help="OpenSearch index name (default winnow)")
+    search.add_argument("--batch-size", type=int, default=16)
+    search.add_argument("--chunk-size", type=int, default=1024, help="documents encoded per step")
+    search.set_defaults(func=run_opensearch)
 
 
 def run_onnx(args: argparse.Namespace) -> int:
@@ -26,4 +36,47 @@ def run_onnx(args: argparse.Namespace) -> int:
 
     path = export_onnx(args.model, args.out, optimize=args.optimize, quantize=args.quantize, opset=args.opset)
     print(f"exported {args.model} to {path}")
+    return 0
+
+
+def run_opensearch(args: argparse.Namespace) -> int:
+    import itertools
+    import json
+
+    from indexes.io import atomic_directory, write_meta
+    from indexes.opensearch import index_body, neural_sparse_query, write_bulk
+    from retrieval.corpus import document_text, iter_corpus
+    from retrieval.encoders import load_encoder
+
+    encoder = load_encoder(args.model)
+    if encoder.kind != "sparse":
+        raise ValueError(
+            f"{args.model} is a {encoder.kind} model; OpenSearch rank_features need a sparse one"
+        )
+    docs = iter_corpus(args.corpus)
+    written = 0
+    with atomic_directory(args.out) as tmp:
+        while chunk := list(itertools.islice(docs, args.chunk_size)):
+            texts = [document_text(d) for d in chunk]
+            vectors = encoder.encode_documents(texts, batch_size=args.batch_size)
+            ids = [d["_id"] for d in chunk]
+            written += write_bulk(
+                tmp / "bulk.ndjson",
+                vectors,
+                ids,
+                encoder.vocabulary,
+                args.index_name,
+                texts=texts,
+                append=True,
+            )
+        (tmp / "index.json").write_text(json.dumps(index_body(), indent=2), encoding="utf-8")
+        sample = neural_sparse_query(
+            encoder.encode_queries([texts[0][:200] if written else "example"]), encoder.vocabulary
+        )
+        (tmp / "query.json").write_text(json.dumps(sample, indent=2), encoding="utf-8")
+        write_meta(tmp, "opensearch-bulk", encoder=args.model, index=args.index_name, n_documents=written)
+    print(
+        f"wrote {written} documents to {args.out}/bulk.ndjson; create the index with index.json "
+        f"(PUT /{args.index_name}), load with POST /_bulk, query like query.json"
+    )
     return 0

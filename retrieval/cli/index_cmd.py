@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     params = parse_search_params(args.search_param)  # check the cheap inputs before loading a model
-    parse_index_spec(args.index)
+    if args.index:
+        parse_index_spec(args.index)
     if not Path(args.corpus).exists():
         raise FileNotFoundError(f"corpus {args.corpus} not found (expected a BEIR folder or a corpus.jsonl)")
     encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)

@@ -18,6 +18,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     install.set_defaults(func=run_install)
     listing = actions.add_parser("list", help="models that can be installed offline, and their state")
     listing.set_defaults(func=run_list)
+    free = actions.add_parser(
+        "inference-free",
+        help="build an untrained inference-free sparse model: IDF query table + an MLM document encoder",
+    )
+    free.add_argument("--base", default="rasyosef/splade-tiny", help="BERT-style MLM (hub id or path)")
+    free.add_argument(
+        "--idf-corpus",
+        action="append",
+        required=True,
+        help="BEIR folder or name under $WINNOW_DATA/beir/ whose corpus gives the IDF (repeatable)",
+    )
+    free.add_argument("--max-length", type=int, default=256, help="document tokens (default 256)")
+    free.add_argument("--output", required=True, help="model directory to write")
+    free.set_defaults(func=run_inference_free)
 
 
 def run_install(args: argparse.Namespace) -> int:
@@ -32,4 +46,18 @@ def run_list(args: argparse.Namespace) -> int:
     for hub_id, model in MODELS.items():
         state = "present" if is_seeded(hub_id) else "missing"
         print(f"{state:8s} {hub_id}  ({', '.join(model.packages)})")
+    return 0
+
+
+def run_inference_free(args: argparse.Namespace) -> int:
+    from indexes.io import atomic_directory, write_meta
+    from trainers.sparse import corpus_texts
+    from trainers.sparse_model import idf_for, inference_free_model
+
+    idf = idf_for(args.base, corpus_texts(args.idf_corpus))
+    model = inference_free_model(args.base, idf, max_length=args.max_length)
+    with atomic_directory(args.output) as tmp:
+        model.save(str(tmp))
+        write_meta(tmp, "model", model_type="sparse", query_encoder="idf", base_model=args.base, steps=0)
+    print(f"wrote {args.output} (untrained; IDF over {', '.join(args.idf_corpus)})")
     return 0

@@ -19,8 +19,10 @@ def add_encoder_options(parser: argparse.ArgumentParser) -> None:
 def add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--index",
-        default="faiss:Flat",
-        help="index spec: faiss:FACTORY, e.g. faiss:Flat (default), faiss:HNSW32, faiss:IVF1024,PQ32",
+        default=None,
+        help="index spec: faiss:FACTORY for dense models (default faiss:Flat; faiss:HNSW32, "
+        "faiss:IVF1024,PQ32...), inverted[:impact=SCALE] (default for sparse models) or "
+        "lucene[:impact=SCALE]",
     )
     parser.add_argument(
         "--search-param",

@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
         path = train_dense(config, output, resume=args.resume)
     else:
-        raise ValueError(f"{args.config}: kind {config.kind!r} is not trainable yet; expected 'dense'")
+        from trainers.sparse import train_sparse
+
+        path = train_sparse(config, output, resume=args.resume)
     print(f"wrote {path}")
     return 0

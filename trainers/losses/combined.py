@@ -33,9 +33,13 @@ class CombinedLoss(nn.Module):
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         embeddings = embed_columns(self.model, list(sentence_features))
-        total = None
+        return sum(self.compute_loss_from_embeddings(embeddings, labels).values())  # type: ignore[return-value]
+
+    def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> dict[str, Tensor]:
+        """The weighted terms by loss name (sentence-transformers' SpladeLoss logs each of them)."""
+        terms: dict[str, Tensor] = {}
         for loss, weight in zip(self.losses, self.weights, strict=True):
             value = loss.loss_from_embeddings(embeddings, labels)
             self.last_terms[type(loss).__name__] = float(value.detach())
-            total = weight * value if total is None else total + weight * value
-        return total
+            terms[type(loss).__name__] = weight * value
+        return terms

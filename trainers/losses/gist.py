@@ -11,7 +11,7 @@ from sentence_transformers.base.losses.merged_forward import embed_columns
 from torch import Tensor, nn
 
 from trainers.guide import gist_mask
-from trainers.losses.labels import split_labels
+from trainers.losses.labels import check_similarity, prepare, split_labels
 
 
 class CachedGuideGISTLoss(nn.Module):
@@ -32,6 +32,8 @@ class CachedGuideGISTLoss(nn.Module):
         margin: margin of the rule.
         contrast_anchors: add anchor-anchor terms.
         contrast_positives: add positive-positive terms.
+        similarity: ``cosine`` (dense students, divided by ``temperature``) or ``dot`` (sparse students:
+            raw dot products divided by ``temperature``, usually 1).
 
     Inputs:
         +------------------------------------------------+----------------------------------+
@@ -56,8 +58,10 @@ class CachedGuideGISTLoss(nn.Module):
         margin: float = 0.0,
         contrast_anchors: bool = False,
         contrast_positives: bool = False,
+        similarity: str = "cosine",
     ) -> None:
         super().__init__()
+        self.similarity = check_similarity(similarity)
         self.model = model
         guide = torch.as_tensor(np.asarray(guide_embeddings, dtype=np.float32))
         self.register_buffer("guide_embeddings", guide, persistent=False)
@@ -84,7 +88,7 @@ class CachedGuideGISTLoss(nn.Module):
         rows = split_labels(labels, len(embeddings))
         ids = rows.text_ids.to(self.guide_embeddings.device)
         guide = [self.guide_embeddings[ids[:, c]] for c in range(len(embeddings))]
-        anchor, positive, *negatives = [nn.functional.normalize(e, dim=-1) for e in embeddings]
+        anchor, positive, *negatives = prepare(embeddings, self.similarity)
         anchor_ids, positive_ids = ids[:, 0], ids[:, 1]
         guide_pos = (guide[0] * guide[1]).sum(-1, keepdim=True)  # (b, 1)
         eye = torch.eye(len(anchor), dtype=torch.bool, device=anchor.device)

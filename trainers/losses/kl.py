@@ -8,7 +8,7 @@ import torch
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from torch import Tensor, nn
 
-from trainers.losses.labels import candidate_scores, teacher_scores
+from trainers.losses.labels import candidate_scores, check_similarity, teacher_scores
 
 
 class EnsembleKLLoss(nn.Module):
@@ -21,6 +21,7 @@ class EnsembleKLLoss(nn.Module):
         model: the student SentenceTransformer.
         temperature: student softmax temperature.
         teacher_temperature: teacher softmax temperature.
+        similarity: ``cosine`` (dense students) or ``dot`` (sparse students: raw dot products).
 
     Inputs:
         +-----------------------------------------------+--------------------------------------+
@@ -30,8 +31,15 @@ class EnsembleKLLoss(nn.Module):
         +-----------------------------------------------+--------------------------------------+
     """
 
-    def __init__(self, model: nn.Module, temperature: float = 0.05, teacher_temperature: float = 0.1) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        temperature: float = 0.05,
+        teacher_temperature: float = 0.1,
+        similarity: str = "cosine",
+    ) -> None:
         super().__init__()
+        self.similarity = check_similarity(similarity)
         self.model = model
         self.temperature = temperature
         self.teacher_temperature = teacher_temperature
@@ -41,6 +49,6 @@ class EnsembleKLLoss(nn.Module):
 
     def loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         teacher = teacher_scores(embeddings, labels, "KL distillation")
-        student = candidate_scores(embeddings) / self.temperature
+        student = candidate_scores(embeddings, self.similarity) / self.temperature
         target = torch.softmax(teacher / self.teacher_temperature, dim=1)
         return nn.functional.kl_div(torch.log_softmax(student, dim=1), target, reduction="batchmean")

@@ -37,9 +37,27 @@ def split_labels(labels: Tensor, n_columns: int) -> RowLabels:
     return RowLabels(text_ids, teacher)
 
 
-def candidate_scores(embeddings: list[Tensor]) -> Tensor:
-    """Cosine similarity of each anchor (column 0) with each of its candidates (columns 1..n): (batch, n)."""
-    anchor, *docs = [nn.functional.normalize(e, dim=-1) for e in embeddings]
+SIMILARITIES = ("cosine", "dot")
+
+
+def check_similarity(similarity: str) -> str:
+    if similarity not in SIMILARITIES:
+        raise ValueError(
+            f"similarity {similarity!r} is not supported; expected one of {', '.join(SIMILARITIES)}"
+        )
+    return similarity
+
+
+def prepare(embeddings: list[Tensor], similarity: str) -> list[Tensor]:
+    """Normalised embeddings for ``cosine`` (dense students), raw ones for ``dot`` (sparse students)."""
+    if similarity == "cosine":
+        return [nn.functional.normalize(e, dim=-1) for e in embeddings]
+    return list(embeddings)
+
+
+def candidate_scores(embeddings: list[Tensor], similarity: str = "cosine") -> Tensor:
+    """Similarity of each anchor (column 0) with each of its candidates (columns 1..n): (batch, n)."""
+    anchor, *docs = prepare(embeddings, similarity)
     return torch.stack([(anchor * d).sum(-1) for d in docs], dim=1)
 
 
@@ -53,4 +71,12 @@ def teacher_scores(embeddings: list[Tensor], labels: Tensor, loss_name: str) -> 
     return rows.teacher.to(embeddings[0].device)
 
 
-__all__ = ["RowLabels", "candidate_scores", "split_labels", "teacher_scores"]
+__all__ = [
+    "SIMILARITIES",
+    "RowLabels",
+    "candidate_scores",
+    "check_similarity",
+    "prepare",
+    "split_labels",
+    "teacher_scores",
+]

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sentence_transformers.base.losses.merged_forward import embed_columns
 from torch import Tensor, nn
 
-from trainers.losses.labels import candidate_scores, teacher_scores
+from trainers.losses.labels import candidate_scores, check_similarity, teacher_scores
 
 
 class EnsembleMarginMSELoss(nn.Module):
@@ -19,7 +19,8 @@ class EnsembleMarginMSELoss(nn.Module):
 
     Args:
         model: the student SentenceTransformer.
-        margin_scale: multiplier of the student's cosine margins.
+        margin_scale: multiplier of the student's margins.
+        similarity: ``cosine`` (dense students) or ``dot`` (sparse students: raw dot products).
 
     Inputs:
         +-----------------------------------------------+--------------------------------------+
@@ -29,8 +30,9 @@ class EnsembleMarginMSELoss(nn.Module):
         +-----------------------------------------------+--------------------------------------+
     """
 
-    def __init__(self, model: nn.Module, margin_scale: float = 5.0) -> None:
+    def __init__(self, model: nn.Module, margin_scale: float = 5.0, similarity: str = "cosine") -> None:
         super().__init__()
+        self.similarity = check_similarity(similarity)
         self.model = model
         self.margin_scale = margin_scale
 
@@ -39,7 +41,7 @@ class EnsembleMarginMSELoss(nn.Module):
 
     def loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         teacher = teacher_scores(embeddings, labels, "Margin-MSE")
-        student = candidate_scores(embeddings) * self.margin_scale
+        student = candidate_scores(embeddings, self.similarity) * self.margin_scale
         student_margin = student[:, :1] - student[:, 1:]
         teacher_margin = teacher[:, :1] - teacher[:, 1:]
         return nn.functional.mse_loss(student_margin, teacher_margin)

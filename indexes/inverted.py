@@ -1,0 +1,235 @@
+"""``InvertedIndex``: an embedded (in-process, serverless) exact inverted index for sparse vectors.
+
+Postings are kept per term in CSC form (``indptr`` per term, document numbers int32, weights float32 or
+integer impacts), so memory scales with the number of postings. Search is exact term-at-a-time
+accumulation compiled with numba (:mod:`indexes.inverted_kernels`), parallel over queries.
+
+Quantisation (``impact_scale``) stores ``round(w * impact_scale)`` as uint16 impacts and quantises
+query weights with ``query_scale``, exactly as a Lucene impact index built from the same
+``JsonVectorCollection`` does; scores are reported divided by ``impact_scale * query_scale``.
+
+Example:
+    >>> index = InvertedIndex(dim=30522)
+    >>> index.add(doc_csr, ids)          # scipy CSR (n_docs, vocab), non-negative weights
+    >>> hits = index.search(query_csr, k=10)
+    >>> index.save("runs/scifact-inverted"); InvertedIndex.load("runs/scifact-inverted")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+from scipy import sparse
+
+from indexes.base import Hits, check_ids
+from indexes.io import atomic_directory, read_meta, write_meta
+
+logger = logging.getLogger(__name__)
+
+KIND = "inverted"
+MAX_IMPACT = np.iinfo(np.uint16).max
+
+
+def check_sparse(matrix: Any, dim: int, what: str = "vectors") -> sparse.csr_matrix:
+    """Return ``matrix`` as a float32 CSR with ``dim`` columns and finite values, or raise saying why not."""
+    if not sparse.issparse(matrix):
+        arr = np.asarray(matrix)
+        if arr.ndim != 2:
+            raise ValueError(f"{what} must be a 2-D (n, {dim}) matrix; got shape {arr.shape}")
+        matrix = sparse.csr_matrix(arr)
+    csr = sparse.csr_matrix(matrix, dtype=np.float32, copy=True)  # cleaned in place below
+    if csr.shape[1] != dim:
+        raise ValueError(f"{what} have {csr.shape[1]} dimensions; this index has {dim} (vocabulary size)")
+    if not np.isfinite(csr.data).all():
+        bad = int(np.flatnonzero(~np.isfinite(csr.data))[0])
+        row = int(np.searchsorted(csr.indptr, bad, side="right") - 1)
+        raise ValueError(f"{what} contain NaN or infinite weights, first in row {row}")
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    return csr
+
+
+class InvertedIndex:
+    """Exact top-k sparse dot-product search over postings lists.
+
+    Args:
+        dim: vocabulary size (columns of the sparse vectors).
+        impact_scale: store integer impacts ``round(w * impact_scale)`` (uint16) instead of float weights.
+        query_scale: with ``impact_scale``, quantise query weights as ``round(q * query_scale)``.
+        threads: search threads (default: all numba threads).
+        vocabulary: optional token strings, saved with the index (exports name terms with them).
+    """
+
+    metric = "ip"
+
+    def __init__(
+        self,
+        dim: int,
+        impact_scale: float | None = None,
+        query_scale: float = 100.0,
+        threads: int | None = None,
+        vocabulary: Sequence[str] | None = None,
+    ) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive; got {dim}")
+        if impact_scale is not None and impact_scale <= 0:
+            raise ValueError(f"impact_scale must be positive or None (float weights); got {impact_scale}")
+        if vocabulary is not None and len(vocabulary) != dim:
+            raise ValueError(f"vocabulary has {len(vocabulary)} tokens; expected dim={dim}")
+        self.dim = dim
+        self.impact_scale = impact_scale
+        self.query_scale = float(query_scale)
+        self.threads = threads
+        self.vocabulary = list(vocabulary) if vocabulary is not None else None
+        self.ids: list[str] = []
+        self._id_pos: dict[str, int] = {}
+        self._pending: list[sparse.csr_matrix] = []
+        self._postings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    # -- building -------------------------------------------------------------------------------------
+    def add(self, vectors: Any, ids: Sequence[str]) -> None:
+        """Add sparse document vectors (CSR or dense (n, dim); weights must be non-negative)."""
+        csr = check_sparse(vectors, self.dim)
+        if csr.nnz and csr.data.min() < 0:
+            raise ValueError("document weights must be non-negative (SPLADE weights are log(1 + relu(x)))")
+        ids = check_ids(ids, csr.shape[0], self._id_pos)
+        if self.impact_scale is not None:
+            csr.data = np.minimum(np.rint(csr.data * self.impact_scale), MAX_IMPACT)
+            csr.eliminate_zeros()  # weights below 0.5 / impact_scale quantise to nothing
+        for i, doc_id in enumerate(ids, start=len(self.ids)):
+            self._id_pos[doc_id] = i
+        self.ids.extend(ids)
+        self._pending.append(csr)
+
+    def _finalize(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._pending:
+            parts = self._pending
+            if self._postings is not None:
+                indptr, docs, weights = self._postings
+                old = sparse.csc_matrix(
+                    (weights, docs, indptr), shape=(len(self.ids) - sum(p.shape[0] for p in parts), self.dim)
+                )
+                parts = [old.tocsr(), *parts]
+            csc = sparse.vstack(parts, format="csr").tocsc()
+            csc.sort_indices()
+            dtype = np.uint16 if self.impact_scale is not None else np.float32
+            self._postings = (
+                csc.indptr.astype(np.int64),
+                csc.indices.astype(np.int32),
+                csc.data.astype(dtype),
+            )
+            self._pending = []
+        if self._postings is None:
+            empty = (np.zeros(self.dim + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+            return empty
+        return self._postings
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_postings(self) -> int:
+        return len(self._finalize()[1])
+
+    def term_frequencies(self) -> np.ndarray:
+        """Document frequency of every term (postings per term)."""
+        return np.diff(self._finalize()[0])
+
+    # -- searching ------------------------------------------------------------------------------------
+    def quantize_queries(self, queries: Any) -> sparse.csr_matrix:
+        """Query vectors as the index scores them: float, or integer weights with ``impact_scale``."""
+        q = check_sparse(queries, self.dim, "queries")
+        if self.impact_scale is not None:
+            q.data = np.rint(q.data * self.query_scale)
+            q.eliminate_zeros()
+        return q
+
+    def search(self, queries: Any, k: int, threads: int | None = None) -> Hits:
+        """Exact top-``k`` documents by dot product for each query (CSR or dense (n, dim))."""
+        if k <= 0:
+            raise ValueError(f"k must be positive; got {k}")
+        q = self.quantize_queries(queries)
+        indptr, docs, weights = self._finalize()
+        n_docs = len(self.ids)
+        kk = max(1, min(k, n_docs))
+        n_threads = max(1, min(threads or self.threads or numba.get_num_threads(), max(q.shape[0], 1)))
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            from indexes.inverted_kernels import search_postings
+
+            top_d, top_s, counts = search_postings(
+                indptr,
+                docs,
+                weights,
+                q.indptr.astype(np.int64),
+                q.indices.astype(np.int64),
+                q.data.astype(np.float32),
+                max(n_docs, 1),
+                kk,
+                n_threads,
+            )
+        finally:
+            numba.set_num_threads(previous)
+        scores = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
+        scores[:, :kk] = top_s
+        if self.impact_scale is not None:
+            scores /= np.float32(self.impact_scale * self.query_scale)
+        hits = [[self.ids[d] for d in row[:c]] for row, c in zip(top_d, counts, strict=True)]
+        return Hits(ids=hits, scores=scores)
+
+    # -- persistence ----------------------------------------------------------------------------------
+    def save(self, directory: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
+        """Write postings, ids (and vocabulary) and ``meta.json`` atomically; return the directory."""
+        indptr, docs, weights = self._finalize()
+        with atomic_directory(directory) as tmp:
+            np.save(tmp / "indptr.npy", indptr)
+            np.save(tmp / "docs.npy", docs)
+            np.save(tmp / "weights.npy", weights)
+            (tmp / "ids.json").write_text(json.dumps(self.ids), encoding="utf-8")
+            if self.vocabulary is not None:
+                (tmp / "vocabulary.json").write_text(json.dumps(self.vocabulary), encoding="utf-8")
+            write_meta(
+                tmp,
+                KIND,
+                dim=self.dim,
+                metric=self.metric,
+                n_documents=len(self.ids),
+                n_postings=len(docs),
+                impact_scale=self.impact_scale,
+                query_scale=self.query_scale,
+                **(extra_meta or {}),
+            )
+        return Path(directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, mmap: bool = False, threads: int | None = None) -> InvertedIndex:
+        """Load an index written by :meth:`save` (``mmap`` maps the postings instead of reading them)."""
+        directory = Path(directory)
+        meta = read_meta(directory, kinds=(KIND,))
+        vocab_file = directory / "vocabulary.json"
+        vocabulary = json.loads(vocab_file.read_text(encoding="utf-8")) if vocab_file.is_file() else None
+        index = cls(
+            int(meta["dim"]),
+            impact_scale=meta.get("impact_scale"),
+            query_scale=float(meta.get("query_scale", 100.0)),
+            threads=threads,
+            vocabulary=vocabulary,
+        )
+        mode = "r" if mmap else None
+        index._postings = tuple(  # type: ignore[assignment]
+            np.load(directory / f"{name}.npy", mmap_mode=mode) for name in ("indptr", "docs", "weights")
+        )
+        index.ids = json.loads((directory / "ids.json").read_text(encoding="utf-8"))
+        index._id_pos = {d: i for i, d in enumerate(index.ids)}
+        if len(index.ids) != int(meta["n_documents"]):
+            raise ValueError(
+                f"{directory}: ids.json has {len(index.ids)} ids but meta.json says {meta['n_documents']}"
+            )
+        return index

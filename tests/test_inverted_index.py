@@ -1,0 +1,127 @@
+"""The embedded inverted index: exact agreement with brute force, quantisation, round-trip, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from indexes.inverted import InvertedIndex
+
+
+def random_sparse(n: int, dim: int, density: float, seed: int) -> sparse.csr_matrix:
+    """Non-negative random sparse vectors with a skewed (Zipf-like) term distribution."""
+    rng = np.random.default_rng(seed)
+    probabilities = 1.0 / np.arange(1, dim + 1) ** 0.8
+    probabilities /= probabilities.sum()
+    per_row = rng.poisson(density * dim, size=n) + 1
+    rows = np.repeat(np.arange(n), per_row)
+    cols = rng.choice(dim, size=len(rows), p=probabilities)
+    values = rng.gamma(2.0, 0.5, size=len(rows)).astype(np.float32)
+    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, dim), dtype=np.float32)
+    matrix.sum_duplicates()
+    return matrix
+
+
+def brute_force(docs: sparse.csr_matrix, queries: sparse.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores = (queries @ docs.T).toarray()
+    order = np.lexsort((np.broadcast_to(np.arange(docs.shape[0]), scores.shape), -scores), axis=1)[:, :k]
+    return order, np.take_along_axis(scores, order, axis=1)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    return random_sparse(3000, 500, 0.03, seed=1), random_sparse(60, 500, 0.01, seed=2)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_exact_agreement_with_brute_force(data, threads: int) -> None:
+    docs, queries = data
+    index = InvertedIndex(docs.shape[1], threads=threads)
+    ids = [f"d{i}" for i in range(docs.shape[0])]
+    index.add(docs[:1000], ids[:1000])  # several batches, and a search in between
+    index.search(queries[:2], k=5)
+    index.add(docs[1000:], ids[1000:])
+    hits = index.search(queries, k=20)
+    order, want = brute_force(docs, queries, 20)
+    for row in range(queries.shape[0]):
+        positive = want[row] > 0
+        assert hits.ids[row] == [ids[j] for j in order[row][positive]]
+        np.testing.assert_allclose(hits.scores[row][positive], want[row][positive], rtol=1e-5)
+        assert np.isneginf(hits.scores[row][~positive]).all()
+
+
+def test_ties_break_towards_the_earlier_document() -> None:
+    docs = sparse.csr_matrix(np.array([[1.0, 0], [1.0, 0], [2.0, 0], [0, 1.0]], dtype=np.float32))
+    index = InvertedIndex(2)
+    index.add(docs, ["a", "b", "c", "d"])
+    hits = index.search(np.array([[1.0, 0.0]], dtype=np.float32), k=3)
+    assert hits.ids == [["c", "a", "b"]]
+
+
+def test_impact_quantisation_scores_like_integers(data) -> None:
+    docs, queries = data
+    index = InvertedIndex(docs.shape[1], impact_scale=100, query_scale=50)
+    index.add(docs, [str(i) for i in range(docs.shape[0])])
+    hits = index.search(queries, k=10)
+    q_docs = docs.copy()
+    q_docs.data = np.rint(q_docs.data * 100)
+    q_queries = queries.copy()
+    q_queries.data = np.rint(q_queries.data * 50)
+    order, want = brute_force(q_docs, q_queries, 10)
+    for row in range(queries.shape[0]):
+        positive = want[row] > 0
+        assert hits.ids[row] == [str(j) for j in order[row][positive]]
+        np.testing.assert_allclose(hits.scores[row][positive], want[row][positive] / 5000, rtol=1e-6)
+    assert index.n_postings == docs.nnz - int((np.rint(docs.data * 100) == 0).sum())
+
+
+def test_save_load_round_trip(tmp_path, data) -> None:
+    docs, queries = data
+    index = InvertedIndex(docs.shape[1], impact_scale=10, vocabulary=[f"t{i}" for i in range(docs.shape[1])])
+    index.add(docs, [f"d{i}" for i in range(docs.shape[0])])
+    before = index.search(queries, k=7)
+    index.save(tmp_path / "inv")
+    for mmap in (False, True):
+        loaded = InvertedIndex.load(tmp_path / "inv", mmap=mmap)
+        after = loaded.search(queries, k=7)
+        assert after.ids == before.ids
+        np.testing.assert_array_equal(after.scores, before.scores)
+        assert loaded.vocabulary == index.vocabulary and len(loaded) == len(index)
+        assert (loaded.term_frequencies() == index.term_frequencies()).all()
+
+
+def test_k_beyond_the_collection_and_empty_queries() -> None:
+    index = InvertedIndex(4)
+    index.add(sparse.csr_matrix(np.eye(4, dtype=np.float32)[:2]), ["x", "y"])
+    hits = index.search(sparse.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 1]], dtype=np.float32)), k=5)
+    assert hits.ids == [["x", "y"], []]
+    assert hits.scores.shape == (2, 5) and np.isneginf(hits.scores[1]).all()
+
+
+@pytest.mark.parametrize(
+    ("vectors", "ids", "message"),
+    [
+        (np.ones((2, 3), dtype=np.float32), ["a", "b"], "have 3 dimensions; this index has 4"),
+        (np.array([[1, 0, 0, -1.0]]), ["a"], "non-negative"),
+        (np.array([[np.nan, 0, 0, 1.0]]), ["a"], "NaN or infinite weights, first in row 0"),
+        (np.ones((2, 4)), ["a", "a"], "duplicate id 'a'"),
+        (np.ones((2, 4)), ["a"], "got 1 ids for 2 vectors"),
+    ],
+)
+def test_bad_input_names_the_problem(vectors, ids, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        InvertedIndex(4).add(vectors, ids)
+
+
+def test_interrupted_save_leaves_nothing(tmp_path, monkeypatch) -> None:
+    index = InvertedIndex(4)
+    index.add(np.eye(4, dtype=np.float32), list("abcd"))
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("indexes.inverted.write_meta", boom)
+    with pytest.raises(OSError, match="disk full"):
+        index.save(tmp_path / "inv")
+    assert list(tmp_path.iterdir()) == []

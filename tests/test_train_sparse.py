@@ -1,0 +1,94 @@
+"""Two-step sparse training runs (inference-free student from a tiny MLM) and the model it writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.cli import main
+from retrieval.encoders import load_encoder
+from tests.conftest import build_tiny_model, write_beir
+from tests.test_onnx import build_tiny_mlm
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("sparse")
+    write_beir(root / "data" / "beir" / "tiny", split="train")
+    return {
+        "root": root,
+        "mlm": build_tiny_mlm(root / "mlm"),
+        "guide": build_tiny_model(root / "guide", seed=1),
+    }
+
+
+def recipe(setup: dict[str, Path], body: str) -> Path:
+    path = setup["root"] / "sparse.yaml"
+    path.write_text(
+        f"kind: sparse\nmodel: {setup['mlm']}\ncache_dir: {setup['root'] / 'cache'}\n"
+        "data: {dataset: tiny, split: train}\n"
+        "training: {batch_size: 2, max_steps: 3, logging_steps: 1, learning_rate: 1.0e-3}\n"
+        + body.replace("GUIDE", str(setup["guide"]))
+    )
+    return path
+
+
+FULL = """
+guide: {model: GUIDE}
+mining: {model: guide, num_negatives: 2, range_max: 4}
+loss: {name: gist, temperature: 1.0, distill: margin_mse, margin_scale: 0.1}
+sampler: {name: tas_balanced, clusters: 2}
+teachers:
+  - {kind: dense, model: GUIDE, weight: 0.5}
+  - {kind: bm25, weight: 0.5}
+sparse: {regularizer: idf_flops, document_weight: 0.01, warmup_steps: 2}
+"""
+
+
+@pytest.mark.parametrize("distill", ["margin_mse", "kl"])
+def test_sparse_training_writes_an_inference_free_model(setup, monkeypatch, distill: str) -> None:
+    monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
+    out = setup["root"] / f"model-{distill}"
+    assert main(["train", str(recipe(setup, FULL.replace("margin_mse", distill))), "--output", str(out)]) == 0
+    encoder = load_encoder(out)
+    assert encoder.kind == "sparse" and encoder.inference_free
+    # the query side is the IDF table of the training corpus: rarer words weigh more
+    vocab = {t: i for i, t in enumerate(encoder.vocabulary)}
+    assert encoder.query_weights[vocab["the"]] < encoder.query_weights[vocab["vitamin"]]
+    q = encoder.encode_queries(["the vitamin"])
+    assert sorted(q.indices) == sorted([vocab["the"], vocab["vitamin"]])
+    docs = encoder.encode_documents(["vitamin d lower risk of bone disease"])
+    assert docs.nnz > 0 and (docs.data > 0).all()
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    steps = [e for e in log if "doc_active_terms" in e]
+    assert steps and all(e["doc_active_terms"] > 0 for e in steps)
+    weights = [e["document_regularizer_weight"] for e in steps]
+    assert weights[0] < 0.01 and weights[-1] == pytest.approx(0.01)  # quadratic warm-up over 2 steps
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["model_type"] == "sparse" and meta["steps"] == 3
+
+
+def test_sparse_model_searches_through_the_inverted_index(setup, monkeypatch) -> None:
+    from retrieval.retriever import Retriever
+
+    monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
+    out = setup["root"] / "model-search"
+    assert main(["train", str(recipe(setup, FULL)), "--output", str(out)]) == 0
+    retriever = Retriever(load_encoder(out), index="inverted")
+    retriever.build(setup["root"] / "data" / "beir" / "tiny", progress=False)
+    hits = retriever.search(["vitamin and bone", "cat on a rock"], k=6)
+    assert len(hits.ids[0]) > 0 and (np.diff(hits.scores[0][: len(hits.ids[0])]) <= 0).all()
+    brute = (
+        retriever.encoder.encode_queries(["vitamin and bone"])
+        @ retriever.encoder.encode_documents(["Vitamin vitamin d lower risk of bone disease in patients"]).T
+    )
+    assert "d3" in hits.ids[0] and np.isclose(hits.scores[0][hits.ids[0].index("d3")], brute.toarray()[0, 0])
+
+
+def test_sparse_recipe_refuses_student_mining(setup, capsys) -> None:
+    path = recipe(setup, "guide: {model: GUIDE}\nmining: {model: student}\n")
+    assert main(["train", str(path), "--output", str(setup["root"] / "x")]) == 2
+    assert "a sparse recipe mines with guide, bm25 or a dense model id" in capsys.readouterr().err

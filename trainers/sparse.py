@@ -1,0 +1,201 @@
+"""``train_sparse(config)``: train an inference-free learned sparse retriever on ``SparseEncoderTrainer``.
+
+The student is built by :mod:`trainers.sparse_model` (IDF query table + SPLADE MLM documents). The
+preparation is the dense trainer's :class:`~trainers.dense.Recipe` (pairs, guide-filtered mined
+negatives, guide embeddings, teacher ensemble, TAS-Balanced sampler), all cached. The loss is
+sentence-transformers' ``SpladeLoss`` around Winnow's terms:
+
+- base: guided in-batch contrastive (GIST mask, dot-product scores) + ensemble distillation
+  (Margin-MSE or KL on dot products), sharing one forward pass (:class:`~trainers.losses.CombinedLoss`);
+- document regulariser: :class:`~trainers.losses.flops.FlopsRegularizer` (IDF-aware FLOPS by default)
+  whose weight warms up quadratically over ``sparse.warmup_steps``.
+
+Queries never run a transformer: the router sends the ``anchor`` column to the IDF table and every
+other column to the MLM.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexes.io import atomic_directory, write_meta
+from retrieval.corpus import document_text, iter_corpus
+from retrieval.settings import resolve_beir
+from trainers.config import TrainConfig, to_dict
+from trainers.dense import Recipe, latest_checkpoint, training_arguments
+from trainers.losses import CachedGuideGISTLoss, CombinedLoss, EnsembleKLLoss, EnsembleMarginMSELoss
+from trainers.losses.flops import FlopsRegularizer
+from trainers.report import plot_history, write_log
+from trainers.rows import TrainingRows
+from trainers.sparse_model import idf_for, inference_free_model
+
+logger = logging.getLogger(__name__)
+
+QUERY_COLUMN = "anchor"
+
+
+def idf_corpora(config: TrainConfig) -> list[str]:
+    """The data sets whose corpora define the IDF table."""
+    return config.sparse.idf_corpora or [config.data.dataset, *config.data.extra_datasets]
+
+
+def corpus_texts(datasets: list[str]) -> Iterator[str]:
+    for name in datasets:
+        path = resolve_beir(name)
+        if not Path(path).is_dir():
+            raise ValueError(f"sparse.idf_corpora: {name!r} is not a BEIR folder; IDF needs a corpus")
+        for doc in iter_corpus(path):
+            yield document_text(doc)
+
+
+def build_student(config: TrainConfig) -> Any:
+    """The untrained inference-free student (IDF over :func:`idf_corpora`)."""
+    idf = idf_for(config.model, corpus_texts(idf_corpora(config)))
+    return inference_free_model(
+        config.model, idf, trainable_idf=config.sparse.trainable_idf, max_length=config.sparse.max_length
+    )
+
+
+def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRows) -> Any:
+    """``SpladeLoss(CombinedLoss(contrastive, distillation), document_regularizer=FlopsRegularizer)``."""
+    from sentence_transformers.sparse_encoder.losses import SpladeLoss
+
+    spec = config.loss
+    terms: list[tuple[Any, float]] = []
+    if spec.contrastive_weight:
+        guide = recipe.guide_matrix(rows) if spec.name == "gist" else None
+        if guide is None:  # mnrl: the same loss without the guide mask
+            guide = np.zeros((len(rows.table), 1), dtype=np.float32)
+        contrastive = CachedGuideGISTLoss(
+            model,
+            guide,
+            temperature=spec.temperature,
+            margin_strategy=config.guide.margin_strategy
+            if config.guide and spec.name == "gist"
+            else "absolute",
+            margin=config.guide.margin if config.guide and spec.name == "gist" else -float("inf"),
+            similarity="dot",
+        )
+        terms.append((contrastive, spec.contrastive_weight))
+    if spec.distill == "margin_mse":
+        terms.append((EnsembleMarginMSELoss(model, spec.margin_scale, similarity="dot"), spec.distill_weight))
+    elif spec.distill == "kl":
+        kl = EnsembleKLLoss(model, spec.distill_temperature, spec.teacher_temperature, similarity="dot")
+        terms.append((kl, spec.distill_weight))
+    if not terms:
+        raise ValueError("the sparse loss has no term: set loss.contrastive_weight > 0 or loss.distill")
+    query_table = model[0].sub_modules["query"][0].weight.detach().cpu().numpy()
+    regularizer = FlopsRegularizer(config.sparse.regularizer, idf=query_table)
+    return SpladeLoss(
+        model,
+        loss=CombinedLoss(model, terms),
+        document_regularizer_weight=config.sparse.document_weight,
+        document_regularizer=regularizer,
+        query_regularizer_weight=None,  # queries are a fixed (or IDF-initialised) table, not an MLM
+    )
+
+
+def regularizer_callbacks(loss: Any, warmup_steps: int | None) -> list[Any]:
+    """The quadratic warm-up of the regulariser weight and the sparsity report in the training log."""
+    from sentence_transformers.sparse_encoder.callbacks.splade_callbacks import (
+        SpladeRegularizerWeightSchedulerCallback,
+    )
+    from transformers import TrainerCallback
+
+    class WarmupInSteps(SpladeRegularizerWeightSchedulerCallback):
+        """Quadratic warm-up over a fixed number of steps (sentence-transformers' takes a ratio)."""
+
+        def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            super().on_train_begin(args, state, control, **kwargs)
+            if warmup_steps is not None:
+                self.warmup_steps = max(int(warmup_steps), 1)
+
+    class SparsityReport(TrainerCallback):
+        """Adds the last batch's mean active terms per document, its FLOPS and the regulariser weight to
+        every training log entry (the Trainer appends ``logs`` to its history before callbacks run, so
+        the history entry is updated too)."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+            if logs is None or "loss" not in logs:
+                return
+            stats = {
+                "doc_active_terms": round(loss.document_regularizer.last_active, 1),
+                "doc_flops": round(loss.document_regularizer.last_flops, 4),
+                "document_regularizer_weight": loss.document_regularizer_weight,
+            }
+            logs.update(stats)
+            if state.log_history and state.log_history[-1].get("step") == state.global_step:
+                state.log_history[-1].update(stats)
+
+    return [WarmupInSteps(loss=loss, scheduler_type="quadratic"), SparsityReport()]
+
+
+def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) -> Path:
+    """Train the sparse recipe and write a ``SparseEncoder`` directory to ``output``.
+
+    Checkpoints go to ``OUTPUT.checkpoints/``; with ``resume`` the latest one is continued.
+    """
+    from sentence_transformers import SparseEncoderTrainer
+    from sentence_transformers.sparse_encoder.training_args import SparseEncoderTrainingArguments
+    from transformers import set_seed
+
+    output = Path(output)
+    set_seed(config.training.seed)
+    model = build_student(config)
+    recipe = Recipe(config)
+    rows = recipe.rows()
+    if config.training.max_length:
+        model.max_seq_length = config.training.max_length
+    logger.info(
+        "%d training rows for %d queries, %d distinct texts", len(rows), len(rows.query_ids), len(rows.table)
+    )
+    loss = build_sparse_loss(config, model, recipe, rows)
+    checkpoints = output.with_name(output.name + ".checkpoints")
+    columns = [c for c in rows.columns if c != "label"]
+    extra: dict[str, Any] = {
+        "router_mapping": {c: "query" if c == QUERY_COLUMN else "document" for c in columns}
+    }
+    if config.sparse.trainable_idf and config.sparse.idf_learning_rate is not None:
+        extra["learning_rate_mapping"] = {r"sub_modules\.query\.0\.weight": config.sparse.idf_learning_rate}
+    args = training_arguments(
+        config, checkpoints, recipe.batch_sampler(rows), False, SparseEncoderTrainingArguments, **extra
+    )
+    trainer = SparseEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=rows.to_dataset(),
+        loss=loss,
+        callbacks=regularizer_callbacks(loss, config.sparse.warmup_steps),
+    )
+    checkpoint = latest_checkpoint(checkpoints) if resume else None
+    if resume and checkpoint is None:
+        logger.warning("--resume: no checkpoint in %s; starting from scratch", checkpoints)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    model.max_seq_length = config.sparse.max_length
+    history = trainer.state.log_history
+    if not trainer.is_world_process_zero():
+        return output
+    with atomic_directory(output) as tmp:
+        model.save(str(tmp))
+        write_log(history, tmp / "training_log.jsonl")
+        plot_history(history, tmp / "training_curve.png", title=f"{config.model} -> {output.name} (sparse)")
+        last = next((e for e in reversed(history) if "doc_active_terms" in e), {})
+        write_meta(
+            tmp,
+            "model",
+            model_type="sparse",
+            query_encoder="idf",
+            base_model=config.model,
+            steps=trainer.state.global_step,
+            doc_active_terms=last.get("doc_active_terms"),
+            config=to_dict(config),
+        )
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    logger.info("wrote %s (%d steps)", output, trainer.state.global_step)
+    return output

@@ -1,0 +1,85 @@
+"""Build inference-free sparse models: an IDF table for queries, a SPLADE MLM for documents.
+
+The model is a sentence-transformers ``SparseEncoder`` whose single module is a ``Router``:
+
+- ``query`` route: ``SparseStaticEmbedding`` holding the IDF table (no transformer at search time);
+- ``document`` route: ``Transformer(fill-mask)`` + ``SpladePooling("max")`` (``log(1 + relu(logits))``
+  max-pooled over tokens).
+
+Any BERT-style MLM is a start point (SPLADE-tiny offline); a sentence-transformers BERT without an MLM
+head (all-MiniLM-L6-v2) gets a fresh head whose output layer is tied to its word embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from trainers.idf import compute_idf
+
+logger = logging.getLogger(__name__)
+
+
+def document_encoder(base: str, max_length: int | None = None) -> list[Any]:
+    """``[Transformer(fill-mask), SpladePooling("max")]`` from an MLM or a BERT encoder."""
+    from sentence_transformers.sentence_transformer.modules import Transformer
+    from sentence_transformers.sparse_encoder.modules import SpladePooling
+
+    mlm = Transformer(base, transformer_task="fill-mask", max_seq_length=max_length)
+    model = mlm.auto_model
+    vocab = int(model.config.vocab_size)
+    output = model.get_output_embeddings()
+    if output is not None and output.weight.data_ptr() != model.get_input_embeddings().weight.data_ptr():
+        logger.info("%s: MLM output layer is not tied to the word embeddings (a trained MLM head)", base)
+    return [mlm, SpladePooling("max", embedding_dimension=vocab)]
+
+
+def inference_free_model(
+    base: str, idf: np.ndarray, *, trainable_idf: bool = False, max_length: int | None = None
+) -> Any:
+    """A ``SparseEncoder`` with an IDF query table and the MLM document encoder of ``base``.
+
+    Args:
+        base: hub id or path of a BERT-style MLM (or a BERT sentence-transformer).
+        idf: (vocab,) IDF table (see :func:`trainers.idf.compute_idf`).
+        trainable_idf: let training update the query weights.
+        max_length: document token limit (``None``: the base model's).
+    """
+    import torch
+    from sentence_transformers import SparseEncoder
+    from sentence_transformers.base.modules import Router
+    from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding
+
+    documents = document_encoder(base, max_length)
+    tokenizer = documents[0].tokenizer
+    if len(idf) != len(tokenizer):
+        raise ValueError(
+            f"IDF table has {len(idf)} entries; the tokenizer of {base} has {len(tokenizer)} tokens"
+        )
+    query = SparseStaticEmbedding(
+        tokenizer=tokenizer,
+        weight=torch.as_tensor(np.asarray(idf, dtype=np.float32)),
+        frozen=not trainable_idf,
+    )
+    router = Router.for_query_document(query_modules=[query], document_modules=documents)
+    return SparseEncoder(modules=[router], similarity_fn_name="dot")
+
+
+def idf_for(base: str, texts: Iterable[str]) -> np.ndarray:
+    """IDF of ``base``'s tokenizer over ``texts``."""
+    from transformers import AutoTokenizer
+
+    return compute_idf(texts, AutoTokenizer.from_pretrained(base))
+
+
+def build_inference_free(
+    base: str, corpus_texts: Iterable[str], output: str, max_length: int | None = None
+) -> str:
+    """Save an untrained inference-free model (IDF from ``corpus_texts``) to ``output``; return it."""
+    model = inference_free_model(base, idf_for(base, corpus_texts), max_length=max_length)
+    model.save(output)
+    logger.info("wrote an untrained inference-free model from %s to %s", base, output)
+    return output
