@@ -1,0 +1,237 @@
+"""Sparse search speed: the embedded inverted index vs Lucene impact search vs BM25 in Lucene vs pyseismic.
+
+Two collections, in one run:
+
+1. SciFact: the trained model's document vectors (cached by bench/sparse_quality.py) and the test
+   queries encoded inference-free (IDF-weighted tokens); BM25 in Lucene searches the same queries' text.
+2. Synthetic: ``--synthetic-docs`` documents (default 1M) drawn with the trained model's term
+   statistics on SciFact (document length distribution, term document frequencies, weight
+   distribution), searched with the real SciFact query vectors.
+
+Every engine answers the same queries (top 10) with 1 thread and with all threads; timings are the
+median of ``--repeats`` interleaved passes. The embedded index and Lucene use the same integer
+impacts (x100); pyseismic-lsr is approximate and reports its recall@10 against the exact results.
+
+    python bench/sparse_search.py --model runs/models/sparse-full --json runs/bench/sparse_search.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.sparse_quality import vectors_path
+from indexes.inverted import InvertedIndex
+from indexes.io import write_json_atomic
+from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
+from retrieval.corpus import document_text, open_beir
+from retrieval.encoders import load_encoder
+from retrieval.settings import resolve_beir
+
+logger = logging.getLogger("bench.sparse_search")
+K = 10
+
+
+def synthetic(docs: sparse.csr_matrix, n: int, seed: int) -> sparse.csr_matrix:
+    """``n`` documents with the term statistics of ``docs``: lengths, document frequencies, weights."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.choice(np.diff(docs.indptr), size=n)
+    df = np.bincount(docs.indices, minlength=docs.shape[1]).astype(np.float64)
+    cdf = np.cumsum(df / df.sum())
+    rows, cols = [], []
+    for start in range(0, n, 100_000):  # bounded memory
+        part = lengths[start : start + 100_000]
+        terms = np.searchsorted(cdf, rng.random(int(part.sum())), side="right").clip(max=docs.shape[1] - 1)
+        rows.append(np.repeat(np.arange(start, start + len(part)), part))
+        cols.append(terms)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    values = rng.choice(docs.data, size=len(r)).astype(np.float32)
+    matrix = sparse.csr_matrix((values, (r, c)), shape=(n, docs.shape[1]), dtype=np.float32)
+    matrix.sum_duplicates()  # a term drawn twice for one document counts once (weights add up)
+    matrix.data = np.minimum(matrix.data, docs.data.max())
+    return matrix
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+class Seismic:
+    """pyseismic-lsr (approximate): documents and queries as (token, weight) arrays."""
+
+    def __init__(self, docs: sparse.csr_matrix, threads: int) -> None:
+        import seismic
+
+        self.string = seismic.get_seismic_string()
+        dataset = seismic.SeismicDataset()
+        for i in range(docs.shape[0]):
+            lo, hi = docs.indptr[i], docs.indptr[i + 1]
+            dataset.add_document(
+                str(i), docs.indices[lo:hi].astype(str).astype(self.string), docs.data[lo:hi]
+            )
+        n_postings = max(1000, int(0.0005 * docs.shape[0] * 4))
+        self.index = seismic.SeismicIndex.build_from_dataset(
+            dataset, n_postings=n_postings, centroid_fraction=0.1, summary_energy=0.4, num_threads=threads
+        )
+
+    def search(self, q: sparse.csr_matrix, threads: int, heap_factor: float = 0.9) -> list[list[str]]:
+        comps = [
+            q.indices[q.indptr[i] : q.indptr[i + 1]].astype(str).astype(self.string)
+            for i in range(q.shape[0])
+        ]
+        vals = [q.data[q.indptr[i] : q.indptr[i + 1]].astype(np.float32) for i in range(q.shape[0])]
+        ids = np.array([str(i) for i in range(q.shape[0])], dtype=self.string)
+        results = self.index.batch_search(
+            ids, comps, vals, k=K, query_cut=64, heap_factor=heap_factor, num_threads=threads
+        )
+        return [[doc for _, _, doc in row] for row in results]
+
+
+def recall_at_k(approx: list[list[str]], exact: list[list[str]]) -> float:
+    hits = sum(len(set(a[:K]) & set(e[:K])) for a, e in zip(approx, exact, strict=True))
+    return hits / max(sum(min(len(e), K) for e in exact), 1)
+
+
+def run_collection(
+    name: str,
+    docs: sparse.csr_matrix,
+    queries: sparse.csr_matrix,
+    vocabulary: list[str],
+    repeats: int,
+    texts: tuple[list[str], list[str]] | None,
+    seismic: bool,
+) -> list[dict[str, Any]]:
+    threads_all = os.cpu_count() or 1
+    ids = [str(i) for i in range(docs.shape[0])]
+    logger.info(
+        "%s: %d docs, %.1f terms/doc, %d queries",
+        name,
+        docs.shape[0],
+        docs.nnz / docs.shape[0],
+        queries.shape[0],
+    )
+    start = time.perf_counter()
+    embedded = InvertedIndex(docs.shape[1], impact_scale=100, query_scale=100)
+    embedded.add(docs, ids)
+    embedded.search(queries[:2], K)  # compile + finalise
+    build = {"embedded": time.perf_counter() - start}
+    start = time.perf_counter()
+    lucene = LuceneImpactIndex(docs.shape[1], vocabulary, impact_scale=100, query_scale=100)
+    lucene.add(docs, ids)
+    lucene.search(queries[:2], K)
+    build["lucene impact"] = time.perf_counter() - start
+    engines: dict[str, Callable[[int], Any]] = {
+        "embedded inverted (exact)": lambda t: embedded.search(queries, K, threads=t).ids,
+        "lucene impact (exact)": lambda t: lucene.search(queries, K, threads=t).ids,
+    }
+    if texts is not None:
+        doc_texts, query_texts = texts
+        start = time.perf_counter()
+        bm25 = LuceneBM25Index()
+        bm25.add_texts(doc_texts, ids)
+        bm25.search_texts(query_texts[:2], K)
+        build["lucene bm25"] = time.perf_counter() - start
+        engines["lucene bm25"] = lambda t: bm25.search_texts(query_texts, K, threads=t).ids
+    if seismic:
+        start = time.perf_counter()
+        sei = Seismic(docs, threads_all)
+        build["pyseismic"] = time.perf_counter() - start
+        for heap_factor in (0.9, 1.0):  # seismic's speed/recall knob; both are reported
+            engines[f"pyseismic (approximate, heap {heap_factor})"] = lambda t, h=heap_factor: sei.search(
+                queries, t, heap_factor=h
+            )
+    rows = []
+    timings: dict[tuple[str, int], list[float]] = {}
+    results: dict[str, Any] = {}
+    for _ in range(repeats):  # interleave engines so load changes hit all of them alike
+        for engine, fn in engines.items():
+            for threads in sorted({1, threads_all}):
+                seconds, out = timed(lambda fn=fn, threads=threads: fn(threads), 1)
+                timings.setdefault((engine, threads), []).append(seconds)
+                results[engine] = out
+    exact = results["embedded inverted (exact)"]
+    for (engine, threads), times in timings.items():
+        seconds = statistics.median(times)
+        row = {
+            "collection": name,
+            "engine": engine,
+            "threads": threads,
+            "qps": queries.shape[0] / seconds,
+            "ms_per_query": 1000 * seconds / queries.shape[0],
+            "build_seconds": build.get(engine.split(" (")[0]),
+        }
+        if engine != "lucene bm25":
+            row["recall@10_vs_exact"] = recall_at_k(results[engine], exact)
+        rows.append(row)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="the trained sparse model (inference-free)")
+    parser.add_argument("--data", default="scifact")
+    parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench/sparse_quality.py --work")
+    parser.add_argument("--synthetic-docs", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-seismic", action="store_true")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    cached = vectors_path(Path(args.work), args.model, args.data)
+    if not (cached / "docs.npz").is_file():
+        raise SystemExit(
+            f"{cached}/docs.npz not found: run bench/sparse_quality.py --model {args.model} first"
+        )
+    docs = sparse.load_npz(cached / "docs.npz").tocsr()
+    vocabulary = json.loads((cached / "vocabulary.json").read_text())
+    data = open_beir(resolve_beir(args.data))
+    corpus = data.corpus()
+    encoder = load_encoder(args.model, device="cpu")
+    queries = data.queries("test")
+    query_texts = [queries[q] for q in sorted(data.qrels("test"))]
+    q = encoder.encode_queries(query_texts)
+    rows = run_collection(
+        args.data,
+        docs,
+        q,
+        vocabulary,
+        args.repeats,
+        ([document_text(d) for d in corpus], query_texts),
+        not args.no_seismic,
+    )
+    if args.synthetic_docs:
+        big = synthetic(docs, args.synthetic_docs, seed=0)
+        rows += run_collection(
+            f"synthetic-{args.synthetic_docs}", big, q, vocabulary, args.repeats, None, not args.no_seismic
+        )
+    print("| collection | engine | threads | QPS | ms/query | recall@10 vs exact | build s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        recall = f"{r['recall@10_vs_exact']:.4f}" if "recall@10_vs_exact" in r else "-"
+        build = f"{r['build_seconds']:.0f}" if r.get("build_seconds") else "-"
+        cells = [r["collection"], r["engine"], r["threads"], f"{r['qps']:.0f}", f"{r['ms_per_query']:.3f}"]
+        print("| " + " | ".join(map(str, [*cells, recall, build])) + " |")
+    if args.json:
+        write_json_atomic(args.json, {"command": " ".join(sys.argv), "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
