@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export WINNOW_DATA ?= $(abspath ../shared/data)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup models demo test test-slow lint bench ablation
+.PHONY: setup models demo test test-slow lint bench sparse ablation
 
 setup: $(VENV)/.installed
 
@@ -46,9 +46,23 @@ lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: models
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
 	$(BIN)/python bench/search_speed.py --json runs/bench/search_speed.json
 	$(BIN)/python bench/train_speed.py --json runs/bench/train_speed.json
 	$(BIN)/python bench/encode_speed.py --chunk 512 --work runs/bench/onnx --json runs/bench/encode_speed.json
+	$(MAKE) sparse
+
+# The sparse recipe: an untrained inference-free SPLADE-tiny (IDF query side) and the trained one on
+# SciFact and NFCorpus test through both inverted indexes beside BM25, then search speed.
+SPARSE := runs/models/sparse-full
+sparse: models
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	test -d runs/models/splade-tiny-idf || $(BIN)/winnow models inference-free --base rasyosef/splade-tiny \
+		--idf-corpus scifact --idf-corpus nfcorpus --output runs/models/splade-tiny-idf
+	test -d $(SPARSE) || $(BIN)/winnow train configs/sparse-full.yaml --output $(SPARSE)
+	$(BIN)/python bench/sparse_quality.py --model runs/models/splade-tiny-idf --model $(SPARSE) \
+		--datasets scifact nfcorpus --json runs/bench/sparse_quality.json
+	$(BIN)/python bench/sparse_search.py --model $(SPARSE) --json runs/bench/sparse_search.json
 
 # The dense ablation table of the README (hours on 2 CPU cores; results are reused when present).
 ablation: models

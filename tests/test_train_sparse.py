@@ -92,3 +92,16 @@ def test_sparse_recipe_refuses_student_mining(setup, capsys) -> None:
     path = recipe(setup, "guide: {model: GUIDE}\nmining: {model: student}\n")
     assert main(["train", str(path), "--output", str(setup["root"] / "x")]) == 2
     assert "a sparse recipe mines with guide, bm25 or a dense model id" in capsys.readouterr().err
+
+
+def test_untrained_inference_free_model_from_the_cli(setup, tmp_path) -> None:
+    corpus = setup["root"] / "data" / "beir" / "tiny"
+    out = tmp_path / "if"
+    args = ["models", "inference-free", "--base", str(setup["mlm"]), "--idf-corpus", str(corpus)]
+    assert main([*args, "--output", str(out), "--max-length", "32"]) == 0
+    encoder = load_encoder(out)
+    assert encoder.inference_free and encoder.model.max_seq_length == 32
+    vocab = {t: i for i, t in enumerate(encoder.vocabulary)}
+    # "the" is in 3 of the 6 tiny documents, "vitamin" in 1: idf = ln(1 + (N - df + 0.5) / (df + 0.5))
+    assert encoder.query_weights[vocab["the"]] == pytest.approx(np.log(2.0), rel=1e-5)
+    assert encoder.query_weights[vocab["vitamin"]] == pytest.approx(np.log1p(5.5 / 1.5), rel=1e-5)
