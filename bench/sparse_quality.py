@@ -86,11 +86,19 @@ def compare_top10(a: Hits, b: Hits) -> tuple[int, float]:
     return same, float(diff.max()) if diff.size else 0.0
 
 
-def evaluate_model(model: str, dataset: str, work: Path, batch_size: int, lucene: bool) -> list[dict]:
+def evaluate_model(
+    model: str,
+    dataset: str,
+    work: Path,
+    batch_size: int,
+    lucene: bool,
+    split: str = "test",
+    skip_queries: int = 0,
+) -> list[dict]:
     matrix, ids, ctx = encode(model, dataset, work, batch_size)
     encoder, data = ctx["encoder"], ctx["data"]
-    queries, qrels = data.queries("test"), data.qrels("test")
-    query_ids = [q for q in queries if q in qrels]
+    queries, qrels = data.queries(split), data.qrels(split)
+    query_ids = [q for q in qrels if q in queries][skip_queries:]
     q = encoder.encode_queries([queries[i] for i in query_ids])
     rows = []
     base = {
@@ -128,9 +136,9 @@ def evaluate_model(model: str, dataset: str, work: Path, batch_size: int, lucene
     return rows
 
 
-def bm25_row(dataset: str) -> dict:
+def bm25_row(dataset: str, split: str = "test") -> dict:
     data = open_beir(resolve_beir(dataset))
-    queries, qrels = data.queries("test"), data.qrels("test")
+    queries, qrels = data.queries(split), data.qrels(split)
     query_ids = [q for q in queries if q in qrels]
     retriever = BM25Retriever().build(data.root / "corpus.jsonl")
     hits = retriever.search([queries[i] for i in query_ids], k=TOP_K + 1)
@@ -147,6 +155,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", required=True, help="sparse model (repeatable)")
     parser.add_argument("--datasets", nargs="+", default=["scifact"])
+    parser.add_argument("--split", default="test", help="qrels split (dev for model selection)")
+    parser.add_argument(
+        "--skip-queries",
+        type=int,
+        default=0,
+        help="score only the queries after the first N of the qrels file (a held-out part of a train split "
+        "whose first N queries trained the model: data.max_queries=N)",
+    )
     parser.add_argument("--work", default="runs/bench/sparse-vectors")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--no-lucene", action="store_true")
@@ -156,9 +172,13 @@ def main() -> int:
     rows = []
     for dataset in args.datasets:
         if not args.no_lucene:
-            rows.append(bm25_row(dataset))
+            rows.append(bm25_row(dataset, args.split))
         for model in args.model:
-            rows.extend(evaluate_model(model, dataset, Path(args.work), args.batch_size, not args.no_lucene))
+            rows.extend(
+                evaluate_model(
+                    model, dataset, Path(args.work), args.batch_size, not args.no_lucene, args.split
+                )
+            )
     header = ("data set", "model", "index", "nDCG@10", "R@100", "doc terms", "same top-10", "max score diff")
     print("| " + " | ".join(header) + " |")
     print("|---|---|---|---|---|---|---|---|")

@@ -51,3 +51,19 @@ def test_cross_field_rules_and_overrides(tmp_path) -> None:
         load_config(write(tmp_path, "sampler: {name: tas_balanced}\n"))
     config = load_config(write(tmp_path, "training: {learning_rate: 2e-5}\n"), {"training.max_steps": 2})
     assert config.training.learning_rate == 2e-5 and config.training.max_steps == 2
+
+
+def test_auto_margin_scale_is_for_sparse_recipes(tmp_path) -> None:
+    from trainers.config import ConfigError, load_config
+
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        "kind: dense\nloss: {distill: margin_mse, margin_scale: auto}\nteachers: [{kind: bm25}]\n"
+    )
+    with pytest.raises(ConfigError, match="'auto' is for sparse recipes"):
+        load_config(path)
+    path.write_text(
+        "kind: sparse\nmining: {model: bm25}\n"
+        "loss: {distill: margin_mse, margin_scale: auto}\nteachers: [{kind: bm25}]\n"
+    )
+    assert load_config(path).loss.margin_scale == "auto"

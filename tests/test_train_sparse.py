@@ -39,7 +39,7 @@ def recipe(setup: dict[str, Path], body: str) -> Path:
 FULL = """
 guide: {model: GUIDE}
 mining: {model: guide, num_negatives: 2, range_max: 4}
-loss: {name: gist, temperature: 1.0, distill: margin_mse, margin_scale: 0.1}
+loss: {name: gist, temperature: 1.0, distill: margin_mse, margin_scale: auto}
 sampler: {name: tas_balanced, clusters: 2}
 teachers:
   - {kind: dense, model: GUIDE, weight: 0.5}

@@ -113,7 +113,9 @@ class LossConfig:
         contrastive_weight: weight of the in-batch contrastive term (0 for pure distillation).
         distill_temperature: softmax temperature of the student scores in the KL term.
         teacher_temperature: softmax temperature of the normalised teacher scores in the KL term.
-        margin_scale: multiplies student score margins before Margin-MSE (normalised teacher margins lie
+        margin_scale: multiplies student score margins before Margin-MSE, or ``auto``: the ratio of the
+            spread of teacher margins to the spread of the untrained student's margins on a sample of
+            training rows (sparse dot products are ~50x larger than cosines). (Normalised teacher margins lie
             in [-1, 1]; cosine margins are small).
     """
 
@@ -126,7 +128,7 @@ class LossConfig:
     contrastive_weight: float = 1.0
     distill_temperature: float = 0.05
     teacher_temperature: float = 0.1
-    margin_scale: float = 5.0
+    margin_scale: float | Literal["auto"] = 5.0
 
 
 @dataclass
@@ -260,6 +262,8 @@ class TrainConfig:
                 f"{where}: mining.model 'student' mines with a dense student; a sparse recipe mines "
                 "with guide, bm25 or a dense model id"
             )
+        if self.kind == "dense" and self.loss.margin_scale == "auto":
+            raise ConfigError(f"{where}: loss.margin_scale 'auto' is for sparse recipes; give a number")
         if self.kind == "sparse" and self.loss.name == "st_gist":
             raise ConfigError(f"{where}: loss.name 'st_gist' is dense only; use gist or mnrl")
         if self.training.batch_size < 2:

@@ -62,6 +62,35 @@ def build_student(config: TrainConfig) -> Any:
     )
 
 
+def auto_margin_scale(model: Any, rows: TrainingRows, sample: int = 256, seed: int = 0) -> float:
+    """``std(teacher margins) / std(student margins)`` over a sample of training rows, student untrained.
+
+    Margin-MSE compares the student's score margins with the ensemble's normalised margins (in
+    [-1, 1]); a sparse student's dot products spread ~50x wider, and squeezing them into the teacher's
+    range collapses the document vectors. This picks the scale from the training data itself.
+    """
+    if "negative" not in rows.columns:
+        raise ValueError("margin_scale auto needs mined negatives in the training rows")
+    labels = np.asarray(rows.columns["label"], dtype=np.float32)
+    if labels.shape[1] < 5:
+        raise ValueError("margin_scale auto needs teacher scores in the training rows")
+    picked = np.random.default_rng(seed).choice(len(labels), size=min(sample, len(labels)), replace=False)
+    teacher = labels[picked, 3] - labels[picked, 4]
+    queries = model.encode_query([rows.columns["anchor"][i] for i in picked], convert_to_tensor=True)
+    positives = model.encode_document([rows.columns["positive"][i] for i in picked], convert_to_tensor=True)
+    negatives = model.encode_document([rows.columns["negative"][i] for i in picked], convert_to_tensor=True)
+    queries, positives, negatives = (t.to_dense().float() for t in (queries, positives, negatives))
+    student = ((queries * positives).sum(-1) - (queries * negatives).sum(-1)).cpu().numpy()
+    scale = float(np.std(teacher) / max(float(np.std(student)), 1e-6))
+    logger.info(
+        "margin_scale auto: teacher margin std %.3f, student margin std %.3f -> %.4f",
+        np.std(teacher),
+        np.std(student),
+        scale,
+    )
+    return scale
+
+
 def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRows) -> Any:
     """``SpladeLoss(CombinedLoss(contrastive, distillation), document_regularizer=FlopsRegularizer)``."""
     from sentence_transformers.sparse_encoder.losses import SpladeLoss
@@ -84,7 +113,8 @@ def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: Tra
         )
         terms.append((contrastive, spec.contrastive_weight))
     if spec.distill == "margin_mse":
-        terms.append((EnsembleMarginMSELoss(model, spec.margin_scale, similarity="dot"), spec.distill_weight))
+        scale = auto_margin_scale(model, rows) if spec.margin_scale == "auto" else float(spec.margin_scale)
+        terms.append((EnsembleMarginMSELoss(model, scale, similarity="dot"), spec.distill_weight))
     elif spec.distill == "kl":
         kl = EnsembleKLLoss(model, spec.distill_temperature, spec.teacher_temperature, similarity="dot")
         terms.append((kl, spec.distill_weight))
