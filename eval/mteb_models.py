@@ -82,33 +82,25 @@ class SparseSearchModel:
         if (Path(self.name_or_path) / "model.onnx").is_file():
             from retrieval.onnx_encoder import OnnxEncoder
 
-            self._onnx = OnnxEncoder(self.name_or_path, device=device)
-            self._st = None
+            self._encoder: Any = OnnxEncoder(self.name_or_path, device=device)
         else:
             from sentence_transformers import SparseEncoder
 
-            self._onnx = None
-            self._st = SparseEncoder(self.name_or_path, device=device)
+            from retrieval.sparse_encoder import SparseModelEncoder
+
+            self._encoder = SparseModelEncoder(
+                SparseEncoder(self.name_or_path, device=device), self.name_or_path
+            )
         self.mteb_model_meta = _meta(self.name_or_path, "sparse", similarity_fn_name="dot")
         self._docs = None
         self._doc_ids: list[str] = []
 
     def _encode(self, texts: list[str], role: str):
+        """CSR rows: both encoders return sparse vectors for sparse models."""
         from scipy import sparse
 
-        if self._onnx is not None:
-            encode = self._onnx.encode_queries if role == "query" else self._onnx.encode_documents
-            return sparse.csr_matrix(encode(texts, batch_size=self.batch_size))
-        encode = self._st.encode_query if role == "query" else self._st.encode_document
-        rows = []
-        for start in range(0, len(texts), 256):
-            coo = encode(
-                texts[start : start + 256], batch_size=self.batch_size, convert_to_sparse_tensor=True
-            )
-            coo = coo.coalesce().cpu()
-            r, c = coo.indices().numpy()
-            rows.append(sparse.csr_matrix((coo.values().numpy(), (r, c)), shape=tuple(coo.shape)))
-        return sparse.vstack(rows).tocsr()
+        encode = self._encoder.encode_queries if role == "query" else self._encoder.encode_documents
+        return sparse.csr_matrix(encode(texts, batch_size=self.batch_size))
 
     def index(
         self,

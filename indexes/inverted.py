@@ -55,6 +55,19 @@ def check_sparse(matrix: Any, dim: int, what: str = "vectors") -> sparse.csr_mat
     return csr
 
 
+def to_impacts(weights: np.ndarray, scale: float) -> np.ndarray:
+    """Document impacts ``round(w * scale)`` capped at uint16, as both this index and Lucene store them."""
+    return np.minimum(np.rint(weights * scale), MAX_IMPACT)
+
+
+def quantize_queries(queries: Any, dim: int, scale: float) -> sparse.csr_matrix:
+    """Queries with integer weights ``round(q * scale)`` (zeros dropped), as impact search sends them."""
+    q = check_sparse(queries, dim, "queries")
+    q.data = np.rint(q.data * scale)
+    q.eliminate_zeros()
+    return q
+
+
 class InvertedIndex:
     """Exact top-k sparse dot-product search over postings lists.
 
@@ -100,7 +113,7 @@ class InvertedIndex:
             raise ValueError("document weights must be non-negative (SPLADE weights are log(1 + relu(x)))")
         ids = check_ids(ids, csr.shape[0], self._id_pos)
         if self.impact_scale is not None:
-            csr.data = np.minimum(np.rint(csr.data * self.impact_scale), MAX_IMPACT)
+            csr.data = to_impacts(csr.data, self.impact_scale)
             csr.eliminate_zeros()  # weights below 0.5 / impact_scale quantise to nothing
         for i, doc_id in enumerate(ids, start=len(self.ids)):
             self._id_pos[doc_id] = i
@@ -144,11 +157,9 @@ class InvertedIndex:
     # -- searching ------------------------------------------------------------------------------------
     def quantize_queries(self, queries: Any) -> sparse.csr_matrix:
         """Query vectors as the index scores them: float, or integer weights with ``impact_scale``."""
-        q = check_sparse(queries, self.dim, "queries")
         if self.impact_scale is not None:
-            q.data = np.rint(q.data * self.query_scale)
-            q.eliminate_zeros()
-        return q
+            return quantize_queries(queries, self.dim, self.query_scale)
+        return check_sparse(queries, self.dim, "queries")
 
     def search(self, queries: Any, k: int, threads: int | None = None) -> Hits:
         """Exact top-``k`` documents by dot product for each query (CSR or dense (n, dim))."""

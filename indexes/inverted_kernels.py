@@ -8,7 +8,6 @@ Ties are broken towards the lower internal document number (insertion order), as
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -127,7 +126,3 @@ def search_postings(
                 a[tl[t]] = 0.0
                 s[tl[t]] = False
     return out_d, out_s, counts
-
-
-def default_threads() -> int:
-    return int(numba.get_num_threads())

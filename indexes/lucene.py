@@ -27,7 +27,7 @@ import numpy as np
 
 from indexes import _jvm
 from indexes.base import Hits, check_ids
-from indexes.inverted import MAX_IMPACT, check_sparse
+from indexes.inverted import check_sparse, quantize_queries, to_impacts
 from indexes.io import atomic_directory, read_meta, write_meta
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def impact_rows(matrix: Any, vocabulary: Sequence[str], scale: float) -> Iterabl
     """``{token: round(w * scale)}`` per row of a CSR matrix (zero impacts dropped)."""
     for row in range(matrix.shape[0]):
         lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
-        impacts = np.minimum(np.rint(matrix.data[lo:hi] * scale), MAX_IMPACT).astype(np.int64)
+        impacts = to_impacts(matrix.data[lo:hi], scale).astype(np.int64)
         yield {vocabulary[t]: int(v) for t, v in zip(matrix.indices[lo:hi], impacts, strict=True) if v > 0}
 
 
@@ -207,12 +207,12 @@ class LuceneImpactIndex(_LuceneBase):
         searcher = self.searcher()  # starts the JVM before pyserini.pyclass is imported
         from pyserini.pyclass import JArrayList, JHashMap, JInt
 
-        q = check_sparse(queries, self.dim, "queries")
+        q = quantize_queries(queries, self.dim, self.query_scale)
         batch, qids = JArrayList(), JArrayList()
         for i in range(q.shape[0]):
             jquery = JHashMap()
             lo, hi = q.indptr[i], q.indptr[i + 1]
-            for term, weight in zip(q.indices[lo:hi], np.rint(q.data[lo:hi] * self.query_scale), strict=True):
+            for term, weight in zip(q.indices[lo:hi], q.data[lo:hi], strict=True):
                 if weight > 0:
                     jquery.put(self.vocabulary[term], JInt(int(weight)))
             batch.add(jquery)

@@ -60,23 +60,17 @@ class SparseTeacher:
     def __init__(self, model_name: str, batch_size: int = 32, max_length: int = 256) -> None:
         from sentence_transformers import SparseEncoder
 
-        self.model = SparseEncoder(model_name, device="cpu" if not _cuda() else None)
-        self.model.max_seq_length = max_length
+        from retrieval.sparse_encoder import SparseModelEncoder
+
+        model = SparseEncoder(model_name, device="cpu" if not _cuda() else None)
+        self.encoder = SparseModelEncoder(model, name=model_name, max_length=max_length)
         self.name = f"sparse:{model_name}"
         self.batch_size = batch_size
 
-    def _csr(self, texts: list[str], role: str):
-        from scipy import sparse
-
-        encode = self.model.encode_query if role == "query" else self.model.encode_document
-        coo = encode(texts, batch_size=self.batch_size, convert_to_sparse_tensor=True).coalesce().cpu()
-        rows, cols = coo.indices().numpy()
-        return sparse.csr_matrix((coo.values().numpy(), (rows, cols)), shape=tuple(coo.shape))
-
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        q = self._csr(list(queries), "query")
+        q = self.encoder.encode_queries(list(queries), batch_size=self.batch_size, progress=True)
         unique = list(dict.fromkeys(t for docs in candidates for t in docs))
-        d = self._csr(unique, "document")
+        d = self.encoder.encode_documents(unique, batch_size=self.batch_size, progress=True)
         position = {t: i for i, t in enumerate(unique)}
         return [
             np.asarray((d[[position[t] for t in docs]] @ q[i].T).toarray()).ravel().astype(np.float32)
