@@ -44,3 +44,29 @@ def test_bad_weights() -> None:
         Ensemble([Fixed("a", []), Fixed("b", [])], weights=[1])
     with pytest.raises(ValueError, match="non-negative with a positive sum"):
         Ensemble([Fixed("a", [])], weights=[-1])
+
+
+def test_pairwise_accuracy_and_mrr_by_hand() -> None:
+    from trainers.teacher_quality import first_positive_mrr, pairwise_accuracy
+
+    # query 1: positive 0.5 beats 0.2, loses to 0.9, ties 0.5 -> 1.5 of 3;
+    # query 2: both positives beat the negative -> 2 of 2
+    scores = [np.array([0.5, 0.2, 0.9, 0.5]), np.array([0.3, 0.8, 0.1])]
+    assert pairwise_accuracy(scores, [1, 2]) == pytest.approx((1.5 + 2) / 5)
+    # query 1: two negatives (0.9 and the tying 0.5) rank at or above the positive -> 1/3; query 2 -> 1
+    assert first_positive_mrr(scores, [1, 2]) == pytest.approx((1 / 3 + 1) / 2)
+    with pytest.raises(ValueError, match="no query"):
+        pairwise_accuracy([np.array([0.3])], [1])
+
+
+def test_weight_grid_and_combine() -> None:
+    from trainers.teacher_quality import combine, weight_grid
+
+    grid = weight_grid(3, 0.25)
+    assert len(grid) == 15 and all(sum(w) == pytest.approx(1.0) for w in grid)
+    assert (0.25, 0.25, 0.5) in grid
+    with pytest.raises(ValueError, match="step"):
+        weight_grid(2, 0.3)
+    a = [np.array([1.0, 0.0])]
+    b = [np.array([0.0, 1.0])]
+    np.testing.assert_allclose(combine([a, b], (0.75, 0.25))[0], [0.75, 0.25])
