@@ -17,6 +17,7 @@ from scipy import sparse
 
 from indexes.io import read_meta
 from retrieval.onnx_export import KIND, MODEL_FILE, QUERY_WEIGHTS_FILE
+from retrieval.sparse_encoder import keep_top_terms
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class OnnxEncoder:
         self.input_names = [i.name for i in self.session.get_inputs()]
         weights = self.directory / QUERY_WEIGHTS_FILE
         self.query_weights = np.load(weights) if weights.is_file() else None
+        self.max_active_dims: int | None = self.meta.get("max_active_dims")
         logger.info("onnx encoder %s on %s", self.directory, self.session.get_providers()[0])
 
     @property
@@ -105,7 +107,8 @@ class OnnxEncoder:
         stacked = sparse.vstack(parts, format="csr")
         inverse = np.empty(len(texts), dtype=np.int64)
         inverse[np.concatenate(positions)] = np.arange(len(texts))
-        return stacked[inverse]
+        out = stacked[inverse]
+        return keep_top_terms(out, self.max_active_dims) if self.max_active_dims else out
 
     def embed(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None) -> np.ndarray:
         """Dense embeddings in input order (sparse graphs: a dense (n, vocabulary) array; prefer
@@ -142,11 +145,13 @@ class OnnxEncoder:
                 indices.append(unique)
                 indptr.append(indptr[-1] + len(unique))
             cols = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
-            return sparse.csr_matrix(
+            queries = sparse.csr_matrix(
                 (self.query_weights[cols], cols, np.asarray(indptr)),
                 shape=(len(texts), len(self.query_weights)),
                 dtype=np.float32,
             )
+            queries.eliminate_zeros()  # tokens pruned from the IDF table (see trainers.sparse_model.prune)
+            return queries
         if self.kind == "sparse":
             raise ValueError(
                 f"{self.directory} is a sparse document encoder; queries of an inference-free model "

@@ -254,6 +254,7 @@ def export_onnx(
                 quantize=quantize,
                 opset=opset,
                 normalize=loaded.kind == "dense" and _normalizes(model),
+                max_active_dims=getattr(model, "max_active_dims", None),
             )
             write_meta(tmp, KIND, **meta)
     agreement = _check(wrapper, Path(out_dir), tolerance=0.1 if quantize or optimize == "O4" else 1e-4)

@@ -34,8 +34,8 @@ def to_csr(tensor: Any) -> sparse.csr_matrix:
     return sparse.csr_matrix(torch.as_tensor(tensor).detach().cpu().float().numpy())
 
 
-def query_table(model: Any) -> np.ndarray | None:
-    """The IDF table of an inference-free model (its query route's ``SparseStaticEmbedding``), else None."""
+def query_module(model: Any) -> Any | None:
+    """The query route's ``SparseStaticEmbedding`` of an inference-free model, else None."""
     from sentence_transformers.base.modules import Router
 
     first = model[0]
@@ -43,8 +43,34 @@ def query_table(model: Any) -> np.ndarray | None:
         return None
     route = first.sub_modules["query"]
     if len(route) == 1 and type(route[0]).__name__ == "SparseStaticEmbedding":
-        return route[0].weight.detach().cpu().numpy().astype(np.float32)
+        return route[0]
     return None
+
+
+def query_table(model: Any) -> np.ndarray | None:
+    """The IDF table of an inference-free model (its query route's ``SparseStaticEmbedding``), else None."""
+    module = query_module(model)
+    return None if module is None else module.weight.detach().cpu().numpy().astype(np.float32)
+
+
+def keep_top_terms(matrix: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
+    """Each row's ``k`` largest entries (ties: lower term id first), like ST's ``max_active_dims``."""
+    matrix = matrix.tocsr()
+    lengths = np.diff(matrix.indptr)
+    if lengths.size == 0 or lengths.max() <= k:
+        return matrix
+    keep = np.zeros(matrix.nnz, dtype=bool)
+    for row in np.flatnonzero(lengths):
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        if end - start <= k:
+            keep[start:end] = True
+        else:
+            order = np.lexsort((matrix.indices[start:end], -matrix.data[start:end]))
+            keep[start + order[:k]] = True
+    rows = np.repeat(np.arange(matrix.shape[0]), lengths)[keep]
+    return sparse.csr_matrix(
+        (matrix.data[keep], (rows, matrix.indices[keep])), shape=matrix.shape, dtype=matrix.dtype
+    )
 
 
 def vocabulary(tokenizer: Any, size: int) -> list[str]:

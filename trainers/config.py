@@ -182,6 +182,9 @@ class SparseConfig:
         idf_learning_rate: their learning rate (``None``: the model's).
         max_length: document tokens at inference (the saved model's limit); training uses
             ``training.max_length``.
+        doc_max_terms: the saved model keeps each document's heaviest terms only (``None``: all);
+            see :func:`trainers.sparse_model.prune`.
+        query_min_idf: the saved model's IDF table drops tokens below this value (``None``: none).
     """
 
     regularizer: Literal["idf_flops", "flops", "l1"] = "idf_flops"
@@ -191,6 +194,8 @@ class SparseConfig:
     trainable_idf: bool = False
     idf_learning_rate: float | None = None
     max_length: int = 256
+    doc_max_terms: int | None = None
+    query_min_idf: float | None = None
 
 
 @dataclass
@@ -268,6 +273,11 @@ class TrainConfig:
             raise ConfigError(f"{where}: loss.name 'st_gist' is dense only; use gist or mnrl")
         if self.training.batch_size < 2:
             raise ConfigError(f"{where}: training.batch_size must be at least 2 (in-batch negatives)")
+        if self.sparse.doc_max_terms is not None and self.sparse.doc_max_terms < 1:
+            raise ConfigError(
+                f"{where}: sparse.doc_max_terms must be a positive integer or null; "
+                f"got {self.sparse.doc_max_terms}"
+            )
         return self
 
 

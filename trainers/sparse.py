@@ -33,7 +33,7 @@ from trainers.losses import CachedGuideGISTLoss, CombinedLoss, EnsembleKLLoss, E
 from trainers.losses.flops import FlopsRegularizer
 from trainers.report import plot_history, write_log
 from trainers.rows import TrainingRows
-from trainers.sparse_model import idf_for, inference_free_model
+from trainers.sparse_model import idf_for, inference_free_model, prune
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +211,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
     history = trainer.state.log_history
     if not trainer.is_world_process_zero():
         return output
+    pruned = prune(model, config.sparse.doc_max_terms, config.sparse.query_min_idf)
     with atomic_directory(output) as tmp:
         model.save(str(tmp))
         write_log(history, tmp / "training_log.jsonl")
@@ -224,6 +225,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
             base_model=config.model,
             steps=trainer.state.global_step,
             doc_active_terms=last.get("doc_active_terms"),
+            pruning=pruned,
             config=to_dict(config),
         )
     shutil.rmtree(checkpoints, ignore_errors=True)

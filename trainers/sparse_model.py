@@ -83,3 +83,48 @@ def build_inference_free(
     model.save(output)
     logger.info("wrote an untrained inference-free model from %s to %s", base, output)
     return output
+
+
+def prune(model: Any, doc_max_terms: int | None = None, query_min_idf: float | None = None) -> dict[str, Any]:
+    """Make an inference-free model cheaper to search, in place; saved with the model.
+
+    Args:
+        model: an inference-free ``SparseEncoder`` (see :func:`inference_free_model`).
+        doc_max_terms: keep each document's ``doc_max_terms`` heaviest terms (sentence-transformers'
+            ``max_active_dims``, stored in the model's config, so every loader applies it; queries, which
+            are far shorter, are unaffected in practice).
+        query_min_idf: zero the IDF of tokens below this value, so such tokens (stop words: an IDF of 1.0
+            is a token in about 37% of the documents) never enter a query and their long posting lists
+            are never read.
+
+    Returns:
+        What changed: ``doc_max_terms`` and the number of query tokens removed.
+
+    Example:
+        >>> prune(model, doc_max_terms=128, query_min_idf=1.0)
+        {'doc_max_terms': 128, 'query_min_idf': 1.0, 'query_tokens_removed': 103}
+    """
+    import torch
+
+    from retrieval.sparse_encoder import query_module
+
+    removed = 0
+    if query_min_idf is not None:
+        module = query_module(model)
+        if module is None:
+            raise ValueError("query_min_idf needs an inference-free model (an IDF query table)")
+        with torch.no_grad():
+            low = (module.weight > 0) & (module.weight < query_min_idf)
+            removed = int(low.sum())
+            module.weight[low] = 0.0
+    if doc_max_terms is not None:
+        if doc_max_terms <= 0:
+            raise ValueError(f"doc_max_terms must be a positive integer; got {doc_max_terms}")
+        model.max_active_dims = int(doc_max_terms)
+    logger.info(
+        "pruned: documents keep %s terms, %d query tokens below IDF %s removed",
+        doc_max_terms,
+        removed,
+        query_min_idf,
+    )
+    return {"doc_max_terms": doc_max_terms, "query_min_idf": query_min_idf, "query_tokens_removed": removed}

@@ -32,6 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     free.add_argument("--max-length", type=int, default=256, help="document tokens (default 256)")
     free.add_argument("--output", required=True, help="model directory to write")
     free.set_defaults(func=run_inference_free)
+    cut = actions.add_parser(
+        "prune",
+        help="make an inference-free model cheaper to search (fewer document terms, no stop-word queries)",
+    )
+    cut.add_argument("--model", required=True, help="inference-free sparse model directory")
+    cut.add_argument("--doc-max-terms", type=int, default=None, help="terms kept per document")
+    cut.add_argument(
+        "--query-min-idf", type=float, default=None, help="drop query tokens whose IDF is below this"
+    )
+    cut.add_argument("--output", required=True, help="model directory to write")
+    cut.set_defaults(func=run_prune)
 
 
 def run_install(args: argparse.Namespace) -> int:
@@ -60,4 +71,29 @@ def run_inference_free(args: argparse.Namespace) -> int:
         model.save(str(tmp))
         write_meta(tmp, "model", model_type="sparse", query_encoder="idf", base_model=args.base, steps=0)
     print(f"wrote {args.output} (untrained; IDF over {', '.join(args.idf_corpus)})")
+    return 0
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from sentence_transformers import SparseEncoder
+
+    from indexes.io import atomic_directory, read_meta, write_meta
+    from trainers.sparse_model import prune
+
+    if args.doc_max_terms is None and args.query_min_idf is None:
+        raise ValueError("winnow models prune: give --doc-max-terms and/or --query-min-idf")
+    source = Path(args.model)
+    if not (source / "modules.json").is_file():
+        raise FileNotFoundError(f"{source}: not a sentence-transformers model directory (no modules.json)")
+    model = SparseEncoder(str(source), device="cpu")
+    done = prune(model, args.doc_max_terms, args.query_min_idf)
+    meta = read_meta(source, kinds=("model",)) if (source / "meta.json").is_file() else {}
+    meta = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "created_at", "created_by")}
+    with atomic_directory(args.output) as tmp:
+        model.save(str(tmp))
+        write_meta(tmp, "model", **{**meta, "pruning": done, "pruned_from": str(source)})
+    print(json.dumps(done))
     return 0
