@@ -25,6 +25,7 @@ import numpy as np
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eval.beir import held_out_queries
 from eval.metrics import drop_self_hits, evaluate_run
 from indexes.base import Hits
 from indexes.inverted import InvertedIndex
@@ -46,6 +47,12 @@ def vectors_path(work: Path, model: str, dataset: str) -> Path:
     return work / f"{Path(model).name}-{key}-{dataset}"
 
 
+def model_fingerprint(model: str) -> str:
+    """Changes when a model directory is rewritten (its meta.json carries the creation time)."""
+    meta = Path(model) / "meta.json"
+    return hashlib.sha1(meta.read_bytes()).hexdigest() if meta.is_file() else f"hub:{model}"
+
+
 def encode(
     model: str, dataset: str, work: Path, batch_size: int
 ) -> tuple[sparse.csr_matrix, list[str], dict]:
@@ -55,6 +62,10 @@ def encode(
     docs = data.corpus()
     ids = [d["_id"] for d in docs]
     path = vectors_path(work, model, dataset)
+    stamp = path / "model_fingerprint.txt"
+    if stamp.is_file() and stamp.read_text() != model_fingerprint(model):
+        logger.info("%s/%s: the model changed since %s was encoded; encoding again", model, dataset, path)
+        (path / "docs.npz").unlink(missing_ok=True)
     if (path / "docs.npz").is_file():
         matrix = sparse.load_npz(path / "docs.npz").tocsr()
         logger.info("%s/%s: cached document vectors %s", model, dataset, path)
@@ -72,11 +83,14 @@ def encode(
         tmp.replace(path / "docs.npz")
         (path / "ids.json").write_text(json.dumps(ids))
         (path / "vocabulary.json").write_text(json.dumps(encoder.vocabulary))
+        stamp.write_text(model_fingerprint(model))
     return matrix, ids, {"encoder": encoder, "data": data}
 
 
 def scores_of(hits: Hits, query_ids: list[str], qrels) -> dict[str, float]:
-    return evaluate_run(qrels, drop_self_hits(hits.as_run(query_ids)), METRICS)
+    """Metrics averaged over ``query_ids`` (the qrels of other queries are left out)."""
+    judged = {q: qrels[q] for q in query_ids}
+    return evaluate_run(judged, drop_self_hits(hits.as_run(query_ids)), METRICS)
 
 
 def compare_top10(a: Hits, b: Hits) -> tuple[int, float]:
@@ -98,7 +112,10 @@ def evaluate_model(
     matrix, ids, ctx = encode(model, dataset, work, batch_size)
     encoder, data = ctx["encoder"], ctx["data"]
     queries, qrels = data.queries(split), data.qrels(split)
-    query_ids = [q for q in qrels if q in queries][skip_queries:]
+    if skip_queries:
+        query_ids = held_out_queries(qrels, queries, skip_queries)
+    else:
+        query_ids = [q for q in qrels if q in queries]
     q = encoder.encode_queries([queries[i] for i in query_ids])
     rows = []
     base = {
@@ -176,7 +193,13 @@ def main() -> int:
         for model in args.model:
             rows.extend(
                 evaluate_model(
-                    model, dataset, Path(args.work), args.batch_size, not args.no_lucene, args.split
+                    model,
+                    dataset,
+                    Path(args.work),
+                    args.batch_size,
+                    not args.no_lucene,
+                    args.split,
+                    args.skip_queries,
                 )
             )
     header = ("data set", "model", "index", "nDCG@10", "R@100", "doc terms", "same top-10", "max score diff")

@@ -21,6 +21,21 @@ from retrieval.retriever import Retriever
 logger = logging.getLogger(__name__)
 
 
+def held_out_queries(qrels: dict[str, dict[str, int]], queries: dict[str, str], skip: int) -> list[str]:
+    """Queries with a relevant document after the first ``skip`` of them, in qrels-file order.
+
+    That is the order in which training (``trainers.data.from_beir``) takes them, so a model trained with
+    ``data.max_queries=skip`` on a split never saw these: model selection without a dev split.
+    """
+    with_positive = [q for q in qrels if q in queries and any(r > 0 for r in qrels[q].values())]
+    held_out = with_positive[skip:]
+    if not held_out:
+        raise ValueError(
+            f"skip_queries={skip} leaves none of the {len(with_positive)} queries with a relevant document"
+        )
+    return held_out
+
+
 def evaluate(
     retriever: Retriever | BM25Retriever,
     dataset: str | Path | BeirDataset,
@@ -31,8 +46,11 @@ def evaluate(
     batch_size: int = 64,
     build: bool = True,
     model_name: str | None = None,
+    skip_queries: int = 0,
 ) -> dict[str, Any]:
     """Index the data set's corpus (unless ``build=False``), search its ``split`` queries, and score them.
+
+    With ``skip_queries`` only the :func:`held_out_queries` are searched and scored.
 
     Returns:
         ``{"dataset", "split", "model", "metrics": {name: value}, "seconds", "n_queries", "n_documents",
@@ -46,6 +64,9 @@ def evaluate(
         retriever.build(data.root / "corpus.jsonl", batch_size=batch_size)
     index_seconds = time.perf_counter() - start
     query_ids = list(queries)
+    if skip_queries:
+        query_ids = held_out_queries(qrels, queries, skip_queries)
+        qrels = {q: qrels[q] for q in query_ids}
     hits = retriever.search([queries[q] for q in query_ids], k=top_k + 1, batch_size=batch_size)
     seconds = time.perf_counter() - start
     run = drop_self_hits(hits.as_run(query_ids))
@@ -58,6 +79,7 @@ def evaluate(
         "index": retriever.index_spec,
         "metrics": scores,
         "n_queries": len(query_ids),
+        **({"skip_queries": skip_queries} if skip_queries else {}),
         "n_documents": len(retriever.index),
         "seconds": round(seconds, 3),
         "index_seconds": round(index_seconds, 3),

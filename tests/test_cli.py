@@ -124,3 +124,28 @@ def test_eval_table_side_by_side(tmp_path, capsys) -> None:
     (tmp_path / "bad.json").write_text("{}")
     assert main(["eval", "table", str(tmp_path / "bad.json")]) == 2
     assert "no 'metrics' object" in capsys.readouterr().err
+
+
+def test_skip_queries_scores_only_the_held_out_queries(tiny_model_dir, tiny_beir, tmp_path, capsys) -> None:
+    """`--skip-queries N` scores the queries training with data.max_queries=N never saw, averaged over them
+    alone (averaging over every judged query would count the skipped ones as zeros)."""
+    from eval.beir import held_out_queries
+    from retrieval.corpus import open_beir
+    from trainers.data import from_beir
+
+    data = open_beir(tiny_beir)
+    qrels, queries = data.qrels("test"), data.queries("test")
+    trained = set(from_beir(tiny_beir, "test", max_positives=4, max_queries=1).positives)
+    held_out = held_out_queries(qrels, queries, 1)
+    assert held_out and trained.isdisjoint(held_out)
+    assert trained | set(held_out) == {q for q in qrels if any(r > 0 for r in qrels[q].values())}
+    results = {}
+    for skip in (0, 1):
+        out = tmp_path / f"skip{skip}.json"
+        args = ["-q", "eval", "beir", "--model", str(tiny_model_dir), "--data", str(tiny_beir)]
+        assert main([*args, "--skip-queries", str(skip), "--output", str(out)]) == 0
+        results[skip] = json.loads(out.read_text())
+    assert results[1]["n_queries"] == len(held_out) == results[0]["n_queries"] - 1
+    assert results[1]["metrics"]["recall@100"] == 1.0  # not diluted by the skipped query
+    with pytest.raises(ValueError, match="leaves none"):
+        held_out_queries(qrels, queries, 99)

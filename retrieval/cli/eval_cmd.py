@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help=f"metric NAME@K (repeatable; default {', '.join(DEFAULT_METRICS)})",
     )
+    beir.add_argument(
+        "--skip-queries",
+        type=int,
+        default=0,
+        help="score only the queries after the first N (a model trained with data.max_queries=N never saw "
+        "them): held-out model selection on a train split",
+    )
     beir.add_argument("--output", default=None, help="write the result JSON here")
     add_encoder_options(beir)
     add_index_options(beir)
@@ -120,6 +127,7 @@ def run_beir(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         batch_size=args.batch_size,
         model_name=args.model,
+        skip_queries=args.skip_queries,
     )
     width = max(len(m) for m in result["metrics"])
     print(f"{result['dataset']} ({result['split']}, {result['n_queries']} queries) model={result['model']}")
