@@ -202,9 +202,9 @@ class LuceneImpactIndex(_LuceneBase):
             self._searcher = LuceneImpactSearcher(str(self.build()), None)
         return self._searcher
 
-    def search(self, queries: Any, k: int, threads: int | None = None) -> Hits:
-        """Top-``k`` by the sum of integer query weight times impact, for CSR (or dense) queries."""
-        searcher = self.searcher()  # starts the JVM before pyserini.pyclass is imported
+    def java_queries(self, queries: Any) -> tuple[Any, Any]:
+        """(Java list of term -> integer weight maps, Java list of ids "0".."n-1") for ``batch_search``."""
+        self.searcher()  # starts the JVM before pyserini.pyclass is imported
         from pyserini.pyclass import JArrayList, JHashMap, JInt
 
         q = quantize_queries(queries, self.dim, self.query_scale)
@@ -217,9 +217,14 @@ class LuceneImpactIndex(_LuceneBase):
                     jquery.put(self.vocabulary[term], JInt(int(weight)))
             batch.add(jquery)
             qids.add(str(i))
-        results = searcher.object.batch_search(batch, qids, int(k), int(threads or self.threads))
+        return batch, qids
+
+    def search(self, queries: Any, k: int, threads: int | None = None) -> Hits:
+        """Top-``k`` by the sum of integer query weight times impact, for CSR (or dense) queries."""
+        batch, qids = self.java_queries(queries)
+        results = self.searcher().object.batch_search(batch, qids, int(k), int(threads or self.threads))
         by_qid = {r.getKey(): r.getValue() for r in results.entrySet().toArray()}
-        return _hits(by_qid, q.shape[0], k, self.impact_scale * self.query_scale)
+        return _hits(by_qid, batch.size(), k, self.impact_scale * self.query_scale)
 
     @classmethod
     def load(cls, directory: str | Path, threads: int | None = None) -> LuceneImpactIndex:
