@@ -36,8 +36,11 @@ KIND = "inverted"
 MAX_IMPACT = np.iinfo(np.uint16).max
 
 
-def check_sparse(matrix: Any, dim: int, what: str = "vectors") -> sparse.csr_matrix:
-    """Return ``matrix`` as a float32 CSR with ``dim`` columns and finite values, or raise saying why not."""
+def check_sparse(
+    matrix: Any, dim: int, what: str = "vectors", non_negative: bool = False
+) -> sparse.csr_matrix:
+    """Return ``matrix`` as a float32 CSR with ``dim`` columns and finite (with ``non_negative``: >= 0)
+    values, or raise saying why not and where."""
     if not sparse.issparse(matrix):
         arr = np.asarray(matrix)
         if arr.ndim != 2:
@@ -51,6 +54,13 @@ def check_sparse(matrix: Any, dim: int, what: str = "vectors") -> sparse.csr_mat
         row = int(np.searchsorted(csr.indptr, bad, side="right") - 1)
         raise ValueError(f"{what} contain NaN or infinite weights, first in row {row}")
     csr.sum_duplicates()
+    if non_negative and csr.nnz and csr.data.min() < 0:
+        bad = int(np.flatnonzero(csr.data < 0)[0])
+        row = int(np.searchsorted(csr.indptr, bad, side="right") - 1)
+        raise ValueError(
+            f"{what} must have non-negative weights (SPLADE weights are log(1 + relu(x))); "
+            f"row {row} has {float(csr.data[bad]):g}"
+        )
     csr.eliminate_zeros()
     return csr
 
@@ -108,9 +118,7 @@ class InvertedIndex:
     # -- building -------------------------------------------------------------------------------------
     def add(self, vectors: Any, ids: Sequence[str]) -> None:
         """Add sparse document vectors (CSR or dense (n, dim); weights must be non-negative)."""
-        csr = check_sparse(vectors, self.dim)
-        if csr.nnz and csr.data.min() < 0:
-            raise ValueError("document weights must be non-negative (SPLADE weights are log(1 + relu(x)))")
+        csr = check_sparse(vectors, self.dim, "document vectors", non_negative=True)
         ids = check_ids(ids, csr.shape[0], self._id_pos)
         if self.impact_scale is not None:
             csr.data = to_impacts(csr.data, self.impact_scale)

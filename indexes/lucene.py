@@ -186,9 +186,7 @@ class LuceneImpactIndex(_LuceneBase):
         return {"dim": self.dim, "impact_scale": self.impact_scale, "query_scale": self.query_scale}
 
     def add(self, vectors: Any, ids: Sequence[str]) -> None:
-        csr = check_sparse(vectors, self.dim)
-        if csr.nnz and csr.data.min() < 0:
-            raise ValueError("document weights must be non-negative for a Lucene impact index")
+        csr = check_sparse(vectors, self.dim, "document vectors", non_negative=True)
         ids = check_ids(ids, csr.shape[0], self._ids)
         write_json_vectors(self._new_part(), csr, ids, self.vocabulary, self.impact_scale)
         self._ids.update(ids)

@@ -70,9 +70,7 @@ def write_bulk(
     append: bool = False,
 ) -> int:
     """Write (or append) ``_bulk`` NDJSON for documents; return the number written."""
-    csr = check_sparse(vectors, len(vocabulary))
-    if csr.nnz and csr.data.min() < 0:
-        raise ValueError("rank_features weights must be positive; got negative document weights")
+    csr = check_sparse(vectors, len(vocabulary), "rank_features document vectors", non_negative=True)
     if len(ids) != csr.shape[0] or (texts is not None and len(texts) != csr.shape[0]):
         raise ValueError(f"got {len(ids)} ids and {len(texts or [])} texts for {csr.shape[0]} vectors")
     with Path(path).open("a" if append else "w", encoding="utf-8") as out:

@@ -103,7 +103,7 @@ def test_k_beyond_the_collection_and_empty_queries() -> None:
     ("vectors", "ids", "message"),
     [
         (np.ones((2, 3), dtype=np.float32), ["a", "b"], "have 3 dimensions; this index has 4"),
-        (np.array([[1, 0, 0, -1.0]]), ["a"], "non-negative"),
+        (np.array([[1, 0, 0, 0.0], [1, 0, 0, -1.0]]), ["a", "b"], "non-negative weights .*row 1 has -1"),
         (np.array([[np.nan, 0, 0, 1.0]]), ["a"], "NaN or infinite weights, first in row 0"),
         (np.ones((2, 4)), ["a", "a"], "duplicate id 'a'"),
         (np.ones((2, 4)), ["a"], "got 1 ids for 2 vectors"),

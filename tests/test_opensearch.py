@@ -37,7 +37,7 @@ def test_mapping_and_query_shapes() -> None:
 
 
 def test_negative_weights_and_mismatched_ids_are_refused(tmp_path) -> None:
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match="non-negative weights"):
         write_bulk(tmp_path / "x", np.array([[0, -1.0, 0, 0, 0]]), ["a"], VOCAB, "idx")
     with pytest.raises(ValueError, match="got 2 ids and 0 texts for 1 vectors"):
         write_bulk(tmp_path / "x", np.array([[0, 1.0, 0, 0, 0]]), ["a", "b"], VOCAB, "idx")
