@@ -1,0 +1,99 @@
+"""What pruning an inference-free model costs and saves, on train / dev queries (for choosing it).
+
+Documents keep their ``k`` heaviest terms (``winnow models prune --doc-max-terms k``); queries drop
+tokens whose IDF is below a threshold (``--query-min-idf``). For each setting the script reports
+nDCG@10 / R@100 (exact search) and the postings a query reads (the sum of its terms' posting-list
+lengths: the work of a term-at-a-time engine), relative to the unpruned model. Document vectors come
+from ``bench/sparse_quality.py``'s cache, so the model's corpus is encoded once.
+
+    python bench/sparse_pruning.py --model runs/models/sparse-full --data scifact:train nfcorpus:dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.sparse_quality import encode, scores_of
+from indexes.inverted import InvertedIndex
+from indexes.io import write_json_atomic
+from retrieval.sparse_encoder import keep_top_terms
+
+logger = logging.getLogger("bench.sparse_pruning")
+
+
+def postings_read(docs: sparse.csr_matrix, queries: sparse.csr_matrix) -> float:
+    """Mean over queries of the summed posting-list lengths of the query's terms."""
+    df = np.diff(docs.tocsc().indptr)
+    terms = sparse.csr_matrix((np.ones(queries.nnz), queries.indices, queries.indptr), shape=queries.shape)
+    return float((terms @ df).mean())
+
+
+def measure(docs, ids, queries, query_ids, qrels) -> dict[str, float]:
+    index = InvertedIndex(docs.shape[1])
+    index.add(docs, ids)
+    scores = scores_of(index.search(queries, 1001), query_ids, qrels)
+    return {**scores, "postings": postings_read(docs, queries)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="an inference-free sparse model directory")
+    parser.add_argument("--data", nargs="+", default=["scifact:train"], help="NAME:SPLIT (not test)")
+    parser.add_argument("--doc-max-terms", type=int, nargs="+", default=[192, 128, 96, 64])
+    parser.add_argument("--query-min-idf", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5])
+    parser.add_argument("--work", default="runs/bench/sparse-vectors")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    rows = []
+    for spec in args.data:
+        name, _, split = spec.partition(":")
+        if split == "test":
+            raise SystemExit(f"--data {spec}: choose pruning on train or dev queries, not test")
+        docs, ids, ctx = encode(args.model, name, Path(args.work), batch_size=16)
+        data = ctx["data"]
+        queries, qrels = data.queries(split or "train"), data.qrels(split or "train")
+        query_ids = [q for q in qrels if q in queries]
+        q = ctx["encoder"].encode_queries([queries[i] for i in query_ids])
+        base = measure(docs, ids, q, query_ids, qrels)
+        settings = [("none", docs, q)]
+        settings += [(f"doc top {k}", keep_top_terms(docs, k), q) for k in args.doc_max_terms]
+        for threshold in args.query_min_idf:
+            pruned_q = q.copy()
+            pruned_q.data[pruned_q.data < threshold] = 0
+            pruned_q.eliminate_zeros()
+            settings.append((f"query IDF >= {threshold}", docs, pruned_q))
+        for label, d, qq in settings:
+            m = base if label == "none" else measure(d, ids, qq, query_ids, qrels)
+            rows.append(
+                {
+                    "data": f"{name}:{split}",
+                    "pruning": label,
+                    **m,
+                    "postings_vs_none": m["postings"] / base["postings"],
+                    "query_terms": qq.nnz / qq.shape[0],
+                    "doc_terms": d.nnz / d.shape[0],
+                }
+            )
+    print("| data | pruning | nDCG@10 | R@100 | postings read / query | vs none | query terms | doc terms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['data']} | {r['pruning']} | {r['ndcg@10']:.4f} | {r['recall@100']:.4f} | "
+            f"{r['postings']:.0f} | {r['postings_vs_none']:.3f} | {r['query_terms']:.1f} | "
+            f"{r['doc_terms']:.0f} |"
+        )
+    if args.json:
+        write_json_atomic(args.json, {"command": " ".join(["python", *sys.argv]), "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
