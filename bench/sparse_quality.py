@@ -38,6 +38,7 @@ from retrieval.settings import resolve_beir
 logger = logging.getLogger("bench.sparse_quality")
 METRICS = ("ndcg@10", "recall@100")
 TOP_K = 1000
+FINGERPRINT_FILE = "model_fingerprint.txt"  # beside cached vectors: which model version encoded them
 
 
 def vectors_path(work: Path, model: str, dataset: str) -> Path:
@@ -53,6 +54,12 @@ def model_fingerprint(model: str) -> str:
     return hashlib.sha1(meta.read_bytes()).hexdigest() if meta.is_file() else f"hub:{model}"
 
 
+def vectors_outdated(path: Path, model: str) -> bool:
+    """Whether the vectors cached in ``path`` were encoded by an earlier version of ``model``."""
+    stamp = path / FINGERPRINT_FILE
+    return stamp.is_file() and stamp.read_text() != model_fingerprint(model)
+
+
 def encode(
     model: str, dataset: str, work: Path, batch_size: int
 ) -> tuple[sparse.csr_matrix, list[str], dict]:
@@ -62,8 +69,7 @@ def encode(
     docs = data.corpus()
     ids = [d["_id"] for d in docs]
     path = vectors_path(work, model, dataset)
-    stamp = path / "model_fingerprint.txt"
-    if stamp.is_file() and stamp.read_text() != model_fingerprint(model):
+    if vectors_outdated(path, model):
         logger.info("%s/%s: the model changed since %s was encoded; encoding again", model, dataset, path)
         (path / "docs.npz").unlink(missing_ok=True)
     if (path / "docs.npz").is_file():
@@ -83,7 +89,7 @@ def encode(
         tmp.replace(path / "docs.npz")
         (path / "ids.json").write_text(json.dumps(ids))
         (path / "vocabulary.json").write_text(json.dumps(encoder.vocabulary))
-        stamp.write_text(model_fingerprint(model))
+        (path / FINGERPRINT_FILE).write_text(model_fingerprint(model))
     return matrix, ids, {"encoder": encoder, "data": data}
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.sparse_quality import model_fingerprint, vectors_path
+from bench.sparse_quality import vectors_outdated, vectors_path
 from indexes.inverted import InvertedIndex
 from indexes.io import write_json_atomic
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
@@ -235,10 +235,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     cached = vectors_path(Path(args.work), args.model, args.data)
-    stamp = cached / "model_fingerprint.txt"
-    if not (cached / "docs.npz").is_file() or (
-        stamp.is_file() and stamp.read_text() != model_fingerprint(args.model)
-    ):
+    if not (cached / "docs.npz").is_file() or vectors_outdated(cached, args.model):
         raise SystemExit(
             f"{cached}/docs.npz is missing or older than {args.model}: "
             f"run bench/sparse_quality.py --model {args.model} first"

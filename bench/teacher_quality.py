@@ -24,8 +24,9 @@ from indexes.io import write_json_atomic
 from retrieval.encoders import DenseEncoder
 from trainers.config import load_config
 from trainers.dense import Recipe
-from trainers.teacher_quality import combine, first_positive_mrr, pairwise_accuracy, weight_grid
-from trainers.teachers import minmax_per_query
+from trainers.rows import candidate_lists
+from trainers.teacher_quality import first_positive_mrr, pairwise_accuracy, weight_grid
+from trainers.teachers import combine
 
 logger = logging.getLogger("bench.teacher_quality")
 
@@ -49,11 +50,11 @@ def measure(config_path: str, dataset: str, guide_filter: bool, step: float) -> 
     ensemble = recipe.teachers()
     assert ensemble is not None
     qids = [q for q in data.query_ids if negatives.get(q)]
-    candidates = [list(dict.fromkeys([*data.positives[q], *negatives[q]])) for q in qids]
+    candidates = candidate_lists(data, negatives, qids)
     n_pos = [len(data.positives[q]) for q in qids]
     queries = [data.queries[q] for q in qids]
     texts = [[data.corpus[d] for d in docs] for docs in candidates]
-    normalised = [minmax_per_query(ensemble._raw(t, queries, texts)) for t in ensemble.teachers]
+    normalised = ensemble.member_scores(queries, texts)
     names = [t.name for t in ensemble.teachers]
     result: dict = {"dataset": dataset, "queries": len(qids), "guide_filter": guide_filter, "teachers": {}}
     for name, scores in zip(names, normalised, strict=True):

@@ -60,7 +60,8 @@ def test_pairwise_accuracy_and_mrr_by_hand() -> None:
 
 
 def test_weight_grid_and_combine() -> None:
-    from trainers.teacher_quality import combine, weight_grid
+    from trainers.teacher_quality import weight_grid
+    from trainers.teachers import combine
 
     grid = weight_grid(3, 0.25)
     assert len(grid) == 15 and all(sum(w) == pytest.approx(1.0) for w in grid)

@@ -56,6 +56,13 @@ class TrainingRows:
         return Dataset.from_dict(self.columns)
 
 
+def candidate_lists(
+    data: TrainingData, negatives: dict[str, Sequence[str]], query_ids: Sequence[str]
+) -> list[list[str]]:
+    """Each query's positives, then its negatives (doc ids, no repeats): what the teachers score."""
+    return [list(dict.fromkeys([*data.positives[q], *negatives[q]])) for q in query_ids]
+
+
 def build_rows(
     data: TrainingData,
     negatives: dict[str, Sequence[str]],
@@ -71,7 +78,7 @@ def build_rows(
     if ensemble is not None:
         if not use_negatives:
             raise ValueError("teacher distillation needs mined negatives; none were found")
-        candidates = [list(dict.fromkeys([*data.positives[q], *negatives[q]])) for q in query_ids]
+        candidates = candidate_lists(data, negatives, query_ids)
         scores = ensemble.score(
             [data.queries[q] for q in query_ids], [[data.corpus[d] for d in docs] for docs in candidates]
         )

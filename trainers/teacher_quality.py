@@ -57,10 +57,3 @@ def weight_grid(n_teachers: int, step: float) -> list[tuple[float, ...]]:
         for combo in itertools.product(range(ticks + 1), repeat=n_teachers)
         if sum(combo) == ticks
     ]
-
-
-def combine(normalised: Sequence[Sequence[np.ndarray]], weights: Sequence[float]) -> list[np.ndarray]:
-    """Weighted sum of per-teacher normalised scores (teacher-major input), one array per query."""
-    n_queries = len(normalised[0])
-    pairs = list(zip(weights, normalised, strict=True))
-    return [sum(w * teacher[i] for w, teacher in pairs) for i in range(n_queries)]

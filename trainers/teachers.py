@@ -181,10 +181,20 @@ class Ensemble:
             tmp.replace(path)
         return scores
 
+    def member_scores(
+        self, queries: Sequence[str], candidates: Sequence[Sequence[str]]
+    ) -> list[list[np.ndarray]]:
+        """Each teacher's per-query min-max normalised scores (teacher-major), from the score cache."""
+        return [minmax_per_query(self._raw(teacher, queries, candidates)) for teacher in self.teachers]
+
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Ensemble score of each candidate, in [0, 1], one array per query."""
-        combined = [np.zeros(len(docs), dtype=np.float32) for docs in candidates]
-        for teacher, weight in zip(self.teachers, self.weights, strict=True):
-            normalised = minmax_per_query(self._raw(teacher, queries, candidates))
-            combined = [acc + weight * norm for acc, norm in zip(combined, normalised, strict=True)]
-        return combined
+        return combine(self.member_scores(queries, candidates), self.weights)
+
+
+def combine(normalised: Sequence[Sequence[np.ndarray]], weights: Sequence[float]) -> list[np.ndarray]:
+    """Weighted sum of per-teacher normalised scores (teacher-major input), one float32 array per query."""
+    combined = [np.zeros(len(scores), dtype=np.float32) for scores in normalised[0]]
+    for member, weight in zip(normalised, weights, strict=True):
+        combined = [acc + weight * norm for acc, norm in zip(combined, member, strict=True)]
+    return combined
