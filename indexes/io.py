@@ -72,6 +72,15 @@ def write_json_atomic(path: str | Path, payload: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
+#: The keys :func:`write_meta` sets itself; :func:`meta_fields` leaves them out.
+META_HEADER_KEYS = ("kind", "format_version", "created_at", "created_by")
+
+
+def meta_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    """The caller's fields of a ``meta.json`` (what to pass to :func:`write_meta` to carry them over)."""
+    return {k: v for k, v in meta.items() if k not in META_HEADER_KEYS}
+
+
 def write_meta(directory: str | Path, kind: str, **fields: Any) -> dict[str, Any]:
     """Write ``meta.json`` (kind, format version, creation time and command, plus ``fields``)."""
     meta = {

@@ -135,6 +135,10 @@ def test_prune_keeps_heaviest_document_terms_and_drops_stop_tokens(setup, tmp_pa
         assert np.all((got == 0) | np.isclose(got, want))
     meta = json.loads((pruned / "meta.json").read_text())
     assert meta["pruning"]["doc_max_terms"] == 5 and meta["pruning"]["query_tokens_removed"] > 0
+    # the source's own fields carry over; the header is the prune's own
+    source_meta = json.loads((full / "meta.json").read_text())
+    assert meta["base_model"] == source_meta["base_model"] and meta["pruned_from"] == str(full)
+    assert meta["kind"] == "model" and meta["created_at"] >= source_meta["created_at"]
     # the ONNX export keeps both: the graph's documents are cut to 5 terms, the query table is the pruned one
     onnx_dir = export_onnx(pruned, tmp_path / "onnx")
     onnx = load_encoder(onnx_dir)

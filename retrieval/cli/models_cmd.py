@@ -80,7 +80,7 @@ def run_prune(args: argparse.Namespace) -> int:
 
     from sentence_transformers import SparseEncoder
 
-    from indexes.io import atomic_directory, read_meta, write_meta
+    from indexes.io import atomic_directory, meta_fields, read_meta, write_meta
     from trainers.sparse_model import prune
 
     if args.doc_max_terms is None and args.query_min_idf is None:
@@ -91,7 +91,7 @@ def run_prune(args: argparse.Namespace) -> int:
     model = SparseEncoder(str(source), device="cpu")
     done = prune(model, args.doc_max_terms, args.query_min_idf)
     meta = read_meta(source, kinds=("model",)) if (source / "meta.json").is_file() else {}
-    meta = {k: v for k, v in meta.items() if k not in ("kind", "format_version", "created_at", "created_by")}
+    meta = meta_fields(meta)
     with atomic_directory(args.output) as tmp:
         model.save(str(tmp))
         write_meta(tmp, "model", **{**meta, "pruning": done, "pruned_from": str(source)})
