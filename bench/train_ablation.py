@@ -7,6 +7,14 @@ ablation resumes) and the script prints a Markdown table.
 
     python bench/train_ablation.py --datasets scifact nfcorpus
     python bench/train_ablation.py --datasets scifact --variants mnrl full --set training.epochs=1
+
+Model selection without the test split: ``--held-out N`` trains on all but the last N training
+queries (``data.max_queries``) and scores those N held-out training queries instead of the test split
+(``winnow eval beir --split train --skip-queries``), so recipe settings are compared on data the
+models never saw and the test split stays for the final report:
+
+    python bench/train_ablation.py --datasets scifact --variants mnrl full --held-out 159 \
+        --set guide.margin=-0.05 --out runs/select/margin-0.05
 """
 
 from __future__ import annotations
@@ -38,18 +46,42 @@ def winnow(*args: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
-def evaluate(model: str, dataset: str, out: Path) -> dict:
+def evaluate(model: str, dataset: str, out: Path, held_out: tuple[int, int] | None = None) -> dict:
+    """Score ``model`` on the test split, or with ``held_out=(train, total)`` on the training queries
+    after the first ``train``."""
     if not out.is_file():
-        winnow(
-            "-q", "eval", "beir", "--model", model, "--data", dataset, "--split", "test", "--output", str(out)
+        split = (
+            ["--split", "test"]
+            if held_out is None
+            else ["--split", "train", "--skip-queries", str(held_out[0])]
         )
+        winnow("-q", "eval", "beir", "--model", model, "--data", dataset, *split, "--output", str(out))
     return json.loads(out.read_text())
 
 
-def run(dataset: str, variant: str, out_dir: Path, overrides: list[str]) -> dict:
+def train_query_count(dataset: str) -> int:
+    """Training queries with a relevant document, in the order ``data.max_queries`` takes them."""
+    from retrieval.corpus import open_beir
+
+    data = open_beir(Path(os.environ["WINNOW_DATA"]) / "beir" / dataset)
+    queries = data.queries("train")
+    qrels = data.qrels("train")
+    return sum(1 for q, judged in qrels.items() if q in queries and any(r > 0 for r in judged.values()))
+
+
+def run(dataset: str, variant: str, out_dir: Path, overrides: list[str], held_out: int | None = None) -> dict:
     result_file = out_dir / f"{dataset}-{variant}.json"
+    split = None
+    if held_out is not None:
+        total = train_query_count(dataset)
+        if not 0 < held_out < total:
+            raise SystemExit(
+                f"--held-out {held_out}: {dataset} has {total} training queries; give 1..{total - 1}"
+            )
+        split = (total - held_out, total)
+        overrides = [f"data.max_queries={total - held_out}", *overrides]
     if variant == "base":
-        return evaluate(BASE_MODEL, dataset, result_file)
+        return evaluate(BASE_MODEL, dataset, result_file, split)
     model_dir = out_dir / "models" / f"{dataset}-{variant}"
     if not (model_dir / "meta.json").is_file():
         start = time.perf_counter()
@@ -63,7 +95,7 @@ def run(dataset: str, variant: str, out_dir: Path, overrides: list[str]) -> dict
             *(["--resume"] if model_dir.with_name(model_dir.name + ".checkpoints").exists() else []),
         )
         (model_dir / "train_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
-    result = evaluate(str(model_dir), dataset, result_file)
+    result = evaluate(str(model_dir), dataset, result_file, split)
     meta = json.loads((model_dir / "meta.json").read_text())
     result["train_steps"] = meta.get("steps")
     result["train_seconds"] = (
@@ -81,6 +113,13 @@ def main() -> int:
     parser.add_argument("--out", default="runs/ablation", help="results and models (default runs/ablation)")
     parser.add_argument("--set", action="append", default=[], help="override for every recipe (KEY=VALUE)")
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
+    parser.add_argument(
+        "--held-out",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train on all but the last N training queries and score those N instead of the test split",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("WINNOW_DATA", str((ROOT / ".." / "shared" / "data").resolve()))
@@ -89,7 +128,7 @@ def main() -> int:
     table: dict[str, dict[str, dict]] = {}
     for dataset in args.datasets:
         for variant in args.variants:
-            table.setdefault(dataset, {})[variant] = run(dataset, variant, out_dir, args.set)
+            table.setdefault(dataset, {})[variant] = run(dataset, variant, out_dir, args.set, args.held_out)
             m = table[dataset][variant]["metrics"]
             logger.info("%s %s: nDCG@10 %.4f R@100 %.4f", dataset, variant, m["ndcg@10"], m["recall@100"])
     command = " ".join(["python", *sys.argv])
