@@ -88,7 +88,8 @@ class GuideConfig:
         model: hub id or path of the guide.
         margin_strategy: ``absolute`` (mask if guide(q, c) > guide(q, p) - margin) or ``relative``
             (mask if guide(q, c) > guide(q, p) - |guide(q, p)| * margin).
-        margin: the margin of that rule.
+        margin: the margin of that rule; negative values are more lenient (``-0.05``: mask only
+            candidates the guide scores 0.05 above the positive).
         max_length: tokens the guide reads per text (``None``: the model's own limit).
     """
 
