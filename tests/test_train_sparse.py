@@ -71,6 +71,40 @@ def test_sparse_training_writes_an_inference_free_model(setup, monkeypatch, dist
     assert meta["model_type"] == "sparse" and meta["steps"] == 3
 
 
+def test_trainable_idf_moves_the_query_weights_and_frozen_keeps_them(setup, monkeypatch) -> None:
+    monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
+    frozen = setup["root"] / "model-margin_mse"
+    if not (frozen / "meta.json").exists():
+        assert main(["train", str(recipe(setup, FULL)), "--output", str(frozen)]) == 0
+    trainable = setup["root"] / "model-trainable-idf"
+    body = FULL.replace("warmup_steps: 2}", "warmup_steps: 2, trainable_idf: true, idf_learning_rate: 0.5}")
+    assert main(["train", str(recipe(setup, body)), "--output", str(trainable)]) == 0
+    before, after = load_encoder(frozen).query_weights, load_encoder(trainable).query_weights
+    vocab = {t: i for i, t in enumerate(load_encoder(trainable).vocabulary)}
+    query_tokens = [vocab[t] for t in ("vitamin", "bone") if t in vocab]
+    # the query tokens' weights moved by about the rate times the steps; the table is still non-negative
+    assert np.abs(after[query_tokens] - before[query_tokens]).max() > 0.1
+    assert (after >= 0).all()
+
+
+def test_clamp_query_weights_zeroes_only_negative_entries(setup) -> None:
+    import torch
+
+    from retrieval.sparse_encoder import query_module
+    from trainers.sparse_model import clamp_query_weights, idf_for, inference_free_model
+
+    idf = idf_for(str(setup["mlm"]), ["vitamin d", "a cat"])
+    model = inference_free_model(str(setup["mlm"]), idf, trainable_idf=True, max_length=16)
+    weight = query_module(model).weight
+    size = weight.shape[0]
+    with torch.no_grad():
+        weight[:] = torch.linspace(-1.0, 2.0, size)
+    expect = np.clip(np.linspace(-1.0, 2.0, size, dtype=np.float32), 0.0, None)
+    assert clamp_query_weights(model) == int((np.linspace(-1.0, 2.0, size) < 0).sum()) > 0
+    np.testing.assert_allclose(query_module(model).weight.detach().numpy(), expect, atol=1e-6)
+    assert clamp_query_weights(model) == 0
+
+
 def test_sparse_model_searches_through_the_inverted_index(setup, monkeypatch) -> None:
     from retrieval.retriever import Retriever
 

@@ -33,7 +33,7 @@ from trainers.losses import CachedGuideGISTLoss, CombinedLoss, EnsembleKLLoss, E
 from trainers.losses.flops import FlopsRegularizer
 from trainers.report import plot_history, write_log
 from trainers.rows import TrainingRows
-from trainers.sparse_model import idf_for, inference_free_model, prune
+from trainers.sparse_model import clamp_query_weights, idf_for, inference_free_model, prune
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +131,9 @@ def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: Tra
     )
 
 
-def regularizer_callbacks(loss: Any, warmup_steps: int | None) -> list[Any]:
-    """The quadratic warm-up of the regulariser weight and the sparsity report in the training log."""
+def regularizer_callbacks(loss: Any, warmup_steps: int | None, trainable_idf: bool = False) -> list[Any]:
+    """The quadratic warm-up of the regulariser weight, the sparsity report in the training log and,
+    with a trainable IDF table, the projection of its weights onto non-negative values."""
     from sentence_transformers.sparse_encoder.callbacks.splade_callbacks import (
         SpladeRegularizerWeightSchedulerCallback,
     )
@@ -163,7 +164,15 @@ def regularizer_callbacks(loss: Any, warmup_steps: int | None) -> list[Any]:
             if state.log_history and state.log_history[-1].get("step") == state.global_step:
                 state.log_history[-1].update(stats)
 
-    return [WarmupInSteps(loss=loss, scheduler_type="quadratic"), SparsityReport()]
+    class NonNegativeQueryWeights(TrainerCallback):
+        """Zeroes negative IDF query weights after every optimizer step (:func:`clamp_query_weights`)."""
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
+            if model is not None:
+                clamp_query_weights(getattr(model, "module", model))
+
+    callbacks = [WarmupInSteps(loss=loss, scheduler_type="quadratic"), SparsityReport()]
+    return [*callbacks, NonNegativeQueryWeights()] if trainable_idf else callbacks
 
 
 def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) -> Path:
@@ -201,7 +210,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
         args=args,
         train_dataset=rows.to_dataset(),
         loss=loss,
-        callbacks=regularizer_callbacks(loss, config.sparse.warmup_steps),
+        callbacks=regularizer_callbacks(loss, config.sparse.warmup_steps, config.sparse.trainable_idf),
     )
     checkpoint = latest_checkpoint(checkpoints) if resume else None
     if resume and checkpoint is None:

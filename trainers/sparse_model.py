@@ -85,6 +85,29 @@ def build_inference_free(
     return output
 
 
+def clamp_query_weights(model: Any) -> int:
+    """Zero the negative entries of a trainable IDF query table, in place; returns how many there were.
+
+    A trained table can push frequent tokens below zero; impact indexes (Lucene's included) need
+    non-negative query weights, and a token that can only lower a score is better left out of the
+    query. Applied after every optimizer step, this makes training projected gradient descent onto
+    non-negative weights, so the model searched is the model trained.
+    """
+    import torch
+
+    from retrieval.sparse_encoder import query_module
+
+    module = query_module(model)
+    if module is None:
+        return 0
+    with torch.no_grad():
+        negative = module.weight < 0
+        count = int(negative.sum())
+        if count:
+            module.weight[negative] = 0.0
+    return count
+
+
 def prune(model: Any, doc_max_terms: int | None = None, query_min_idf: float | None = None) -> dict[str, Any]:
     """Make an inference-free model cheaper to search, in place; saved with the model.
 
