@@ -61,12 +61,11 @@ def evaluate(model: str, dataset: str, out: Path, held_out: tuple[int, int] | No
 
 def train_query_count(dataset: str) -> int:
     """Training queries with a relevant document, in the order ``data.max_queries`` takes them."""
+    from eval.beir import held_out_queries
     from retrieval.corpus import open_beir
 
     data = open_beir(Path(os.environ["WINNOW_DATA"]) / "beir" / dataset)
-    queries = data.queries("train")
-    qrels = data.qrels("train")
-    return sum(1 for q, judged in qrels.items() if q in queries and any(r > 0 for r in judged.values()))
+    return len(held_out_queries(data.qrels("train"), data.queries("train"), 0))
 
 
 def run(dataset: str, variant: str, out_dir: Path, overrides: list[str], held_out: int | None = None) -> dict:

@@ -131,7 +131,7 @@ def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: Tra
     )
 
 
-def regularizer_callbacks(loss: Any, warmup_steps: int | None, trainable_idf: bool = False) -> list[Any]:
+def sparse_callbacks(loss: Any, warmup_steps: int | None, trainable_idf: bool = False) -> list[Any]:
     """The quadratic warm-up of the regulariser weight, the sparsity report in the training log and,
     with a trainable IDF table, the projection of its weights onto non-negative values."""
     from sentence_transformers.sparse_encoder.callbacks.splade_callbacks import (
@@ -210,7 +210,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
         args=args,
         train_dataset=rows.to_dataset(),
         loss=loss,
-        callbacks=regularizer_callbacks(loss, config.sparse.warmup_steps, config.sparse.trainable_idf),
+        callbacks=sparse_callbacks(loss, config.sparse.warmup_steps, config.sparse.trainable_idf),
     )
     checkpoint = latest_checkpoint(checkpoints) if resume else None
     if resume and checkpoint is None:
