@@ -286,20 +286,23 @@ def same_run_ratios(rows: list[dict]) -> list[str]:
     """The goals of the sparse search bench as ratios of figures measured in this run (1 thread)."""
     ms = {(r["collection"], r["engine"]): r["ms_per_query"] for r in rows if r["threads"] == 1}
     out = []
-    for (collection, engine), value in sorted(ms.items()):
-        if engine == "lucene impact (exact)" and (collection, "embedded inverted (exact)") in ms:
-            speedup = value / ms[(collection, "embedded inverted (exact)")]
-            out.append(f"{collection}: embedded / Lucene impact QPS, 1 thread: {speedup:.1f}x")
-        for suffix in ("", " (engine only)"):
-            impact, bm25 = (
-                ms.get((collection, f"lucene impact{suffix or ' (exact)'}")),
-                ms.get((collection, f"lucene bm25{suffix}")),
-            )
-            if engine == f"lucene bm25{suffix}" and impact is not None and bm25 is not None:
+    for collection in sorted({c for c, _ in ms}):
+        for suffix, impact_engine in (
+            ("", "lucene impact (exact)"),
+            (" (engine only)", "lucene impact (engine only)"),
+        ):
+            impact, bm25 = ms.get((collection, impact_engine)), ms.get((collection, f"lucene bm25{suffix}"))
+            if impact is not None and bm25 is not None:
                 out.append(
                     f"{collection}: inference-free impact / BM25 latency in Lucene{suffix}, 1 thread: "
                     f"{impact / bm25:.2f}x ({impact:.3f} vs {bm25:.3f} ms)"
                 )
+        embedded, impact = (
+            ms.get((collection, "embedded inverted (exact)")),
+            ms.get((collection, "lucene impact (exact)")),
+        )
+        if embedded is not None and impact is not None:
+            out.append(f"{collection}: embedded / Lucene impact QPS, 1 thread: {impact / embedded:.1f}x")
     return out
 
 
