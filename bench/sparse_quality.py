@@ -41,11 +41,13 @@ TOP_K = 1000
 FINGERPRINT_FILE = "model_fingerprint.txt"  # beside cached vectors: which model version encoded them
 
 
-def vectors_path(work: Path, model: str, dataset: str) -> Path:
+def vectors_path(work: Path, model: str, dataset: str, max_length: int | None = None) -> Path:
+    """The cache folder of ``model``'s document vectors of ``dataset`` (read at ``max_length`` tokens)."""
     key = hashlib.sha1(str(Path(model).resolve() if Path(model).exists() else model).encode()).hexdigest()[
         :10
     ]
-    return work / f"{Path(model).name}-{key}-{dataset}"
+    length = f"-len{max_length}" if max_length else ""
+    return work / f"{Path(model).name}-{key}-{dataset}{length}"
 
 
 def model_fingerprint(model: str) -> str:
@@ -61,14 +63,15 @@ def vectors_outdated(path: Path, model: str) -> bool:
 
 
 def encode(
-    model: str, dataset: str, work: Path, batch_size: int
+    model: str, dataset: str, work: Path, batch_size: int, max_length: int | None = None
 ) -> tuple[sparse.csr_matrix, list[str], dict]:
-    """Document vectors (cached), ids, and the encoder."""
-    encoder = load_encoder(model, device="cpu")
+    """Document vectors (cached), ids, and the encoder (``max_length``: document tokens read, default the
+    model's own limit)."""
+    encoder = load_encoder(model, device="cpu", max_length=max_length)
     data = open_beir(resolve_beir(dataset))
     docs = data.corpus()
     ids = [d["_id"] for d in docs]
-    path = vectors_path(work, model, dataset)
+    path = vectors_path(work, model, dataset, max_length)
     if vectors_outdated(path, model):
         logger.info("%s/%s: the model changed since %s was encoded; encoding again", model, dataset, path)
         (path / "docs.npz").unlink(missing_ok=True)
@@ -114,8 +117,9 @@ def evaluate_model(
     lucene: bool,
     split: str = "test",
     skip_queries: int = 0,
+    max_length: int | None = None,
 ) -> list[dict]:
-    matrix, ids, ctx = encode(model, dataset, work, batch_size)
+    matrix, ids, ctx = encode(model, dataset, work, batch_size, max_length)
     encoder, data = ctx["encoder"], ctx["data"]
     queries, qrels = data.queries(split), data.qrels(split)
     if skip_queries:
@@ -126,6 +130,7 @@ def evaluate_model(
     rows = []
     base = {
         "model": model,
+        "max_length": getattr(encoder.model, "max_seq_length", None),
         "dataset": dataset,
         "n_queries": len(query_ids),
         "doc_terms": round(matrix.nnz / matrix.shape[0], 1),
@@ -188,6 +193,9 @@ def main() -> int:
     )
     parser.add_argument("--work", default="runs/bench/sparse-vectors")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--max-length", type=int, default=None, help="document tokens read (default: each model's own limit)"
+    )
     parser.add_argument("--no-lucene", action="store_true")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -206,6 +214,7 @@ def main() -> int:
                     not args.no_lucene,
                     args.split,
                     args.skip_queries,
+                    args.max_length,
                 )
             )
     header = ("data set", "model", "index", "nDCG@10", "R@100", "doc terms", "same top-10", "max score diff")
