@@ -54,15 +54,17 @@ bench: models
 
 # The sparse recipe: an untrained inference-free SPLADE-tiny (IDF query side) and the trained one on
 # SciFact and NFCorpus test through both inverted indexes beside BM25, then search speed.
+# Both read 512 document tokens (configs/sparse-full.yaml, sparse.max_length).
 SPARSE := runs/models/sparse-full
+UNTRAINED := runs/models/splade-tiny-idf-512
 sparse: models
 	$(BIN)/python -m pip install -q -e ".[dev,bench]"
-	test -d runs/models/splade-tiny-idf || $(BIN)/winnow models inference-free --base rasyosef/splade-tiny \
-		--idf-corpus scifact --idf-corpus nfcorpus --output runs/models/splade-tiny-idf
+	test -d $(UNTRAINED) || $(BIN)/winnow models inference-free --base rasyosef/splade-tiny \
+		--idf-corpus scifact --idf-corpus nfcorpus --max-length 512 --output $(UNTRAINED)
 	test -d $(SPARSE) || $(BIN)/winnow train configs/sparse-full.yaml --output $(SPARSE)
 	test -d $(SPARSE)-pruned || $(BIN)/winnow models prune --model $(SPARSE) --doc-max-terms 128 \
 		--query-min-idf 1.0 --output $(SPARSE)-pruned
-	$(BIN)/python bench/sparse_quality.py --model runs/models/splade-tiny-idf --model $(SPARSE) \
+	$(BIN)/python bench/sparse_quality.py --model $(UNTRAINED) --model $(SPARSE) \
 		--model $(SPARSE)-pruned --datasets scifact nfcorpus --json runs/bench/sparse_quality.json
 	$(BIN)/python bench/sparse_search.py --model $(SPARSE) --json runs/bench/sparse_search.json
 	$(BIN)/python bench/sparse_search.py --model $(SPARSE)-pruned --synthetic-docs 20000 --no-seismic \
