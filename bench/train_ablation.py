@@ -59,26 +59,28 @@ def evaluate(model: str, dataset: str, out: Path, held_out: tuple[int, int] | No
     return json.loads(out.read_text())
 
 
-def train_query_count(dataset: str) -> int:
-    """Training queries with a relevant document, in the order ``data.max_queries`` takes them."""
+def held_out_split(dataset: str, held_out: int) -> tuple[int, int]:
+    """``(training queries kept, total)`` for ``--held-out``: the training queries with a relevant
+    document, in the order ``data.max_queries`` takes them; the last ``held_out`` are scored."""
     from eval.beir import held_out_queries
     from retrieval.corpus import open_beir
+    from retrieval.settings import resolve_beir
 
-    data = open_beir(Path(os.environ["WINNOW_DATA"]) / "beir" / dataset)
-    return len(held_out_queries(data.qrels("train"), data.queries("train"), 0))
+    data = open_beir(resolve_beir(dataset))
+    total = len(held_out_queries(data.qrels("train"), data.queries("train"), 0))
+    if not 0 < held_out < total:
+        raise SystemExit(
+            f"--held-out {held_out}: {dataset} has {total} training queries; give 1..{total - 1}"
+        )
+    return total - held_out, total
 
 
-def run(dataset: str, variant: str, out_dir: Path, overrides: list[str], held_out: int | None = None) -> dict:
+def run(
+    dataset: str, variant: str, out_dir: Path, overrides: list[str], split: tuple[int, int] | None = None
+) -> dict:
     result_file = out_dir / f"{dataset}-{variant}.json"
-    split = None
-    if held_out is not None:
-        total = train_query_count(dataset)
-        if not 0 < held_out < total:
-            raise SystemExit(
-                f"--held-out {held_out}: {dataset} has {total} training queries; give 1..{total - 1}"
-            )
-        split = (total - held_out, total)
-        overrides = [f"data.max_queries={total - held_out}", *overrides]
+    if split is not None:
+        overrides = [f"data.max_queries={split[0]}", *overrides]
     if variant == "base":
         return evaluate(BASE_MODEL, dataset, result_file, split)
     model_dir = out_dir / "models" / f"{dataset}-{variant}"
@@ -126,8 +128,9 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     table: dict[str, dict[str, dict]] = {}
     for dataset in args.datasets:
+        split = held_out_split(dataset, args.held_out) if args.held_out is not None else None
         for variant in args.variants:
-            table.setdefault(dataset, {})[variant] = run(dataset, variant, out_dir, args.set, args.held_out)
+            table.setdefault(dataset, {})[variant] = run(dataset, variant, out_dir, args.set, split)
             m = table[dataset][variant]["metrics"]
             logger.info("%s %s: nDCG@10 %.4f R@100 %.4f", dataset, variant, m["ndcg@10"], m["recall@100"])
     command = " ".join(["python", *sys.argv])
