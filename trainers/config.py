@@ -118,6 +118,9 @@ class LossConfig:
             spread of teacher margins to the spread of the untrained student's margins on a sample of
             training rows (sparse dot products are ~50x larger than cosines). (Normalised teacher margins lie
             in [-1, 1]; cosine margins are small).
+        teacher_margin_floor: Margin-MSE only: raise teacher margins (positive minus negative) below
+            this value to it, so a teacher that prefers a mined negative to the labelled positive
+            teaches at most a tie (0) instead of the reverse order. ``None``: margins as they are.
     """
 
     name: Literal["mnrl", "gist", "st_gist"] = "gist"
@@ -130,6 +133,7 @@ class LossConfig:
     distill_temperature: float = 0.05
     teacher_temperature: float = 0.1
     margin_scale: float | Literal["auto"] = 5.0
+    teacher_margin_floor: float | None = None
 
 
 @dataclass

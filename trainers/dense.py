@@ -218,7 +218,9 @@ def build_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRo
     if spec.distill is None:
         return contrastive
     if spec.distill == "margin_mse":
-        distill = EnsembleMarginMSELoss(model, margin_scale=spec.margin_scale)
+        distill = EnsembleMarginMSELoss(
+            model, margin_scale=spec.margin_scale, teacher_margin_floor=spec.teacher_margin_floor
+        )
     else:
         distill = EnsembleKLLoss(model, spec.distill_temperature, spec.teacher_temperature)
     if not hasattr(contrastive, "loss_from_embeddings") or spec.contrastive_weight == 0:

@@ -114,7 +114,14 @@ def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: Tra
         terms.append((contrastive, spec.contrastive_weight))
     if spec.distill == "margin_mse":
         scale = auto_margin_scale(model, rows) if spec.margin_scale == "auto" else float(spec.margin_scale)
-        terms.append((EnsembleMarginMSELoss(model, scale, similarity="dot"), spec.distill_weight))
+        terms.append(
+            (
+                EnsembleMarginMSELoss(
+                    model, scale, similarity="dot", teacher_margin_floor=spec.teacher_margin_floor
+                ),
+                spec.distill_weight,
+            )
+        )
     elif spec.distill == "kl":
         kl = EnsembleKLLoss(model, spec.distill_temperature, spec.teacher_temperature, similarity="dot")
         terms.append((kl, spec.distill_weight))

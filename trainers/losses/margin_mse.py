@@ -21,6 +21,9 @@ class EnsembleMarginMSELoss(nn.Module):
         model: the student SentenceTransformer.
         margin_scale: multiplier of the student's margins.
         similarity: ``cosine`` (dense students) or ``dot`` (sparse students: raw dot products).
+        teacher_margin_floor: if set, teacher margins below it are raised to it, so the teacher never
+            asks the student to rank a mined negative above the labelled positive by more than
+            ``-floor`` (0: at most a tie). ``None`` keeps the teacher's margins as they are.
 
     Inputs:
         +-----------------------------------------------+--------------------------------------+
@@ -30,11 +33,18 @@ class EnsembleMarginMSELoss(nn.Module):
         +-----------------------------------------------+--------------------------------------+
     """
 
-    def __init__(self, model: nn.Module, margin_scale: float = 5.0, similarity: str = "cosine") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        margin_scale: float = 5.0,
+        similarity: str = "cosine",
+        teacher_margin_floor: float | None = None,
+    ) -> None:
         super().__init__()
         self.similarity = check_similarity(similarity)
         self.model = model
         self.margin_scale = margin_scale
+        self.teacher_margin_floor = teacher_margin_floor
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         return self.loss_from_embeddings(embed_columns(self.model, list(sentence_features)), labels)
@@ -44,4 +54,6 @@ class EnsembleMarginMSELoss(nn.Module):
         student = candidate_scores(embeddings, self.similarity) * self.margin_scale
         student_margin = student[:, :1] - student[:, 1:]
         teacher_margin = teacher[:, :1] - teacher[:, 1:]
+        if self.teacher_margin_floor is not None:
+            teacher_margin = teacher_margin.clamp(min=self.teacher_margin_floor)
         return nn.functional.mse_loss(student_margin, teacher_margin)
