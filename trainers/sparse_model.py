@@ -13,7 +13,7 @@ head (all-MiniLM-L6-v2) gets a fresh head whose output layer is tied to its word
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -85,6 +85,29 @@ def build_inference_free(
     return output
 
 
+def _zero_query_weights(model: Any, select: Callable[[Any], Any], *, required: str | None = None) -> int:
+    """Zero the IDF query-table entries that ``select(weights)`` marks, in place; returns how many.
+
+    Without a query table the model is left alone (0), or, with ``required`` set, a ``ValueError``
+    saying what needed the table is raised.
+    """
+    import torch
+
+    from retrieval.sparse_encoder import query_module
+
+    module = query_module(model)
+    if module is None:
+        if required:
+            raise ValueError(f"{required} needs an inference-free model (an IDF query table)")
+        return 0
+    with torch.no_grad():
+        chosen = select(module.weight)
+        count = int(chosen.sum())
+        if count:
+            module.weight[chosen] = 0.0
+    return count
+
+
 def clamp_query_weights(model: Any) -> int:
     """Zero the negative entries of a trainable IDF query table, in place; returns how many there were.
 
@@ -93,19 +116,7 @@ def clamp_query_weights(model: Any) -> int:
     query. Applied after every optimizer step, this makes training projected gradient descent onto
     non-negative weights, so the model searched is the model trained.
     """
-    import torch
-
-    from retrieval.sparse_encoder import query_module
-
-    module = query_module(model)
-    if module is None:
-        return 0
-    with torch.no_grad():
-        negative = module.weight < 0
-        count = int(negative.sum())
-        if count:
-            module.weight[negative] = 0.0
-    return count
+    return _zero_query_weights(model, lambda w: w < 0)
 
 
 def prune(model: Any, doc_max_terms: int | None = None, query_min_idf: float | None = None) -> dict[str, Any]:
@@ -127,19 +138,11 @@ def prune(model: Any, doc_max_terms: int | None = None, query_min_idf: float | N
         >>> prune(model, doc_max_terms=128, query_min_idf=1.0)
         {'doc_max_terms': 128, 'query_min_idf': 1.0, 'query_tokens_removed': 103}
     """
-    import torch
-
-    from retrieval.sparse_encoder import query_module
-
     removed = 0
     if query_min_idf is not None:
-        module = query_module(model)
-        if module is None:
-            raise ValueError("query_min_idf needs an inference-free model (an IDF query table)")
-        with torch.no_grad():
-            low = (module.weight > 0) & (module.weight < query_min_idf)
-            removed = int(low.sum())
-            module.weight[low] = 0.0
+        removed = _zero_query_weights(
+            model, lambda w: (w > 0) & (w < query_min_idf), required="query_min_idf"
+        )
     if doc_max_terms is not None:
         if doc_max_terms <= 0:
             raise ValueError(f"doc_max_terms must be a positive integer; got {doc_max_terms}")
