@@ -23,7 +23,7 @@ import numpy as np
 
 from indexes.io import atomic_directory, write_meta
 from retrieval.encoders import DenseEncoder, load_encoder
-from trainers.config import TrainConfig, to_dict
+from trainers.config import LossConfig, TrainConfig, to_dict
 from trainers.data import TrainingData, load_training_data
 from trainers.dev import DEV_METRIC, build_dev_evaluator
 from trainers.embedding_cache import EmbeddingCache
@@ -188,6 +188,26 @@ class Recipe:
         return clusters
 
 
+def distillation_loss(
+    model: Any, spec: LossConfig, similarity: str = "cosine", margin_scale: float | None = None
+) -> Any:
+    """The distillation term ``spec.distill`` names (``margin_mse`` or ``kl``), shared by both trainers.
+
+    ``margin_scale`` overrides ``spec.margin_scale`` for Margin-MSE (the sparse trainer resolves
+    ``auto`` on its rows first); KL ignores it.
+    """
+    if spec.distill == "margin_mse":
+        scale = float(spec.margin_scale if margin_scale is None else margin_scale)
+        return EnsembleMarginMSELoss(
+            model, scale, similarity=similarity, teacher_margin_floor=spec.teacher_margin_floor
+        )
+    if spec.distill == "kl":
+        return EnsembleKLLoss(
+            model, spec.distill_temperature, spec.teacher_temperature, similarity=similarity
+        )
+    raise ValueError(f"loss.distill {spec.distill!r} is not supported; expected margin_mse or kl")
+
+
 def build_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRows):
     """The loss the recipe names, with the distillation term added when configured."""
     from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
@@ -217,12 +237,7 @@ def build_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRo
         )
     if spec.distill is None:
         return contrastive
-    if spec.distill == "margin_mse":
-        distill = EnsembleMarginMSELoss(
-            model, margin_scale=spec.margin_scale, teacher_margin_floor=spec.teacher_margin_floor
-        )
-    else:
-        distill = EnsembleKLLoss(model, spec.distill_temperature, spec.teacher_temperature)
+    distill = distillation_loss(model, spec)
     if not hasattr(contrastive, "loss_from_embeddings") or spec.contrastive_weight == 0:
         if spec.contrastive_weight == 0:
             return distill

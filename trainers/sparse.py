@@ -28,8 +28,8 @@ from indexes.io import atomic_directory, write_meta
 from retrieval.corpus import document_text, iter_corpus
 from retrieval.settings import resolve_beir
 from trainers.config import TrainConfig, to_dict
-from trainers.dense import Recipe, latest_checkpoint, training_arguments
-from trainers.losses import CachedGuideGISTLoss, CombinedLoss, EnsembleKLLoss, EnsembleMarginMSELoss
+from trainers.dense import Recipe, distillation_loss, latest_checkpoint, training_arguments
+from trainers.losses import CachedGuideGISTLoss, CombinedLoss
 from trainers.losses.flops import FlopsRegularizer
 from trainers.report import plot_history, write_log
 from trainers.rows import TrainingRows
@@ -112,19 +112,13 @@ def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: Tra
             similarity="dot",
         )
         terms.append((contrastive, spec.contrastive_weight))
-    if spec.distill == "margin_mse":
-        scale = auto_margin_scale(model, rows) if spec.margin_scale == "auto" else float(spec.margin_scale)
-        terms.append(
-            (
-                EnsembleMarginMSELoss(
-                    model, scale, similarity="dot", teacher_margin_floor=spec.teacher_margin_floor
-                ),
-                spec.distill_weight,
-            )
+    if spec.distill is not None:
+        scale = (
+            auto_margin_scale(model, rows)
+            if spec.distill == "margin_mse" and spec.margin_scale == "auto"
+            else None
         )
-    elif spec.distill == "kl":
-        kl = EnsembleKLLoss(model, spec.distill_temperature, spec.teacher_temperature, similarity="dot")
-        terms.append((kl, spec.distill_weight))
+        terms.append((distillation_loss(model, spec, "dot", margin_scale=scale), spec.distill_weight))
     if not terms:
         raise ValueError("the sparse loss has no term: set loss.contrastive_weight > 0 or loss.distill")
     query_table = model[0].sub_modules["query"][0].weight.detach().cpu().numpy()
