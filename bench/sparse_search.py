@@ -149,6 +149,9 @@ def run_collection(
     build = {"embedded": time.perf_counter() - start}
     engines: dict[str, Callable[[int], Any]] = {
         "embedded inverted (exact)": lambda t: embedded.search(queries, K, threads=t).ids,
+        "embedded inverted, touched-list strategy only (exact)": lambda t: (
+            embedded.search(queries, K, threads=t, strategy="touched").ids
+        ),
         "scipy CSC product (exact)": lambda t: scipy_top_k(queries, postings, ids),
     }
     postings = docs.T.tocsr()  # (vocabulary, documents): one row of postings per term
@@ -303,6 +306,25 @@ def same_run_ratios(rows: list[dict]) -> list[str]:
         )
         if embedded is not None and impact is not None:
             out.append(f"{collection}: embedded / Lucene impact QPS, 1 thread: {impact / embedded:.1f}x")
+        touched = ms.get((collection, "embedded inverted, touched-list strategy only (exact)"))
+        if embedded is not None and touched is not None:
+            out.append(
+                f"{collection}: embedded index with / without the blocked strategy, 1 thread: "
+                f"{touched / embedded:.2f}x QPS ({embedded:.3f} vs {touched:.3f} ms)"
+            )
+    exact_ms = {
+        (r["collection"], r["threads"]): r["ms_per_query"]
+        for r in rows
+        if r["engine"] == "embedded inverted (exact)"
+    }
+    for r in rows:  # pyseismic (approximate) vs the exact embedded index, same collection and threads
+        if r["engine"].startswith("pyseismic"):
+            exact = exact_ms[(r["collection"], r["threads"])]
+            out.append(
+                f"{r['collection']}: embedded (exact) / {r['engine']} QPS, {r['threads']} thread(s): "
+                f"{r['ms_per_query'] / exact:.2f}x ({exact:.3f} vs {r['ms_per_query']:.3f} ms; "
+                f"pyseismic recall@10 {r['recall@10_vs_exact']:.3f})"
+            )
     return out
 
 

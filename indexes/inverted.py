@@ -28,11 +28,13 @@ import numpy as np
 from scipy import sparse
 
 from indexes.base import Hits, check_ids
+from indexes.inverted_kernels import BLOCK, DENSE_RATIO
 from indexes.io import atomic_directory, read_meta, write_meta
 
 logger = logging.getLogger(__name__)
 
 KIND = "inverted"
+STRATEGIES = {"auto": DENSE_RATIO, "touched": 0, "blocked": np.iinfo(np.int64).max // 2**32}
 MAX_IMPACT = np.iinfo(np.uint16).max
 
 
@@ -169,10 +171,17 @@ class InvertedIndex:
             return quantize_queries(queries, self.dim, self.query_scale)
         return check_sparse(queries, self.dim, "queries")
 
-    def search(self, queries: Any, k: int, threads: int | None = None) -> Hits:
-        """Exact top-``k`` documents by dot product for each query (CSR or dense (n, dim))."""
+    def search(self, queries: Any, k: int, threads: int | None = None, strategy: str = "auto") -> Hits:
+        """Exact top-``k`` documents by dot product for each query (CSR or dense (n, dim)).
+
+        ``strategy`` picks the kernel's way of scoring (:mod:`indexes.inverted_kernels`): ``auto`` (per
+        query), ``touched`` or ``blocked`` (where the query's weights allow); all give the same hits, the
+        last two exist to measure one against the other.
+        """
         if k <= 0:
             raise ValueError(f"k must be positive; got {k}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
         q = self.quantize_queries(queries)
         indptr, docs, weights = self._finalize()
         n_docs = len(self.ids)
@@ -193,6 +202,8 @@ class InvertedIndex:
                 max(n_docs, 1),
                 kk,
                 n_threads,
+                BLOCK,
+                STRATEGIES[strategy],
             )
         finally:
             numba.set_num_threads(previous)

@@ -1,8 +1,18 @@
 """Numba kernels of the embedded inverted index: term-at-a-time scoring and exact top-k.
 
-Each worker thread owns one score accumulator over all documents (float32), a "seen" flag array and
-a list of the documents the query touched; after a query only the touched entries are read and reset,
-so a query costs O(postings of its terms + touched * log k), independent of the collection size.
+Two exact strategies, chosen per query; both return the same documents in the same order:
+
+- *touched list* (queries with few postings, or with a weight <= 0): each worker thread owns one score
+  accumulator over all documents (float32), a "seen" flag array and a list of the documents the query
+  touched; after the query only the touched entries are read and reset, so it costs
+  O(postings of its terms + touched * log k), independent of the collection size.
+- *blocked* (all weights > 0 and at least ``n_docs / DENSE_RATIO`` postings): the documents are cut into
+  blocks of ``BLOCK`` consecutive numbers; for each block the postings of every query term that fall in
+  it are added into a block-sized accumulator that stays in the core's L2 cache, which is then scanned
+  in document order against the k-th best score so far and zeroed. Postings are sorted by document
+  within each term, so each term's postings are walked once. On a 1M-document collection this is ~3x
+  faster than scattering into an accumulator over all documents (README, "Benchmarks").
+
 Ties are broken towards the lower internal document number (insertion order), as Lucene does.
 """
 
@@ -10,6 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+BLOCK = 65536  # documents per block: a 256 KiB float32 accumulator, inside a 1-2 MiB L2 cache
+DENSE_RATIO = 16  # a query takes the blocked path when its postings number at least n_docs / 16
 
 
 @njit(inline="always", cache=True)
@@ -49,6 +62,17 @@ def _sift_up(heap_s: np.ndarray, heap_d: np.ndarray, pos: int) -> None:
 
 
 @njit(cache=True)
+def _heap_sort(heap_s: np.ndarray, heap_d: np.ndarray, size: int) -> None:
+    """Sort a min-heap of ``size`` hits in place, best first."""
+    end = size
+    while end > 1:
+        end -= 1
+        heap_s[0], heap_s[end] = heap_s[end], heap_s[0]
+        heap_d[0], heap_d[end] = heap_d[end], heap_d[0]
+        _sift_down(heap_s, heap_d, end, 0)
+
+
+@njit(cache=True)
 def _top_k(
     acc: np.ndarray,
     touched: np.ndarray,
@@ -71,13 +95,95 @@ def _top_k(
             out_s[0] = score
             out_d[0] = doc
             _sift_down(out_s, out_d, size, 0)
-    # heap sort in place: repeatedly move the worst to the end
-    end = size
-    while end > 1:
-        end -= 1
-        out_s[0], out_s[end] = out_s[end], out_s[0]
-        out_d[0], out_d[end] = out_d[end], out_d[0]
-        _sift_down(out_s, out_d, end, 0)
+    _heap_sort(out_s, out_d, size)
+    return size
+
+
+@njit(cache=True)
+def _query_touched(
+    indptr: np.ndarray,
+    docs: np.ndarray,
+    weights: np.ndarray,
+    terms: np.ndarray,
+    q_weights: np.ndarray,
+    k: int,
+    acc: np.ndarray,
+    seen: np.ndarray,
+    touched: np.ndarray,
+    out_s: np.ndarray,
+    out_d: np.ndarray,
+) -> int:
+    """One query, touched-list strategy (any weights); ``acc`` and ``seen`` are all zero on return."""
+    n_touched = 0
+    for j in range(len(terms)):
+        term = terms[j]
+        qw = np.float32(q_weights[j])
+        for p in range(indptr[term], indptr[term + 1]):
+            doc = docs[p]
+            if not seen[doc]:
+                seen[doc] = True
+                touched[n_touched] = doc
+                n_touched += 1
+            acc[doc] += qw * np.float32(weights[p])
+    count = _top_k(acc, touched, n_touched, k, out_s, out_d)
+    for t in range(n_touched):
+        acc[touched[t]] = 0.0
+        seen[touched[t]] = False
+    return count
+
+
+@njit(cache=True)
+def _query_blocked(
+    indptr: np.ndarray,
+    docs: np.ndarray,
+    weights: np.ndarray,
+    terms: np.ndarray,
+    q_weights: np.ndarray,
+    n_docs: int,
+    k: int,
+    block: int,
+    acc: np.ndarray,
+    out_s: np.ndarray,
+    out_d: np.ndarray,
+) -> int:
+    """One query with weights > 0, blocked strategy; uses ``acc[:block]`` and leaves it zero."""
+    n = len(terms)
+    ptr = np.empty(n, np.int64)
+    end = np.empty(n, np.int64)
+    qw = np.empty(n, np.float32)
+    for j in range(n):
+        ptr[j] = indptr[terms[j]]
+        end[j] = indptr[terms[j] + 1]
+        qw[j] = q_weights[j]
+    size = 0
+    threshold = np.float32(0.0)  # every weight is > 0: a touched document scores > 0
+    for first in range(0, n_docs, block):
+        last = min(n_docs, first + block)
+        for j in range(n):
+            p = ptr[j]
+            stop = end[j]
+            w = qw[j]
+            while p < stop and docs[p] < last:
+                acc[docs[p] - first] += w * np.float32(weights[p])
+                p += 1
+            ptr[j] = p
+        for x in range(last - first):  # document order: a later document never wins a tie
+            score = acc[x]
+            if score > threshold:
+                if size < k:
+                    out_s[size] = score
+                    out_d[size] = first + x
+                    _sift_up(out_s, out_d, size)
+                    size += 1
+                    if size == k:
+                        threshold = out_s[0]
+                else:
+                    out_s[0] = score
+                    out_d[0] = first + x
+                    _sift_down(out_s, out_d, size, 0)
+                    threshold = out_s[0]
+            acc[x] = 0.0
+    _heap_sort(out_s, out_d, size)
     return size
 
 
@@ -92,8 +198,12 @@ def search_postings(
     n_docs: int,
     k: int,
     n_threads: int,
+    block: int = BLOCK,
+    dense_ratio: int = DENSE_RATIO,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact top-``k`` of ``sum_t q_t * w_dt`` for every query (CSR ``q_*``) over postings (CSC).
+    """Exact top-``k`` of ``sum_t q_t * w_dt`` for every query (CSR ``q_*``) over postings (CSC, documents
+    sorted within each term), each query by the strategy that suits it (module docstring; ``block`` and
+    ``dense_ratio`` are exposed for tests).
 
     Returns (doc numbers (nq, k) int64, scores (nq, k) float32, hit counts (nq,) int64).
     """
@@ -106,23 +216,40 @@ def search_postings(
     touched = np.empty((n_threads, n_docs), dtype=np.int64)
     chunk = (n_queries + n_threads - 1) // n_threads
     for worker in prange(n_threads):
-        a = acc[worker]
-        s = seen[worker]
-        tl = touched[worker]
         for qi in range(worker * chunk, min(n_queries, (worker + 1) * chunk)):
-            n_touched = 0
-            for j in range(q_indptr[qi], q_indptr[qi + 1]):
-                term = q_terms[j]
-                qw = np.float32(q_weights[j])
-                for p in range(indptr[term], indptr[term + 1]):
-                    doc = docs[p]
-                    if not s[doc]:
-                        s[doc] = True
-                        tl[n_touched] = doc
-                        n_touched += 1
-                    a[doc] += qw * np.float32(weights[p])
-            counts[qi] = _top_k(a, tl, n_touched, k, out_s[qi], out_d[qi])
-            for t in range(n_touched):
-                a[tl[t]] = 0.0
-                s[tl[t]] = False
+            lo, hi = q_indptr[qi], q_indptr[qi + 1]
+            terms, weights_q = q_terms[lo:hi], q_weights[lo:hi]
+            postings = 0
+            positive = True
+            for j in range(hi - lo):
+                postings += indptr[terms[j] + 1] - indptr[terms[j]]
+                positive = positive and weights_q[j] > 0
+            if positive and postings * dense_ratio >= n_docs:
+                counts[qi] = _query_blocked(
+                    indptr,
+                    docs,
+                    weights,
+                    terms,
+                    weights_q,
+                    n_docs,
+                    k,
+                    block,
+                    acc[worker],
+                    out_s[qi],
+                    out_d[qi],
+                )
+            else:
+                counts[qi] = _query_touched(
+                    indptr,
+                    docs,
+                    weights,
+                    terms,
+                    weights_q,
+                    k,
+                    acc[worker],
+                    seen[worker],
+                    touched[worker],
+                    out_s[qi],
+                    out_d[qi],
+                )
     return out_d, out_s, counts

@@ -52,11 +52,67 @@ def test_exact_agreement_with_brute_force(data, threads: int) -> None:
 
 
 def test_ties_break_towards_the_earlier_document() -> None:
-    docs = sparse.csr_matrix(np.array([[1.0, 0], [1.0, 0], [2.0, 0], [0, 1.0]], dtype=np.float32))
+    docs = sparse.csr_matrix(np.array([[1.0, 0], [1.0, 0], [2.0, 0], [0, 1.0], [1.0, 0]], dtype=np.float32))
     index = InvertedIndex(2)
-    index.add(docs, ["a", "b", "c", "d"])
-    hits = index.search(np.array([[1.0, 0.0]], dtype=np.float32), k=3)
-    assert hits.ids == [["c", "a", "b"]]
+    index.add(docs, ["a", "b", "c", "d", "e"])
+    hits = index.search(np.array([[1.0, 0.0], [1.0, 0.5]], dtype=np.float32), k=3)
+    assert hits.ids == [["c", "a", "b"], ["c", "a", "b"]]
+
+
+def test_negative_query_weights_are_scored_too() -> None:
+    docs = sparse.csr_matrix(np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 2.0]], dtype=np.float32))
+    index = InvertedIndex(2)
+    index.add(docs, ["a", "b", "c"])
+    hits = index.search(np.array([[1.0, -1.0]], dtype=np.float32), k=3)
+    assert hits.ids == [["b", "a", "c"]]
+    np.testing.assert_array_equal(hits.scores, [[1.0, 0.0, -2.0]])
+
+
+@pytest.mark.parametrize("dense_ratio", [0, 1_000_000])  # never / always the blocked strategy
+@pytest.mark.parametrize("block", [1, 97, 5000])
+def test_both_kernel_strategies_agree_with_brute_force(block: int, dense_ratio: int) -> None:
+    """Blocks smaller than the collection, ties (integer weights) and queries with an empty term."""
+    from indexes.inverted_kernels import search_postings
+
+    rng = np.random.default_rng(block)
+    docs = random_sparse(1500, 80, 0.05, seed=block)
+    docs.data = np.ceil(docs.data * 2).astype(np.float32)  # few distinct scores: many exact ties
+    queries = random_sparse(25, 80, 0.04, seed=block + 1)
+    queries.data = rng.integers(1, 4, size=queries.nnz).astype(np.float32)
+    csc = docs.tocsc()
+    csc.sort_indices()
+    k = 12
+    got_d, got_s, counts = search_postings(
+        csc.indptr.astype(np.int64),
+        csc.indices.astype(np.int32),
+        csc.data,
+        queries.indptr.astype(np.int64),
+        queries.indices.astype(np.int64),
+        queries.data,
+        docs.shape[0],
+        k,
+        2,
+        block,
+        dense_ratio,
+    )
+    order, want = brute_force(docs, queries, k)
+    for row in range(queries.shape[0]):
+        positive = want[row] > 0
+        assert counts[row] == min(k, int(((queries[row] @ docs.T).toarray() > 0).sum()))
+        assert got_d[row][: counts[row]].tolist() == order[row][positive].tolist()
+        np.testing.assert_array_equal(got_s[row][: counts[row]], want[row][positive])
+
+
+def test_strategies_give_the_same_hits(data) -> None:
+    docs, queries = data
+    index = InvertedIndex(docs.shape[1], impact_scale=100)
+    index.add(docs, [f"d{i}" for i in range(docs.shape[0])])
+    hits = {s: index.search(queries, k=15, strategy=s) for s in ("auto", "touched", "blocked")}
+    assert hits["auto"].ids == hits["touched"].ids == hits["blocked"].ids
+    np.testing.assert_array_equal(hits["auto"].scores, hits["blocked"].scores)
+    np.testing.assert_array_equal(hits["touched"].scores, hits["blocked"].scores)
+    with pytest.raises(ValueError, match="unknown strategy 'wand'; expected one of auto, touched, blocked"):
+        index.search(queries, k=3, strategy="wand")
 
 
 def test_impact_quantisation_scores_like_integers(data) -> None:

@@ -137,6 +137,8 @@ def test_untrained_inference_free_model_from_the_cli(setup, tmp_path) -> None:
     assert main([*args, "--output", str(out), "--max-length", "32"]) == 0
     encoder = load_encoder(out)
     assert encoder.inference_free and encoder.model.max_seq_length == 32
+    assert main([*args, "--output", str(tmp_path / "default-length")]) == 0  # the base model's limit:
+    assert load_encoder(tmp_path / "default-length").model.max_seq_length == 128  # max_position_embeddings
     vocab = {t: i for i, t in enumerate(encoder.vocabulary)}
     # "the" is in 3 of the 6 tiny documents, "vitamin" in 1: idf = ln(1 + (N - df + 0.5) / (df + 0.5))
     assert encoder.query_weights[vocab["the"]] == pytest.approx(np.log(2.0), rel=1e-5)

@@ -29,7 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="BEIR folder or name under $WINNOW_DATA/beir/ whose corpus gives the IDF (repeatable)",
     )
-    free.add_argument("--max-length", type=int, default=256, help="document tokens (default 256)")
+    free.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="document tokens (default: the base model's limit, 512 for SPLADE-tiny, as in sparse-full.yaml)",
+    )
     free.add_argument("--output", required=True, help="model directory to write")
     free.set_defaults(func=run_inference_free)
     cut = actions.add_parser(
