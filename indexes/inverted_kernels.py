@@ -132,6 +132,25 @@ def _query_touched(
     return count
 
 
+@njit(inline="always", cache=True)
+def _lower_bound(docs: np.ndarray, lo: int, hi: int, target: int) -> int:
+    """First position in ``docs[lo:hi]`` (sorted) holding a document >= ``target``, by galloping."""
+    step = 1
+    probe = lo
+    while probe < hi and docs[probe] < target:
+        lo = probe + 1
+        probe = lo + step
+        step *= 2
+    probe = min(probe, hi)
+    while lo < probe:  # binary search in [lo, probe)
+        mid = (lo + probe) // 2
+        if docs[mid] < target:
+            lo = mid + 1
+        else:
+            probe = mid
+    return lo
+
+
 @njit(cache=True)
 def _query_blocked(
     indptr: np.ndarray,
@@ -159,14 +178,13 @@ def _query_blocked(
     threshold = np.float32(0.0)  # every weight is > 0: a touched document scores > 0
     for first in range(0, n_docs, block):
         last = min(n_docs, first + block)
-        for j in range(n):
+        for j in range(n):  # each term's postings in this block, found by galloping search
             p = ptr[j]
-            stop = end[j]
+            stop = _lower_bound(docs, p, end[j], last)
             w = qw[j]
-            while p < stop and docs[p] < last:
-                acc[docs[p] - first] += w * np.float32(weights[p])
-                p += 1
-            ptr[j] = p
+            for pp in range(p, stop):
+                acc[docs[pp] - first] += w * np.float32(weights[pp])
+            ptr[j] = stop
         for x in range(last - first):  # document order: a later document never wins a tie
             score = acc[x]
             if score > threshold:
@@ -182,7 +200,7 @@ def _query_blocked(
                     out_d[0] = first + x
                     _sift_down(out_s, out_d, size, 0)
                     threshold = out_s[0]
-            acc[x] = 0.0
+        acc[: last - first] = 0.0
     _heap_sort(out_s, out_d, size)
     return size
 
