@@ -34,7 +34,9 @@ from indexes.io import atomic_directory, read_meta, write_meta
 logger = logging.getLogger(__name__)
 
 KIND = "inverted"
-STRATEGIES = {"auto": DENSE_RATIO, "touched": 0, "blocked": np.iinfo(np.int64).max // 2**32}
+# strategy -> the kernel's dense_ratio: blocked when postings * dense_ratio >= documents (int32 numbers,
+# so 2**31 makes every query with a posting blocked)
+STRATEGIES = {"auto": DENSE_RATIO, "touched": 0, "blocked": 2**31}
 MAX_IMPACT = np.iinfo(np.uint16).max
 
 
