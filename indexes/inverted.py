@@ -28,7 +28,7 @@ import numpy as np
 from scipy import sparse
 
 from indexes.base import Hits, check_ids
-from indexes.inverted_kernels import BLOCK, DENSE_RATIO
+from indexes.inverted_kernels import BLOCK, DENSE_RATIO, search_postings
 from indexes.io import atomic_directory, read_meta, write_meta
 
 logger = logging.getLogger(__name__)
@@ -192,8 +192,6 @@ class InvertedIndex:
         previous = numba.get_num_threads()
         numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
         try:
-            from indexes.inverted_kernels import search_postings
-
             top_d, top_s, counts = search_postings(
                 indptr,
                 docs,

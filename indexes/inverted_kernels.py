@@ -61,6 +61,22 @@ def _sift_up(heap_s: np.ndarray, heap_d: np.ndarray, pos: int) -> None:
         pos = parent
 
 
+@njit(inline="always", cache=True)
+def _offer(heap_s: np.ndarray, heap_d: np.ndarray, size: int, k: int, score: float, doc: int) -> int:
+    """Offer a hit to a min-heap of at most ``k``: fill it, or replace the root if the hit is better;
+    returns the new size."""
+    if size < k:
+        heap_s[size] = score
+        heap_d[size] = doc
+        _sift_up(heap_s, heap_d, size)
+        return size + 1
+    if _better(score, doc, heap_s[0], heap_d[0]):
+        heap_s[0] = score
+        heap_d[0] = doc
+        _sift_down(heap_s, heap_d, size, 0)
+    return size
+
+
 @njit(cache=True)
 def _heap_sort(heap_s: np.ndarray, heap_d: np.ndarray, size: int) -> None:
     """Sort a min-heap of ``size`` hits in place, best first."""
@@ -86,15 +102,8 @@ def _top_k(
     for t in range(n_touched):
         doc = touched[t]
         score = acc[doc]
-        if size < k:
-            out_s[size] = score
-            out_d[size] = doc
-            _sift_up(out_s, out_d, size)
-            size += 1
-        elif _better(score, doc, out_s[0], out_d[0]):
-            out_s[0] = score
-            out_d[0] = doc
-            _sift_down(out_s, out_d, size, 0)
+        if size < k or _better(score, doc, out_s[0], out_d[0]):  # most documents fail this cheap test
+            size = _offer(out_s, out_d, size, k, score, doc)
     _heap_sort(out_s, out_d, size)
     return size
 
@@ -187,18 +196,9 @@ def _query_blocked(
             ptr[j] = stop
         for x in range(last - first):  # document order: a later document never wins a tie
             score = acc[x]
-            if score > threshold:
-                if size < k:
-                    out_s[size] = score
-                    out_d[size] = first + x
-                    _sift_up(out_s, out_d, size)
-                    size += 1
-                    if size == k:
-                        threshold = out_s[0]
-                else:
-                    out_s[0] = score
-                    out_d[0] = first + x
-                    _sift_down(out_s, out_d, size, 0)
+            if score > threshold:  # then it enters: with a full heap, it beats the root's score
+                size = _offer(out_s, out_d, size, k, score, first + x)
+                if size == k:
                     threshold = out_s[0]
         acc[: last - first] = 0.0
     _heap_sort(out_s, out_d, size)
