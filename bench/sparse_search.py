@@ -8,6 +8,11 @@ Two collections, in one run:
    statistics on SciFact (document length distribution, term document frequencies, weight
    distribution), searched with the real SciFact query vectors.
 
+Lucene is timed three ways on SciFact: through pyserini's searchers (queries converted from Python),
+"engine only" (pyserini's batch call on queries already converted: Anserini's search layer included)
+and "IndexSearcher" (``indexes.lucene_engine``: Lucene's own top-k search, one call per query, for
+impact and BM25 queries alike); the last is the engine-to-engine latency comparison.
+
 Every engine answers the same queries (top 10) with 1 thread and with all threads; timings are the
 median of ``--repeats`` interleaved passes. The embedded index and Lucene use the same integer
 impacts (x100); pyseismic-lsr is approximate and reports its recall@10 against the exact results.
@@ -36,6 +41,7 @@ from bench.sparse_quality import vectors_outdated, vectors_path
 from indexes.inverted import InvertedIndex
 from indexes.io import write_json_atomic
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
+from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_only
 from retrieval.corpus import document_text, open_beir
 from retrieval.encoders import load_encoder
 from retrieval.settings import resolve_beir
@@ -168,6 +174,12 @@ def run_collection(
         engines["lucene impact (engine only)"] = lambda t: lucene.searcher().object.batch_search(
             impact_batch, impact_qids, K, t
         )
+        if texts is not None:  # beside BM25 below: Lucene's IndexSearcher without Anserini's search layer
+            impact_searcher = index_searcher(lucene)
+            impact_lucene = impact_queries(lucene, queries)
+            engines["lucene impact (IndexSearcher)"] = lambda t: search_only(
+                impact_searcher, impact_lucene, K
+            )
     if texts is not None:
         doc_texts, query_texts = texts
         start = time.perf_counter()
@@ -185,6 +197,8 @@ def run_collection(
         engines["lucene bm25 (engine only)"] = lambda t: bm25.searcher().object.batch_search(
             bm25_batch, bm25_qids, K, t
         )
+        bm25_searcher, bm25_lucene = index_searcher(bm25), bm25_queries(query_texts)
+        engines["lucene bm25 (IndexSearcher)"] = lambda t: search_only(bm25_searcher, bm25_lucene, K)
     if seismic:
         start = time.perf_counter()
         sei = Seismic(docs, threads_all)
@@ -198,7 +212,7 @@ def run_collection(
     results: dict[str, Any] = {}
     for _ in range(repeats):  # interleave engines so load changes hit all of them alike
         for engine, fn in engines.items():
-            for threads in sorted({1, threads_all}):
+            for threads in [1] if "(IndexSearcher)" in engine else sorted({1, threads_all}):
                 seconds, out = timed(lambda fn=fn, threads=threads: fn(threads), 1)
                 timings.setdefault((engine, threads), []).append(seconds)
                 results[engine] = out
@@ -213,7 +227,8 @@ def run_collection(
             "ms_per_query": 1000 * seconds / queries.shape[0],
             "build_seconds": build.get(engine.split(" (")[0]),
         }
-        if not engine.startswith("lucene bm25") and "engine only" not in engine:
+        timing_only = "engine only" in engine or "IndexSearcher" in engine  # no hits to compare
+        if not engine.startswith("lucene bm25") and not timing_only:
             row["recall@10_vs_exact"] = recall_at_k(results[engine], exact)
         rows.append(row)
     return rows
@@ -293,6 +308,7 @@ def same_run_ratios(rows: list[dict]) -> list[str]:
         for suffix, impact_engine in (
             ("", "lucene impact (exact)"),
             (" (engine only)", "lucene impact (engine only)"),
+            (" (IndexSearcher)", "lucene impact (IndexSearcher)"),
         ):
             impact, bm25 = ms.get((collection, impact_engine)), ms.get((collection, f"lucene bm25{suffix}"))
             if impact is not None and bm25 is not None:

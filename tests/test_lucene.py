@@ -54,3 +54,26 @@ def test_bm25_retriever_ranks_the_matching_document(tiny_beir, tmp_path) -> None
     assert (np.diff(hits.scores[0][np.isfinite(hits.scores[0])]) <= 0).all()
     retriever.save(tmp_path / "bm25")
     assert BM25Retriever.load(tmp_path / "bm25").search(["vitamin and bone"], k=1).ids == [["d3"]]
+
+
+def test_lucene_engine_path_returns_what_pyserini_returns() -> None:
+    from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
+    from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_ids
+
+    docs, queries = random_sparse(800, 300, 0.04, seed=3), random_sparse(25, 300, 0.02, seed=4)
+    ids = [f"doc{i}" for i in range(docs.shape[0])]
+    impact = LuceneImpactIndex(300, VOCAB, impact_scale=100, query_scale=100, threads=1)
+    impact.add(docs, ids)
+    direct = search_ids(index_searcher(impact), impact_queries(impact, queries), k=10)
+    assert direct == impact.search(queries, k=10).ids
+
+    rng = np.random.default_rng(0)
+    words = [f"word{i}" for i in range(60)]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(5, 30)))) for _ in range(300)]
+    bm25 = LuceneBM25Index(threads=1)
+    bm25.add_texts(texts, [f"t{i}" for i in range(300)])
+    asked = [" ".join(rng.choice(words, size=3)) for _ in range(20)]
+    direct = search_ids(index_searcher(bm25), bm25_queries(asked), k=5)
+    via_pyserini = bm25.search_texts(asked, k=5).ids
+    assert [set(d) for d in direct] == [set(p) for p in via_pyserini]  # ties may be ordered differently
+    assert sum(d == p for d, p in zip(direct, via_pyserini, strict=True)) >= 15

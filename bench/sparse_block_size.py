@@ -1,0 +1,89 @@
+"""Block size of the embedded index's blocked kernel: ms per query for each size, one thread, same hits.
+
+The collection is bench/sparse_search.py's synthetic one (the model's SciFact term statistics) and the
+queries are SciFact test queries encoded inference-free; every size answers the same queries in
+interleaved passes and must return the same documents as the first.
+
+    python bench/sparse_block_size.py --model runs/models/sparse-full-8ep-pruned --docs 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+from scipy import sparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.sparse_quality import vectors_path
+from bench.sparse_search import synthetic
+from indexes.inverted import InvertedIndex
+from indexes.inverted_kernels import DENSE_RATIO, search_postings
+from retrieval.corpus import open_beir
+from retrieval.encoders import load_encoder
+from retrieval.settings import resolve_beir
+
+logger = logging.getLogger("bench.sparse_block_size")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="inference-free sparse model (vectors cached)")
+    parser.add_argument("--data", default="scifact")
+    parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench/sparse_quality.py --work")
+    parser.add_argument("--docs", type=int, default=1_000_000)
+    parser.add_argument("--blocks", type=int, nargs="+", default=[65536, 32768, 16384, 8192, 4096])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    cached = vectors_path(Path(args.work), args.model, args.data)
+    if not (cached / "docs.npz").is_file():
+        raise SystemExit(f"{cached}/docs.npz is missing: run bench/sparse_quality.py --model {args.model}")
+    docs = sparse.load_npz(cached / "docs.npz").tocsr()
+    data = open_beir(resolve_beir(args.data))
+    queries = data.queries("test")
+    texts = [queries[q] for q in sorted(data.qrels("test"))]
+    q_float = load_encoder(args.model, device="cpu").encode_queries(texts)
+    big = synthetic(docs, args.docs, seed=0)
+    index = InvertedIndex(big.shape[1], impact_scale=100, query_scale=100)
+    index.add(big, [str(i) for i in range(args.docs)])
+    index.search(q_float[:2], 10)  # compile + finalise
+    q = index.quantize_queries(q_float)
+    indptr, postings, weights = index._finalize()
+    numba.set_num_threads(1)
+    call = (
+        indptr,
+        postings,
+        weights,
+        q.indptr.astype(np.int64),
+        q.indices.astype(np.int64),
+        q.data.astype(np.float32),
+        args.docs,
+        10,
+        1,
+    )
+    reference = None
+    times: dict[int, list[float]] = {b: [] for b in args.blocks}
+    for _ in range(args.repeats):
+        for block in args.blocks:
+            start = time.perf_counter()
+            found = search_postings(*call, block, DENSE_RATIO)
+            times[block].append(1000 * (time.perf_counter() - start) / q.shape[0])
+            if reference is None:
+                reference = found[0]
+            elif not np.array_equal(found[0], reference):
+                raise SystemExit(f"block {block} returned other documents than block {args.blocks[0]}")
+    result = {str(b): statistics.median(t) for b, t in times.items()}
+    print(json.dumps({"command": " ".join(sys.argv), "ms_per_query": result}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
