@@ -211,3 +211,55 @@ def test_keep_top_terms_matches_a_dense_top_k() -> None:
         expect = np.zeros(50)
         expect[order] = want[order]
         np.testing.assert_array_equal(row, expect)
+
+
+def test_average_is_the_elementwise_mean_of_the_weights(setup, tmp_path) -> None:
+    import torch
+    from sentence_transformers import SparseEncoder
+
+    from trainers.soup import average_models
+
+    corpus = setup["root"] / "data" / "beir" / "tiny"
+    base = tmp_path / "if"
+    assert main(["models", "inference-free", "--base", str(setup["mlm"]), "--idf-corpus", str(corpus),
+                 "--output", str(base), "--max-length", "32"]) == 0  # fmt: skip
+    paths = []
+    for seed in (1, 2):  # two "fine-tuned" variants of one start point
+        model = SparseEncoder(str(base), device="cpu")
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.rand_like(p) * 0.1)
+        model.save(str(tmp_path / f"v{seed}"))
+        paths.append(tmp_path / f"v{seed}")
+    out = tmp_path / "soup"
+    assert main(["models", "average", "--model", str(paths[0]), "--model", str(paths[1]),
+                 "--output", str(out)]) == 0  # fmt: skip
+    states = [SparseEncoder(str(p), device="cpu").state_dict() for p in [*paths, out]]
+    floats = [name for name, t in states[0].items() if t.is_floating_point()]
+    assert any("query" in name for name in floats)  # the IDF query table is averaged too
+    for name in floats:
+        torch.testing.assert_close(states[2][name], (states[0][name] + states[1][name]) / 2)
+    assert load_encoder(out).inference_free
+    assert json.loads((out / "meta.json").read_text())["averaged_from"] == [str(p) for p in paths]
+
+    with pytest.raises(ValueError, match="at least two models"):
+        average_models([SparseEncoder(str(paths[0]), device="cpu")])
+    dense = build_tiny_model(tmp_path / "dense")
+    assert main(["models", "average", "--model", str(paths[0]), "--model", str(dense),
+                 "--output", str(tmp_path / "mixed")]) != 0  # fmt: skip
+    assert not (tmp_path / "mixed").exists()
+
+
+def test_average_refuses_other_architectures() -> None:
+    import torch
+
+    from trainers.soup import average_models
+
+    with pytest.raises(ValueError, match=r"'weight' has shape \(4, 2\) in model 2 and \(3, 2\) in model 1"):
+        average_models([torch.nn.Linear(2, 3), torch.nn.Linear(2, 4)])
+    with pytest.raises(ValueError, match="other parameters than model 1"):
+        average_models([torch.nn.Linear(2, 3), torch.nn.Linear(2, 3, bias=False)])
+    a, b = torch.nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    want = (a.weight.detach() + b.weight.detach()) / 2
+    torch.testing.assert_close(average_models([a, b]).weight.detach(), want)

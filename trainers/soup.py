@@ -1,0 +1,59 @@
+"""Uniform weight averaging of fine-tuned models ("model soup", Wortsman et al., 2022).
+
+Models fine-tuned from the same start point with different seeds usually lie in one basin of the loss,
+so the mean of their weights is itself a good model, often better than each ingredient, and it costs
+nothing at search time. Works for any sentence-transformers model (dense ``SentenceTransformer`` or
+``SparseEncoder``, including an inference-free model's IDF query table); the models must have the
+same modules and parameter shapes.
+
+Example:
+    >>> soup = average_models([SparseEncoder("run-seed42"), SparseEncoder("run-seed1")])
+    >>> soup.save("soup")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+
+def average_models(models: Sequence[Any]) -> Any:
+    """Set the first model's floating-point weights to the mean over ``models``; returns the first.
+
+    Args:
+        models: two or more models with identical state-dict keys and shapes.
+
+    Raises:
+        ValueError: fewer than two models, or a parameter missing, shaped differently, or (for
+            non-float buffers such as position ids) holding different values in one of them.
+    """
+    if len(models) < 2:
+        raise ValueError(f"averaging needs at least two models; got {len(models)}")
+    states = [m.state_dict() for m in models]
+    first = states[0]
+    for i, state in enumerate(states[1:], start=2):
+        missing, extra = sorted(set(first) - set(state)), sorted(set(state) - set(first))
+        if missing or extra:
+            raise ValueError(
+                f"model {i} has other parameters than model 1 (missing {missing[:3]}, extra {extra[:3]}); "
+                "only models of one architecture can be averaged"
+            )
+        for name, tensor in first.items():
+            if state[name].shape != tensor.shape:
+                raise ValueError(
+                    f"parameter {name!r} has shape {tuple(state[name].shape)} in model {i} "
+                    f"and {tuple(tensor.shape)} in model 1"
+                )
+    averaged = {}
+    for name, tensor in first.items():
+        if tensor.is_floating_point():
+            averaged[name] = torch.stack([s[name].float() for s in states]).mean(dim=0).to(tensor.dtype)
+        else:
+            for i, state in enumerate(states[1:], start=2):
+                if not torch.equal(state[name], tensor):
+                    raise ValueError(f"non-float buffer {name!r} differs between model 1 and model {i}")
+            averaged[name] = tensor
+    models[0].load_state_dict(averaged)
+    return models[0]
