@@ -17,15 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-import numba
-import numpy as np
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.sparse_quality import vectors_path
 from bench.sparse_search import synthetic
 from indexes.inverted import InvertedIndex
-from indexes.inverted_kernels import DENSE_RATIO, search_postings
 from retrieval.corpus import open_beir
 from retrieval.encoders import load_encoder
 from retrieval.settings import resolve_beir
@@ -55,30 +52,16 @@ def main() -> int:
     index = InvertedIndex(big.shape[1], impact_scale=100, query_scale=100)
     index.add(big, [str(i) for i in range(args.docs)])
     index.search(q_float[:2], 10)  # compile + finalise
-    q = index.quantize_queries(q_float)
-    indptr, postings, weights = index._finalize()
-    numba.set_num_threads(1)
-    call = (
-        indptr,
-        postings,
-        weights,
-        q.indptr.astype(np.int64),
-        q.indices.astype(np.int64),
-        q.data.astype(np.float32),
-        args.docs,
-        10,
-        1,
-    )
     reference = None
     times: dict[int, list[float]] = {b: [] for b in args.blocks}
     for _ in range(args.repeats):
         for block in args.blocks:
             start = time.perf_counter()
-            found = search_postings(*call, block, DENSE_RATIO)
-            times[block].append(1000 * (time.perf_counter() - start) / q.shape[0])
+            found = index.search(q_float, 10, threads=1, block=block).ids
+            times[block].append(1000 * (time.perf_counter() - start) / q_float.shape[0])
             if reference is None:
-                reference = found[0]
-            elif not np.array_equal(found[0], reference):
+                reference = found
+            elif found != reference:
                 raise SystemExit(f"block {block} returned other documents than block {args.blocks[0]}")
     result = {str(b): statistics.median(t) for b, t in times.items()}
     print(json.dumps({"command": " ".join(sys.argv), "ms_per_query": result}, indent=1))

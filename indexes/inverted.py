@@ -173,15 +173,25 @@ class InvertedIndex:
             return quantize_queries(queries, self.dim, self.query_scale)
         return check_sparse(queries, self.dim, "queries")
 
-    def search(self, queries: Any, k: int, threads: int | None = None, strategy: str = "auto") -> Hits:
+    def search(
+        self,
+        queries: Any,
+        k: int,
+        threads: int | None = None,
+        strategy: str = "auto",
+        block: int = BLOCK,
+    ) -> Hits:
         """Exact top-``k`` documents by dot product for each query (CSR or dense (n, dim)).
 
         ``strategy`` picks the kernel's way of scoring (:mod:`indexes.inverted_kernels`): ``auto`` (per
         query), ``touched`` or ``blocked`` (where the query's weights allow); all give the same hits, the
-        last two exist to measure one against the other.
+        last two exist to measure one against the other, as ``block`` (documents per block of the
+        blocked strategy) exists to tune it.
         """
         if k <= 0:
             raise ValueError(f"k must be positive; got {k}")
+        if block <= 0:
+            raise ValueError(f"block must be a positive number of documents; got {block}")
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
         q = self.quantize_queries(queries)
@@ -202,7 +212,7 @@ class InvertedIndex:
                 max(n_docs, 1),
                 kk,
                 n_threads,
-                BLOCK,
+                int(block),
                 STRATEGIES[strategy],
             )
         finally:

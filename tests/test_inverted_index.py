@@ -111,8 +111,13 @@ def test_strategies_give_the_same_hits(data) -> None:
     assert hits["auto"].ids == hits["touched"].ids == hits["blocked"].ids
     np.testing.assert_array_equal(hits["auto"].scores, hits["blocked"].scores)
     np.testing.assert_array_equal(hits["touched"].scores, hits["blocked"].scores)
+    small = index.search(queries, k=15, strategy="blocked", block=97)  # many blocks, same hits
+    assert small.ids == hits["blocked"].ids
+    np.testing.assert_array_equal(small.scores, hits["blocked"].scores)
     with pytest.raises(ValueError, match="unknown strategy 'wand'; expected one of auto, touched, blocked"):
         index.search(queries, k=3, strategy="wand")
+    with pytest.raises(ValueError, match="block must be a positive number of documents; got 0"):
+        index.search(queries, k=3, block=0)
 
 
 def test_impact_quantisation_scores_like_integers(data) -> None:
