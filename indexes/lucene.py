@@ -200,19 +200,26 @@ class LuceneImpactIndex(_LuceneBase):
             self._searcher = LuceneImpactSearcher(str(self.build()), None)
         return self._searcher
 
+    def query_terms(self, queries: Any) -> list[list[tuple[str, int]]]:
+        """Each query's (term, integer weight) pairs as sent to Lucene: ``round(q * query_scale)``, > 0."""
+        q = quantize_queries(queries, self.dim, self.query_scale)
+        out = []
+        for i in range(q.shape[0]):
+            lo, hi = q.indptr[i], q.indptr[i + 1]
+            pairs = zip(q.indices[lo:hi], q.data[lo:hi], strict=True)
+            out.append([(self.vocabulary[term], int(weight)) for term, weight in pairs if weight > 0])
+        return out
+
     def java_queries(self, queries: Any) -> tuple[Any, Any]:
         """(Java list of term -> integer weight maps, Java list of ids "0".."n-1") for ``batch_search``."""
         self.searcher()  # starts the JVM before pyserini.pyclass is imported
         from pyserini.pyclass import JArrayList, JHashMap, JInt
 
-        q = quantize_queries(queries, self.dim, self.query_scale)
         batch, qids = JArrayList(), JArrayList()
-        for i in range(q.shape[0]):
+        for i, terms in enumerate(self.query_terms(queries)):
             jquery = JHashMap()
-            lo, hi = q.indptr[i], q.indptr[i + 1]
-            for term, weight in zip(q.indices[lo:hi], q.data[lo:hi], strict=True):
-                if weight > 0:
-                    jquery.put(self.vocabulary[term], JInt(int(weight)))
+            for term, weight in terms:
+                jquery.put(term, JInt(weight))
             batch.add(jquery)
             qids.add(str(i))
         return batch, qids

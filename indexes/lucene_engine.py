@@ -49,14 +49,14 @@ def index_searcher(index: LuceneImpactIndex | LuceneBM25Index) -> Any:
 
 def impact_queries(index: LuceneImpactIndex, queries: Any) -> list[Any]:
     """Lucene queries (a boosted term per query token) from the integer weights the impact index sends."""
+    index.searcher()  # starts the JVM
     generator = _jvm.autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
     java_map, java_float = _jvm.autoclass("java.util.HashMap"), _jvm.autoclass("java.lang.Float")
-    batch, _ = index.java_queries(queries)
     out = []
-    for i in range(batch.size()):
+    for terms in index.query_terms(queries):
         weights = java_map()
-        for entry in batch.get(i).entrySet().toArray():
-            weights.put(entry.getKey(), java_float(float(entry.getValue())))
+        for term, weight in terms:
+            weights.put(term, java_float(float(weight)))
         out.append(generator.buildQuery(FIELD, weights))
     return out
 
