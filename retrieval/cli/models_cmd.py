@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 from retrieval.offline import MODELS, hub_cache_dir, install_offline, is_seeded
 
@@ -86,52 +88,53 @@ def run_inference_free(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_dir(path: str) -> Path:
+    """A sentence-transformers model directory, or an error that names it."""
+    source = Path(path)
+    if not (source / "modules.json").is_file():
+        raise FileNotFoundError(f"{source}: not a sentence-transformers model directory (no modules.json)")
+    return source
+
+
+def _save_derived(model: Any, output: str, source: Path, **fields: Any) -> None:
+    """Save a model made from ``source`` atomically, with ``source``'s meta fields plus ``fields``."""
+    from indexes.io import atomic_directory, meta_fields, read_meta, write_meta
+
+    meta = read_meta(source, kinds=("model",)) if (source / "meta.json").is_file() else {}
+    with atomic_directory(output) as tmp:
+        model.save(str(tmp))
+        write_meta(tmp, "model", **{**meta_fields(meta), **fields})
+
+
 def run_prune(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from sentence_transformers import SparseEncoder
 
-    from indexes.io import atomic_directory, meta_fields, read_meta, write_meta
     from trainers.sparse_model import prune
 
     if args.doc_max_terms is None and args.query_min_idf is None:
         raise ValueError("winnow models prune: give --doc-max-terms and/or --query-min-idf")
-    source = Path(args.model)
-    if not (source / "modules.json").is_file():
-        raise FileNotFoundError(f"{source}: not a sentence-transformers model directory (no modules.json)")
+    source = _model_dir(args.model)
     model = SparseEncoder(str(source), device="cpu")
     done = prune(model, args.doc_max_terms, args.query_min_idf)
-    meta = read_meta(source, kinds=("model",)) if (source / "meta.json").is_file() else {}
-    meta = meta_fields(meta)
-    with atomic_directory(args.output) as tmp:
-        model.save(str(tmp))
-        write_meta(tmp, "model", **{**meta, "pruning": done, "pruned_from": str(source)})
+    _save_derived(model, args.output, source, pruning=done, pruned_from=str(source))
     print(json.dumps(done))
     return 0
 
 
 def run_average(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from sentence_transformers import SentenceTransformer, SparseEncoder
 
-    from indexes.io import atomic_directory, meta_fields, read_meta, write_meta
     from retrieval.onnx_export import is_sparse_model
     from trainers.soup import average_models
 
-    sources = [Path(m) for m in args.model]
-    for source in sources:
-        if not (source / "modules.json").is_file():
-            raise FileNotFoundError(f"{source}: no modules.json (not a sentence-transformers model)")
+    sources = [_model_dir(m) for m in args.model]
     kinds = {str(s): is_sparse_model(str(s)) for s in sources}
     if len(set(kinds.values())) != 1:
         raise ValueError(f"cannot average sparse and dense models together: {kinds}")
     cls = SparseEncoder if kinds[str(sources[0])] else SentenceTransformer
     model = average_models([cls(str(s), device="cpu") for s in sources])
-    meta = read_meta(sources[0], kinds=("model",)) if (sources[0] / "meta.json").is_file() else {}
-    with atomic_directory(args.output) as tmp:
-        model.save(str(tmp))
-        write_meta(tmp, "model", **{**meta_fields(meta), "averaged_from": [str(s) for s in sources]})
+    _save_derived(model, args.output, sources[0], averaged_from=[str(s) for s in sources])
     print(f"wrote {args.output}: the mean of {len(sources)} models")
     return 0
