@@ -1,8 +1,10 @@
 """``InvertedIndex``: an embedded (in-process, serverless) exact inverted index for sparse vectors.
 
 Postings are kept per term in CSC form (``indptr`` per term, document numbers int32, weights float32 or
-integer impacts), so memory scales with the number of postings. Search is exact term-at-a-time
-accumulation compiled with numba (:mod:`indexes.inverted_kernels`), parallel over queries.
+integer impacts), so memory scales with the number of postings; the first search adds the blocked
+kernel's view of them (uint16 in-block offsets and per-term block pointers, 2 bytes per posting more).
+Search is exact term-at-a-time accumulation compiled with numba (:mod:`indexes.inverted_kernels`),
+parallel over queries.
 
 Quantisation (``impact_scale``) stores ``round(w * impact_scale)`` as uint16 impacts and quantises
 query weights with ``query_scale``, exactly as a Lucene impact index built from the same
@@ -28,7 +30,7 @@ import numpy as np
 from scipy import sparse
 
 from indexes.base import Hits, check_ids
-from indexes.inverted_kernels import BLOCK, DENSE_RATIO, search_postings
+from indexes.inverted_kernels import BLOCK, DENSE_RATIO, block_layout, search_postings
 from indexes.io import atomic_directory, read_meta, write_meta
 
 logger = logging.getLogger(__name__)
@@ -118,6 +120,7 @@ class InvertedIndex:
         self._id_pos: dict[str, int] = {}
         self._pending: list[sparse.csr_matrix] = []
         self._postings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._layouts: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # block -> (bptr, local)
 
     # -- building -------------------------------------------------------------------------------------
     def add(self, vectors: Any, ids: Sequence[str]) -> None:
@@ -150,6 +153,7 @@ class InvertedIndex:
                 csc.data.astype(dtype),
             )
             self._pending = []
+            self._layouts = {}
         if self._postings is None:
             empty = (np.zeros(self.dim + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
             return empty
@@ -190,13 +194,14 @@ class InvertedIndex:
         """
         if k <= 0:
             raise ValueError(f"k must be positive; got {k}")
-        if block <= 0:
-            raise ValueError(f"block must be a positive number of documents; got {block}")
+        if not 0 < block <= BLOCK:
+            raise ValueError(f"block must be between 1 and {BLOCK} documents (uint16 offsets); got {block}")
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
         q = self.quantize_queries(queries)
         indptr, docs, weights = self._finalize()
         n_docs = len(self.ids)
+        bptr, local = self._block_layout(int(block))
         kk = max(1, min(k, n_docs))
         n_threads = max(1, min(threads or self.threads or numba.get_num_threads(), max(q.shape[0], 1)))
         previous = numba.get_num_threads()
@@ -206,6 +211,8 @@ class InvertedIndex:
                 indptr,
                 docs,
                 weights,
+                bptr,
+                local,
                 q.indptr.astype(np.int64),
                 q.indices.astype(np.int64),
                 q.data.astype(np.float32),
@@ -223,6 +230,14 @@ class InvertedIndex:
             scores /= np.float32(self.impact_scale * self.query_scale)
         hits = [[self.ids[d] for d in row[:c]] for row, c in zip(top_d, counts, strict=True)]
         return Hits(ids=hits, scores=scores)
+
+    def _block_layout(self, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """The blocked kernel's view of the postings for ``block``, built once per block size and kept
+        until documents are added (a block size other than the default costs 2 bytes per posting more)."""
+        indptr, docs, _ = self._finalize()
+        if block not in self._layouts:
+            self._layouts[block] = block_layout(indptr, docs, max(len(self.ids), 1), block)
+        return self._layouts[block]
 
     # -- persistence ----------------------------------------------------------------------------------
     def save(self, directory: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:

@@ -9,9 +9,12 @@ Two exact strategies, chosen per query; both return the same documents in the sa
 - *blocked* (all weights > 0 and at least ``n_docs / DENSE_RATIO`` postings): the documents are cut into
   blocks of ``BLOCK`` consecutive numbers; for each block the postings of every query term that fall in
   it are added into a block-sized accumulator that stays in the core's L2 cache, which is then scanned
-  in document order against the k-th best score so far and zeroed. Postings are sorted by document
-  within each term, so each term's postings are walked once. On a 1M-document collection this is ~3x
-  faster than scattering into an accumulator over all documents (README, "Benchmarks").
+  in document order against the k-th best score so far and zeroed. On a 1M-document collection this is
+  ~3x faster than scattering into an accumulator over all documents (README, "Benchmarks").
+  It reads a *block layout* of the postings (:func:`block_layout`): each posting's document as a uint16
+  offset inside its block and, per term, where each block's postings start. A posting then costs 4
+  bytes to read instead of 6 and no block boundary has to be searched for: 1.26-1.42x faster than
+  walking the int32 document numbers with a galloping search at 1M documents (same hits; README).
 
 Ties are broken towards the lower internal document number (insertion order), as Lucene does.
 """
@@ -21,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-BLOCK = 65536  # documents per block: a 256 KiB float32 accumulator, inside a 1-2 MiB L2 cache
+BLOCK = 65536  # documents per block: a 256 KiB float32 accumulator, inside a 1-2 MiB L2 cache; also the
+# largest block a uint16 in-block offset can address
 DENSE_RATIO = 16  # a query takes the blocked path when its postings number at least n_docs / 16
 
 
@@ -141,29 +145,45 @@ def _query_touched(
     return count
 
 
-@njit(inline="always", cache=True)
-def _lower_bound(docs: np.ndarray, lo: int, hi: int, target: int) -> int:
-    """First position in ``docs[lo:hi]`` (sorted) holding a document >= ``target``, by galloping."""
-    step = 1
-    probe = lo
-    while probe < hi and docs[probe] < target:
-        lo = probe + 1
-        probe = lo + step
-        step *= 2
-    probe = min(probe, hi)
-    while lo < probe:  # binary search in [lo, probe)
-        mid = (lo + probe) // 2
-        if docs[mid] < target:
-            lo = mid + 1
-        else:
-            probe = mid
-    return lo
+@njit(cache=True)
+def _block_pointers(indptr: np.ndarray, docs: np.ndarray, block: int, n_blocks: int) -> np.ndarray:
+    n_terms = len(indptr) - 1
+    bptr = np.empty((n_terms, n_blocks + 1), np.int64)
+    for t in range(n_terms):
+        p = indptr[t]
+        for b in range(n_blocks):
+            start = b * block
+            while p < indptr[t + 1] and docs[p] < start:
+                p += 1
+            bptr[t, b] = p
+        bptr[t, n_blocks] = indptr[t + 1]
+    return bptr
+
+
+@njit(cache=True)
+def _offsets(docs: np.ndarray, block: int) -> np.ndarray:
+    local = np.empty(len(docs), np.uint16)
+    for p in range(len(docs)):
+        local[p] = docs[p] % block
+    return local
+
+
+def block_layout(
+    indptr: np.ndarray, docs: np.ndarray, n_docs: int, block: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The blocked kernel's view of CSC postings (documents sorted within each term): ``bptr``
+    (n_terms, n_blocks + 1), where term t's postings in block b are ``bptr[t, b]:bptr[t, b + 1]``, and
+    ``local``, each posting's document minus its block's first document (uint16)."""
+    if not 0 < block <= BLOCK:
+        raise ValueError(f"block must be between 1 and {BLOCK} documents (uint16 offsets); got {block}")
+    n_blocks = max(1, -(-n_docs // block))
+    return _block_pointers(indptr, docs, block, n_blocks), _offsets(docs, block)
 
 
 @njit(cache=True)
 def _query_blocked(
-    indptr: np.ndarray,
-    docs: np.ndarray,
+    bptr: np.ndarray,
+    local: np.ndarray,
     weights: np.ndarray,
     terms: np.ndarray,
     q_weights: np.ndarray,
@@ -174,33 +194,29 @@ def _query_blocked(
     out_s: np.ndarray,
     out_d: np.ndarray,
 ) -> int:
-    """One query with weights > 0, blocked strategy; uses ``acc[:block]`` and leaves it zero."""
+    """One query with weights > 0, blocked strategy over the block layout; uses ``acc[:block]`` and
+    leaves it zero."""
     n = len(terms)
-    ptr = np.empty(n, np.int64)
-    end = np.empty(n, np.int64)
     qw = np.empty(n, np.float32)
     for j in range(n):
-        ptr[j] = indptr[terms[j]]
-        end[j] = indptr[terms[j] + 1]
         qw[j] = q_weights[j]
     size = 0
     threshold = np.float32(0.0)  # every weight is > 0: a touched document scores > 0
-    for first in range(0, n_docs, block):
-        last = min(n_docs, first + block)
-        for j in range(n):  # each term's postings in this block, found by galloping search
-            p = ptr[j]
-            stop = _lower_bound(docs, p, end[j], last)
+    for b in range(bptr.shape[1] - 1):
+        first = b * block
+        width = min(n_docs, first + block) - first
+        for j in range(n):  # each term's postings in this block
+            t = terms[j]
             w = qw[j]
-            for pp in range(p, stop):
-                acc[docs[pp] - first] += w * np.float32(weights[pp])
-            ptr[j] = stop
-        for x in range(last - first):  # document order: a later document never wins a tie
+            for p in range(bptr[t, b], bptr[t, b + 1]):
+                acc[local[p]] += w * np.float32(weights[p])
+        for x in range(width):  # document order: a later document never wins a tie
             score = acc[x]
             if score > threshold:  # then it enters: with a full heap, it beats the root's score
                 size = _offer(out_s, out_d, size, k, score, first + x)
                 if size == k:
                     threshold = out_s[0]
-        acc[: last - first] = 0.0
+        acc[:width] = 0.0
     _heap_sort(out_s, out_d, size)
     return size
 
@@ -210,6 +226,8 @@ def search_postings(
     indptr: np.ndarray,
     docs: np.ndarray,
     weights: np.ndarray,
+    bptr: np.ndarray,
+    local: np.ndarray,
     q_indptr: np.ndarray,
     q_terms: np.ndarray,
     q_weights: np.ndarray,
@@ -220,8 +238,8 @@ def search_postings(
     dense_ratio: int = DENSE_RATIO,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact top-``k`` of ``sum_t q_t * w_dt`` for every query (CSR ``q_*``) over postings (CSC, documents
-    sorted within each term), each query by the strategy that suits it (module docstring; ``block`` and
-    ``dense_ratio`` are exposed for tests).
+    sorted within each term; ``bptr`` and ``local`` their :func:`block_layout` for ``block``), each query
+    by the strategy that suits it (module docstring; ``block`` and ``dense_ratio`` are exposed for tests).
 
     Returns (doc numbers (nq, k) int64, scores (nq, k) float32, hit counts (nq,) int64).
     """
@@ -244,8 +262,8 @@ def search_postings(
                 positive = positive and weights_q[j] > 0
             if positive and postings * dense_ratio >= n_docs:
                 counts[qi] = _query_blocked(
-                    indptr,
-                    docs,
+                    bptr,
+                    local,
                     weights,
                     terms,
                     weights_q,

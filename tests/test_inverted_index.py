@@ -72,7 +72,7 @@ def test_negative_query_weights_are_scored_too() -> None:
 @pytest.mark.parametrize("block", [1, 97, 5000])
 def test_both_kernel_strategies_agree_with_brute_force(block: int, dense_ratio: int) -> None:
     """Blocks smaller than the collection, ties (integer weights) and queries with an empty term."""
-    from indexes.inverted_kernels import search_postings
+    from indexes.inverted_kernels import block_layout, search_postings
 
     rng = np.random.default_rng(block)
     docs = random_sparse(1500, 80, 0.05, seed=block)
@@ -82,10 +82,14 @@ def test_both_kernel_strategies_agree_with_brute_force(block: int, dense_ratio: 
     csc = docs.tocsc()
     csc.sort_indices()
     k = 12
+    indptr, doc_numbers = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
+    bptr, local = block_layout(indptr, doc_numbers, docs.shape[0], block)
     got_d, got_s, counts = search_postings(
-        csc.indptr.astype(np.int64),
-        csc.indices.astype(np.int32),
+        indptr,
+        doc_numbers,
         csc.data,
+        bptr,
+        local,
         queries.indptr.astype(np.int64),
         queries.indices.astype(np.int64),
         queries.data,
@@ -116,8 +120,10 @@ def test_strategies_give_the_same_hits(data) -> None:
     np.testing.assert_array_equal(small.scores, hits["blocked"].scores)
     with pytest.raises(ValueError, match="unknown strategy 'wand'; expected one of auto, touched, blocked"):
         index.search(queries, k=3, strategy="wand")
-    with pytest.raises(ValueError, match="block must be a positive number of documents; got 0"):
+    with pytest.raises(ValueError, match="block must be between 1 and 65536 documents"):
         index.search(queries, k=3, block=0)
+    with pytest.raises(ValueError, match=r"\(uint16 offsets\); got 65537"):
+        index.search(queries, k=3, block=65537)
 
 
 def test_impact_quantisation_scores_like_integers(data) -> None:
