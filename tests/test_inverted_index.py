@@ -107,6 +107,29 @@ def test_both_kernel_strategies_agree_with_brute_force(block: int, dense_ratio: 
         np.testing.assert_array_equal(got_s[row][: counts[row]], want[row][positive])
 
 
+def test_block_layout_by_hand() -> None:
+    """Term 0 in documents 1, 4, 5; term 1 in 3; term 2 nowhere; blocks of 4 documents (0-3, 4-5)."""
+    from indexes.inverted_kernels import block_layout
+
+    indptr = np.array([0, 3, 4, 4], np.int64)
+    docs = np.array([1, 4, 5, 3], np.int32)
+    bptr, local = block_layout(indptr, docs, n_docs=6, block=4)
+    assert bptr.tolist() == [[0, 1, 3], [3, 4, 4], [4, 4, 4]]
+    assert local.dtype == np.uint16 and local.tolist() == [1, 0, 1, 3]
+    with pytest.raises(ValueError, match="between 1 and 65536 documents"):
+        block_layout(indptr, docs, n_docs=6, block=70000)
+
+
+def test_layout_is_rebuilt_after_add() -> None:
+    index = InvertedIndex(3)
+    index.add(sparse.csr_matrix(np.array([[1.0, 0, 0], [0, 2.0, 0]], np.float32)), ["a", "b"])
+    assert index.search(np.array([[1.0, 1.0, 0]], np.float32), k=2, strategy="blocked").ids == [["b", "a"]]
+    index.add(sparse.csr_matrix(np.array([[3.0, 0, 0]], np.float32)), ["c"])
+    assert index.search(np.array([[1.0, 1.0, 0]], np.float32), k=3, strategy="blocked").ids == [
+        ["c", "b", "a"]
+    ]
+
+
 def test_strategies_give_the_same_hits(data) -> None:
     docs, queries = data
     index = InvertedIndex(docs.shape[1], impact_scale=100)
