@@ -124,10 +124,27 @@ def test_sparse_model_searches_through_the_inverted_index(setup, monkeypatch) ->
     assert "d3" in hits.ids[0] and np.isclose(hits.scores[0][hits.ids[0].index("d3")], brute.toarray()[0, 0])
 
 
-def test_sparse_recipe_refuses_student_mining(setup, capsys) -> None:
-    path = recipe(setup, "guide: {model: GUIDE}\nmining: {model: student}\n")
-    assert main(["train", str(path), "--output", str(setup["root"] / "x")]) == 2
-    assert "a sparse recipe mines with guide, bm25 or a dense model id" in capsys.readouterr().err
+def test_sparse_student_mines_its_own_negatives(setup, monkeypatch) -> None:
+    """``mining.model: student`` in a sparse recipe: the untrained inference-free student searches the
+    corpus through the embedded inverted index; the negatives are its top-ranked non-positives."""
+    from retrieval.sparse_encoder import SparseModelEncoder
+    from trainers.config import load_config
+    from trainers.dense import Recipe
+    from trainers.sparse import build_student, student_name
+
+    monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
+    config = load_config(recipe(setup, "mining: {model: student, num_negatives: 2, range_max: 4}\n"))
+    student = SparseModelEncoder(build_student(config), name=config.model)
+    recipe_ = Recipe(config, student, student_name(config))
+    negatives = recipe_.negatives()
+    data = recipe_.data
+    docs = list(data.corpus)
+    vectors = student.encode_documents([data.corpus[d] for d in docs])
+    for qid in data.query_ids:
+        scores = (vectors @ student.encode_queries([data.queries[qid]]).T).toarray().ravel()
+        ranked = [docs[i] for i in np.argsort(-scores, kind="stable") if docs[i] not in data.positives[qid]]
+        assert negatives[qid] == ranked[: len(negatives[qid])] and 0 < len(negatives[qid]) <= 2
+    assert list((setup["root"] / "cache" / "negatives").glob("negatives-*.json"))  # cached on disk
 
 
 def test_untrained_inference_free_model_from_the_cli(setup, tmp_path) -> None:

@@ -61,7 +61,8 @@ class MiningConfig:
 
     Attributes:
         enabled: mine negatives at all (without them rows are (query, positive) pairs).
-        model: ``student``, ``guide``, ``bm25`` or a model id/path.
+        model: ``student`` (the untrained student: FAISS for a dense one, the embedded inverted index
+            for a sparse one), ``guide``, ``bm25`` or a dense model id/path.
         range_min: skip candidates ranked above this (0-based) to avoid near duplicates.
         range_max: consider only the top ``range_max`` candidates.
         num_negatives: negatives kept per query.
@@ -267,11 +268,6 @@ class TrainConfig:
         for i, teacher in enumerate(self.teachers):
             if teacher.kind != "bm25" and not teacher.model:
                 raise ConfigError(f"{where}: teachers[{i}] of kind {teacher.kind!r} needs a model")
-        if self.kind == "sparse" and self.mining.enabled and self.mining.model == "student":
-            raise ConfigError(
-                f"{where}: mining.model 'student' mines with a dense student; a sparse recipe mines "
-                "with guide, bm25 or a dense model id"
-            )
         if self.kind == "dense" and self.loss.margin_scale == "auto":
             raise ConfigError(f"{where}: loss.margin_scale 'auto' is for sparse recipes; give a number")
         if self.kind == "sparse" and self.loss.name == "st_gist":

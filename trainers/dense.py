@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from indexes.io import atomic_directory, write_meta
-from retrieval.encoders import DenseEncoder, load_encoder
+from retrieval.encoders import DenseEncoder, Encoder, load_encoder
 from trainers.config import LossConfig, TrainConfig, to_dict
 from trainers.data import TrainingData, load_training_data
 from trainers.dev import DEV_METRIC, build_dev_evaluator
 from trainers.embedding_cache import EmbeddingCache
 from trainers.guide import Guide
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss, EnsembleKLLoss, EnsembleMarginMSELoss
-from trainers.mining import build_searcher, mine_hard_negatives
+from trainers.mining import Searcher, SparseSearcher, build_searcher, mine_hard_negatives
 from trainers.report import plot_history, write_log
 from trainers.rows import TrainingRows, build_rows
 from trainers.samplers import (
@@ -47,11 +47,17 @@ logger = logging.getLogger(__name__)
 class Recipe:
     """The cached, model-independent preparation shared by the dense and sparse trainers."""
 
-    def __init__(self, config: TrainConfig, student_encoder: DenseEncoder | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig, student_encoder: Encoder | None = None, student_name: str | None = None
+    ) -> None:
+        """``student_encoder`` mines with ``mining.model: student`` (dense: FAISS over cached embeddings;
+        sparse: the embedded inverted index); ``student_name`` names it in the mined-negative cache key
+        when its name alone does not say what it computes (a sparse student's IDF table)."""
         self.config = config
         self.cache_root = Path(config.cache_dir)
         self.data: TrainingData = load_training_data(config.data)
         self.student_encoder = student_encoder
+        self.student_name = student_name
         self.guide: Guide | None = None
         if config.guide is not None:
             encoder = load_encoder(config.guide.model, max_length=config.guide.max_length)
@@ -67,19 +73,22 @@ class Recipe:
         given = {q: list(d) for q, d in self.data.negatives.items()}
         if not mining.enabled:
             return given
+        searcher: Searcher
         if mining.model == "student":
             if self.student_encoder is None:
                 raise ValueError(
-                    "mining.model 'student' needs a dense student; choose guide, bm25 or a model id"
+                    "mining.model 'student' needs a student encoder; choose guide, bm25 or a model id"
                 )
-            cache = self.embedding_cache(self.student_encoder)
+            if getattr(self.student_encoder, "kind", "dense") == "sparse":
+                searcher = SparseSearcher(self.student_encoder, self.data.corpus, self.student_name)
+            else:
+                searcher = build_searcher("dense", self.data, self.embedding_cache(self.student_encoder))
         elif mining.model == "guide":
-            cache = self.guide.cache  # type: ignore[union-attr]
+            searcher = build_searcher("dense", self.data, self.guide.cache)  # type: ignore[union-attr]
         elif mining.model == "bm25":
-            cache = None
+            searcher = build_searcher("bm25", self.data, None)
         else:
-            cache = self.embedding_cache(load_encoder(mining.model))
-        searcher = build_searcher(mining.model if mining.model == "bm25" else "dense", self.data, cache)
+            searcher = build_searcher("dense", self.data, self.embedding_cache(load_encoder(mining.model)))
         mined = mine_hard_negatives(self.data, searcher, mining, self.guide, self.cache_root / "negatives")
         negatives = {
             q: list(dict.fromkeys([*given.get(q, []), *mined.get(q, [])]))[: max(mining.num_negatives, 1)]

@@ -2,9 +2,11 @@
 
 A dense miner adds the corpus embeddings (cached in shards on disk) to a FAISS index chunk by chunk
 and searches the queries in chunks: memory is the index plus one chunk of scores, never a full
-query x corpus matrix. A BM25 miner uses bm25s. Options mirror ``mine_hard_negatives``:
-``range_min``/``range_max`` choose the rank window, ``absolute_margin``/``relative_margin`` drop
-candidates scored too close to the positive, ``num_negatives`` caps the count. The guide then drops
+query x corpus matrix. A sparse miner (a sparse student: SPLADE or inference-free) encodes the corpus
+into the embedded inverted index and searches it exactly. A BM25 miner uses bm25s. Options mirror
+``mine_hard_negatives``: ``range_min``/``range_max`` choose the rank window,
+``absolute_margin``/``relative_margin`` drop candidates scored too close to the positive,
+``num_negatives`` caps the count. The guide then drops
 probable false negatives (:meth:`trainers.guide.Guide.filter_candidates`). Results are cached.
 """
 
@@ -15,12 +17,13 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from indexes.faiss_index import FaissIndex
+from indexes.inverted import InvertedIndex
 from indexes.io import write_json_atomic
 from retrieval.encoders import index_metric
 from trainers.bm25 import BM25
@@ -68,6 +71,39 @@ class DenseSearcher:
         q = self.cache.get(queries, "query")
         return [
             self.cache.get([self.corpus[d] for d in docs], "document") @ q[i]
+            if docs
+            else np.zeros(0, np.float32)
+            for i, docs in enumerate(doc_ids)
+        ]
+
+
+class SparseSearcher:
+    """Exact dot-product search with a sparse encoder (``SparseModelEncoder``) over an inverted index.
+
+    Args:
+        encoder: a sparse encoder (CSR outputs); an inference-free one needs no model for the queries.
+        corpus: document id -> text.
+        name: what the mined-negative cache key records for this searcher (default: the encoder's name).
+    """
+
+    def __init__(self, encoder: Any, corpus: dict[str, str], name: str | None = None) -> None:
+        self.encoder = encoder
+        self.name = name or encoder.name
+        self.doc_ids = list(corpus)
+        self.rows = {d: i for i, d in enumerate(self.doc_ids)}
+        logger.info("encoding %d documents with %s for mining", len(self.doc_ids), self.name)
+        self.docs = encoder.encode_documents([corpus[d] for d in self.doc_ids], progress=True)
+        self.index = InvertedIndex(self.docs.shape[1])
+        self.index.add(self.docs, self.doc_ids)
+
+    def search(self, queries: Sequence[str], k: int) -> tuple[list[list[str]], np.ndarray]:
+        hits = self.index.search(self.encoder.encode_queries(list(queries)), k)
+        return hits.ids, hits.scores
+
+    def pair_scores(self, queries: Sequence[str], doc_ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        q = self.encoder.encode_queries(list(queries))
+        return [
+            (self.docs[[self.rows[d] for d in docs]] @ q[i].T).toarray().ravel().astype(np.float32)
             if docs
             else np.zeros(0, np.float32)
             for i, docs in enumerate(doc_ids)

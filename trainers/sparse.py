@@ -27,6 +27,7 @@ import numpy as np
 from indexes.io import atomic_directory, write_meta
 from retrieval.corpus import document_text, iter_corpus
 from retrieval.settings import resolve_beir
+from retrieval.sparse_encoder import SparseModelEncoder
 from trainers.config import TrainConfig, to_dict
 from trainers.dense import Recipe, distillation_loss, latest_checkpoint, training_arguments
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss
@@ -52,6 +53,13 @@ def corpus_texts(datasets: list[str]) -> Iterator[str]:
             raise ValueError(f"sparse.idf_corpora: {name!r} is not a BEIR folder; IDF needs a corpus")
         for doc in iter_corpus(path):
             yield document_text(doc)
+
+
+def student_name(config: TrainConfig) -> str:
+    """What the untrained student computes, for cache keys: base model, IDF corpora, document tokens."""
+    return (
+        f"{config.model}|inference-free|idf:{','.join(idf_corpora(config))}|tokens:{config.sparse.max_length}"
+    )
 
 
 def build_student(config: TrainConfig) -> Any:
@@ -188,7 +196,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
     output = Path(output)
     set_seed(config.training.seed)
     model = build_student(config)
-    recipe = Recipe(config)
+    recipe = Recipe(config, SparseModelEncoder(model, name=config.model), student_name(config))
     rows = recipe.rows()
     if config.training.max_length:
         model.max_seq_length = config.training.max_length
