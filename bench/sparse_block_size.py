@@ -17,15 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from scipy import sparse
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.sparse_quality import vectors_path
-from bench.sparse_search import synthetic
-from indexes.inverted import InvertedIndex
-from retrieval.corpus import open_beir
-from retrieval.encoders import load_encoder
-from retrieval.settings import resolve_beir
+from bench.sparse_search import synthetic_impact_index
 
 logger = logging.getLogger("bench.sparse_block_size")
 
@@ -40,17 +33,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    cached = vectors_path(Path(args.work), args.model, args.data)
-    if not (cached / "docs.npz").is_file():
-        raise SystemExit(f"{cached}/docs.npz is missing: run bench/sparse_quality.py --model {args.model}")
-    docs = sparse.load_npz(cached / "docs.npz").tocsr()
-    data = open_beir(resolve_beir(args.data))
-    queries = data.queries("test")
-    texts = [queries[q] for q in sorted(data.qrels("test"))]
-    q_float = load_encoder(args.model, device="cpu").encode_queries(texts)
-    big = synthetic(docs, args.docs, seed=0)
-    index = InvertedIndex(big.shape[1], impact_scale=100, query_scale=100)
-    index.add(big, [str(i) for i in range(args.docs)])
+    index, q_float = synthetic_impact_index(args.model, args.data, Path(args.work), args.docs)
     index.search(q_float[:2], 10)  # compile + finalise
     reference = None
     times: dict[int, list[float]] = {b: [] for b in args.blocks}

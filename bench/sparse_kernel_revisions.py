@@ -29,13 +29,8 @@ import numpy as np
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.sparse_quality import vectors_path
-from bench.sparse_search import synthetic
+from bench.sparse_search import synthetic_impact_index
 from indexes import inverted_kernels
-from indexes.inverted import InvertedIndex
-from retrieval.corpus import open_beir
-from retrieval.encoders import load_encoder
-from retrieval.settings import resolve_beir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,15 +70,8 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    cached = vectors_path(Path(args.work), args.model, args.data)
-    if not (cached / "docs.npz").is_file():
-        raise SystemExit(f"{cached}/docs.npz is missing: run bench/sparse_quality.py --model {args.model}")
-    data = open_beir(resolve_beir(args.data))
-    texts = [data.queries("test")[q] for q in sorted(data.qrels("test"))]
-    big = synthetic(sparse.load_npz(cached / "docs.npz").tocsr(), args.docs, seed=0)
-    index = InvertedIndex(big.shape[1], impact_scale=100, query_scale=100)
-    index.add(big, [str(i) for i in range(args.docs)])
-    queries = index.quantize_queries(load_encoder(args.model, device="cpu").encode_queries(texts))
+    index, q_float = synthetic_impact_index(args.model, args.data, Path(args.work), args.docs)
+    queries = index.quantize_queries(q_float)
     postings = index._finalize()
     with tempfile.TemporaryDirectory() as work:
         runs = {

@@ -70,6 +70,26 @@ def synthetic(docs: sparse.csr_matrix, n: int, seed: int) -> sparse.csr_matrix:
     return matrix
 
 
+def synthetic_impact_index(
+    model: str, data_name: str, work: Path, n_docs: int
+) -> tuple[InvertedIndex, np.ndarray | sparse.csr_matrix]:
+    """``n_docs`` synthetic documents (:func:`synthetic`, from ``model``'s cached vectors of ``data_name``)
+    in an impact (x100) ``InvertedIndex``, and the data set's test queries encoded by ``model`` (float).
+    What bench/sparse_block_size.py and bench/sparse_kernel_revisions.py time."""
+    cached = vectors_path(work, model, data_name)
+    if not (cached / "docs.npz").is_file():
+        raise SystemExit(f"{cached}/docs.npz is missing: run bench/sparse_quality.py --model {model}")
+    data = open_beir(resolve_beir(data_name))
+    queries = data.queries("test")
+    q_float = load_encoder(model, device="cpu").encode_queries(
+        [queries[q] for q in sorted(data.qrels("test"))]
+    )
+    big = synthetic(sparse.load_npz(cached / "docs.npz").tocsr(), n_docs, seed=0)
+    index = InvertedIndex(big.shape[1], impact_scale=100, query_scale=100)
+    index.add(big, [str(i) for i in range(n_docs)])
+    return index, q_float
+
+
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(repeats):
