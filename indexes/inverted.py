@@ -194,8 +194,6 @@ class InvertedIndex:
         """
         if k <= 0:
             raise ValueError(f"k must be positive; got {k}")
-        if not 0 < block <= BLOCK:
-            raise ValueError(f"block must be between 1 and {BLOCK} documents (uint16 offsets); got {block}")
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
         q = self.quantize_queries(queries)
@@ -233,7 +231,8 @@ class InvertedIndex:
 
     def _block_layout(self, block: int) -> tuple[np.ndarray, np.ndarray]:
         """The blocked kernel's view of the postings for ``block``, built once per block size and kept
-        until documents are added (a block size other than the default costs 2 bytes per posting more)."""
+        until documents are added (a block size other than the default costs 2 bytes per posting more);
+        :func:`~indexes.inverted_kernels.block_layout` refuses a size it cannot address."""
         indptr, docs, _ = self._finalize()
         if block not in self._layouts:
             self._layouts[block] = block_layout(indptr, docs, max(len(self.ids), 1), block)
