@@ -134,8 +134,8 @@ def test_sparse_student_mines_its_own_negatives(setup, monkeypatch) -> None:
 
     monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
     config = load_config(recipe(setup, "mining: {model: student, num_negatives: 2, range_max: 4}\n"))
-    student = SparseModelEncoder(build_student(config), name=config.model)
-    recipe_ = Recipe(config, student, student_name(config))
+    student = SparseModelEncoder(build_student(config), name=student_name(config))
+    recipe_ = Recipe(config, student)
     negatives = recipe_.negatives()
     data = recipe_.data
     docs = list(data.corpus)

@@ -47,17 +47,13 @@ logger = logging.getLogger(__name__)
 class Recipe:
     """The cached, model-independent preparation shared by the dense and sparse trainers."""
 
-    def __init__(
-        self, config: TrainConfig, student_encoder: Encoder | None = None, student_name: str | None = None
-    ) -> None:
+    def __init__(self, config: TrainConfig, student_encoder: Encoder | None = None) -> None:
         """``student_encoder`` mines with ``mining.model: student`` (dense: FAISS over cached embeddings;
-        sparse: the embedded inverted index); ``student_name`` names it in the mined-negative cache key
-        when its name alone does not say what it computes (a sparse student's IDF table)."""
+        sparse: the embedded inverted index); its name goes into the mined-negative cache key."""
         self.config = config
         self.cache_root = Path(config.cache_dir)
         self.data: TrainingData = load_training_data(config.data)
         self.student_encoder = student_encoder
-        self.student_name = student_name
         self.guide: Guide | None = None
         if config.guide is not None:
             encoder = load_encoder(config.guide.model, max_length=config.guide.max_length)
@@ -80,7 +76,7 @@ class Recipe:
                     "mining.model 'student' needs a student encoder; choose guide, bm25 or a model id"
                 )
             if getattr(self.student_encoder, "kind", "dense") == "sparse":
-                searcher = SparseSearcher(self.student_encoder, self.data.corpus, self.student_name)
+                searcher = SparseSearcher(self.student_encoder, self.data.corpus)
             else:
                 searcher = build_searcher("dense", self.data, self.embedding_cache(self.student_encoder))
         elif mining.model == "guide":

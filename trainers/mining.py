@@ -83,12 +83,11 @@ class SparseSearcher:
     Args:
         encoder: a sparse encoder (CSR outputs); an inference-free one needs no model for the queries.
         corpus: document id -> text.
-        name: what the mined-negative cache key records for this searcher (default: the encoder's name).
     """
 
-    def __init__(self, encoder: Any, corpus: dict[str, str], name: str | None = None) -> None:
+    def __init__(self, encoder: Any, corpus: dict[str, str]) -> None:
         self.encoder = encoder
-        self.name = name or encoder.name
+        self.name = encoder.name
         self.doc_ids = list(corpus)
         self.rows = {d: i for i, d in enumerate(self.doc_ids)}
         logger.info("encoding %d documents with %s for mining", len(self.doc_ids), self.name)

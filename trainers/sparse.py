@@ -56,7 +56,8 @@ def corpus_texts(datasets: list[str]) -> Iterator[str]:
 
 
 def student_name(config: TrainConfig) -> str:
-    """What the untrained student computes, for cache keys: base model, IDF corpora, document tokens."""
+    """The untrained student's name, saying what it computes (base model, IDF corpora, document tokens):
+    the mined-negative cache key records it."""
     return (
         f"{config.model}|inference-free|idf:{','.join(idf_corpora(config))}|tokens:{config.sparse.max_length}"
     )
@@ -196,7 +197,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
     output = Path(output)
     set_seed(config.training.seed)
     model = build_student(config)
-    recipe = Recipe(config, SparseModelEncoder(model, name=config.model), student_name(config))
+    recipe = Recipe(config, SparseModelEncoder(model, name=student_name(config)))
     rows = recipe.rows()
     if config.training.max_length:
         model.max_seq_length = config.training.max_length
