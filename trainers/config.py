@@ -44,6 +44,9 @@ class DataConfig:
         max_queries: keep at most this many training queries (``None``: all).
         max_positives: positives kept per query, highest relevance first.
         dev_max_queries: dev queries scored during training.
+        title_queries: unlabelled documents of ``dataset``'s corpus whose title becomes an extra
+            training query with the rest of the document as its positive (``trainers.title_queries``;
+            0: none).
     """
 
     dataset: str = "scifact"
@@ -53,6 +56,7 @@ class DataConfig:
     max_queries: int | None = None
     max_positives: int = 4
     dev_max_queries: int | None = 300
+    title_queries: int = 0
 
 
 @dataclass

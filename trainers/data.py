@@ -28,12 +28,18 @@ class TrainingData:
         positives: ``{query_id: [doc_id, ...]}``, highest relevance first.
         corpus: ``{doc_id: text}`` (``title + " " + text`` for BEIR documents).
         negatives: negatives named by the source (``{query_id: [doc_id, ...]}``).
+        not_negative: documents known to match a query that are not trained on as its positives
+            (``{query_id: [doc_id, ...]}``); mining never returns them for that query.
+        unsearchable: documents that serve only as positives (e.g. a document with its title cut
+            off, for a title query); they are left out of every index that mines negatives.
     """
 
     queries: dict[str, str]
     positives: dict[str, list[str]]
     corpus: dict[str, str]
     negatives: dict[str, list[str]] = field(default_factory=dict)
+    not_negative: dict[str, list[str]] = field(default_factory=dict)
+    unsearchable: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for qid, docs in self.positives.items():
@@ -47,12 +53,25 @@ class TrainingData:
     def query_ids(self) -> list[str]:
         return list(self.positives)
 
+    @property
+    def search_corpus(self) -> dict[str, str]:
+        """The documents negatives are mined from (``corpus`` less ``unsearchable``)."""
+        if not self.unsearchable:
+            return self.corpus
+        return {d: t for d, t in self.corpus.items() if d not in self.unsearchable}
+
+    def excluded(self, query_id: str) -> set[str]:
+        """Documents that must not be a negative for ``query_id``."""
+        return {*self.positives.get(query_id, ()), *self.not_negative.get(query_id, ())}
+
     def merge(self, other: TrainingData) -> TrainingData:
         return TrainingData(
             queries={**self.queries, **other.queries},
             positives={**self.positives, **other.positives},
             corpus={**self.corpus, **other.corpus},
             negatives={**self.negatives, **other.negatives},
+            not_negative={**self.not_negative, **other.not_negative},
+            unsearchable=self.unsearchable | other.unsearchable,
         )
 
 
@@ -128,10 +147,17 @@ def _hf_rows(path: Path) -> list[tuple[str, dict]]:
 def load_training_data(config: DataConfig) -> TrainingData:
     """Read the training set that ``config`` names (plus ``extra_datasets``)."""
     path = Path(config.dataset)
+    rows: list[tuple[str, dict]] | None = None
     if path.is_file() and path.suffix in (".jsonl", ".json"):
-        data = from_rows(_jsonl_rows(path), config.max_positives)
+        rows = _jsonl_rows(path)
     elif path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json")):
-        data = from_rows(_hf_rows(path), config.max_positives)
+        rows = _hf_rows(path)
+    if rows is not None and config.title_queries:
+        raise ValueError(
+            f"data.title_queries needs a BEIR corpus with titles; {config.dataset!r} is a file of rows"
+        )
+    if rows is not None:
+        data = from_rows(rows, config.max_positives)
     else:
         root = resolve_beir(config.dataset)
         data = from_beir(root, config.split, config.max_positives, max_queries=config.max_queries)
@@ -140,6 +166,10 @@ def load_training_data(config: DataConfig) -> TrainingData:
             data = data.merge(
                 from_beir(extra_root, config.split, config.max_positives, prefix=f"{extra_root.name}/")
             )
+        if config.title_queries:
+            from trainers.title_queries import title_queries
+
+            data = data.merge(title_queries(root / "corpus.jsonl", config.title_queries))
         return data
     if config.max_queries is not None:
         keep = list(data.positives)[: config.max_queries]

@@ -76,7 +76,7 @@ class Recipe:
                     "mining.model 'student' needs a student encoder; choose guide, bm25 or a model id"
                 )
             if getattr(self.student_encoder, "kind", "dense") == "sparse":
-                searcher = SparseSearcher(self.student_encoder, self.data.corpus)
+                searcher = SparseSearcher(self.student_encoder, self.data.search_corpus)
             else:
                 searcher = build_searcher("dense", self.data, self.embedding_cache(self.student_encoder))
         elif mining.model == "guide":
@@ -95,14 +95,14 @@ class Recipe:
     def fill_empty(self, negatives: dict[str, list[str]]) -> dict[str, list[str]]:
         """A query whose candidates were all filtered keeps its rows with one random (easy) negative."""
         rng = np.random.default_rng(self.config.training.seed)
-        doc_ids = list(self.data.corpus)
+        doc_ids = list(self.data.search_corpus)
         filled = 0
         for qid, docs in negatives.items():
-            positives = set(self.data.positives[qid])
-            if docs or len(positives) >= len(doc_ids):
+            excluded = self.data.excluded(qid)
+            if docs or len(excluded & set(doc_ids)) >= len(doc_ids):
                 continue
             candidate = doc_ids[int(rng.integers(len(doc_ids)))]
-            while candidate in positives:
+            while candidate in excluded:
                 candidate = doc_ids[int(rng.integers(len(doc_ids)))]
             negatives[qid] = [candidate]
             filled += 1

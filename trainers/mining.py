@@ -117,8 +117,11 @@ def _cache_key(searcher: Searcher, data: TrainingData, config: MiningConfig, gui
         digest.update(f"{guide.name}|{guide.margin_strategy}|{guide.margin}".encode())
     for qid in data.query_ids:
         digest.update(f"\0{qid}\0{data.queries[qid]}\0{','.join(data.positives[qid])}".encode())
-    digest.update(str(len(data.corpus)).encode())
-    for doc_id in data.corpus:
+    for qid, docs in data.not_negative.items():
+        digest.update(f"\1{qid}\0{','.join(docs)}".encode())
+    corpus = data.search_corpus
+    digest.update(str(len(corpus)).encode())
+    for doc_id in corpus:
         digest.update(f"\0{doc_id}".encode())
     return digest.hexdigest()[:16]
 
@@ -141,22 +144,34 @@ def mine_hard_negatives(
             return json.loads(cache_file.read_text())
     query_ids = data.query_ids
     texts = [data.queries[q] for q in query_ids]
-    depth = config.range_max + max(len(p) for p in data.positives.values())
+    depth = config.range_max + max(len(data.excluded(q)) for q in data.query_ids)
     ids, scores = searcher.search(texts, depth)
-    positive_scores = searcher.pair_scores(texts, [data.positives[q] for q in query_ids])
+    positive_scores: list[np.ndarray] = []
+    if config.absolute_margin is not None or config.relative_margin is not None:
+        if data.unsearchable:
+            raise ValueError(
+                "mining.absolute_margin / relative_margin compare candidates with the positive's search "
+                "score, which unsearchable positives (data.title_queries) do not have; unset the margin"
+            )
+        positive_scores = searcher.pair_scores(texts, [data.positives[q] for q in query_ids])
     use_guide = guide is not None and config.guide_filter
     if use_guide:
         guide_queries = guide.embed(texts, "query")
+        for start in range(0, len(query_ids), QUERY_CHUNK):  # embed new texts in batches, not per query
+            chunk = range(start, min(start + QUERY_CHUNK, len(query_ids)))
+            needed = {d for i in chunk for d in [*data.positives[query_ids[i]], *ids[i][:depth]]}
+            guide.embed([data.corpus[d] for d in sorted(needed)], "document")
     mined: dict[str, list[str]] = {}
     dropped_guide = dropped_margin = 0
     for i, qid in enumerate(tqdm(query_ids, desc="mining", unit="query", disable=len(query_ids) < 1000)):
-        positives = set(data.positives[qid])
-        ranked = [(d, s) for d, s in zip(ids[i], scores[i], strict=False) if d not in positives]
+        excluded = data.excluded(qid)
+        ranked = [(d, s) for d, s in zip(ids[i], scores[i], strict=False) if d not in excluded]
         window = ranked[config.range_min : config.range_max]
-        floor = float(np.min(positive_scores[i]))
         if config.absolute_margin is not None:
+            floor = float(np.min(positive_scores[i]))
             kept = [(d, s) for d, s in window if s <= floor - config.absolute_margin]
         elif config.relative_margin is not None:
+            floor = float(np.min(positive_scores[i]))
             kept = [(d, s) for d, s in window if s <= floor * (1 - config.relative_margin)]
         else:
             kept = window
@@ -185,7 +200,7 @@ def mine_hard_negatives(
 def build_searcher(name: str, data: TrainingData, cache: EmbeddingCache | None) -> Searcher:
     """``bm25`` or a dense searcher over ``cache`` (the student's or guide's embeddings)."""
     if name == "bm25":
-        return BM25(data.corpus)
+        return BM25(data.search_corpus)
     if cache is None:
         raise ValueError(f"mining model {name!r} needs an encoder")
-    return DenseSearcher(cache, data.corpus)
+    return DenseSearcher(cache, data.search_corpus)
