@@ -71,3 +71,36 @@ def test_weight_grid_and_combine() -> None:
     a = [np.array([1.0, 0.0])]
     b = [np.array([0.0, 1.0])]
     np.testing.assert_allclose(combine([a, b], (0.75, 0.25))[0], [0.75, 0.25])
+
+
+class ByText:
+    """A teacher whose score of a candidate is given per document text."""
+
+    name = "by-text"
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+        self.seen: list[list[str]] = []
+
+    def score(self, queries, candidates):
+        self.seen = [list(c) for c in candidates]
+        return [np.asarray([self.table[t] for t in docs], dtype=np.float32) for docs in candidates]
+
+
+def test_teacher_pool_widens_the_minmax_range_but_adds_no_rows() -> None:
+    from trainers.data import TrainingData
+    from trainers.rows import build_rows
+
+    data = TrainingData(
+        {"q": "query"}, {"q": ["p"]}, {"p": "pos", "n1": "near", "n2": "far", "x": "unrelated"}
+    )
+    teacher = ByText({"pos": 10.0, "near": 9.0, "far": 8.0, "unrelated": 0.0})
+    # Over the positive and the two negatives alone, min-max erases the teacher's view: the weakest
+    # negative scores 0 and the positive 1, so the margins are 0.5 and 1.
+    rows = build_rows(data, {"q": ["n1", "n2"]}, Ensemble([teacher]))
+    assert [round(m, 6) for m in rows.row_margin] == [0.5, 1.0]
+    # With an unrelated document in the pool the same teacher says both negatives are close calls.
+    rows = build_rows(data, {"q": ["n1", "n2"]}, Ensemble([teacher]), pools={"q": ["n2", "x"]})
+    assert [round(m, 6) for m in rows.row_margin] == [0.1, 0.2]
+    assert teacher.seen == [["pos", "near", "far", "unrelated"]]  # n2 scored once, x only for the range
+    assert len(rows) == 2 and "unrelated" not in rows.columns["negative"]

@@ -49,6 +49,10 @@ def test_cross_field_rules_and_overrides(tmp_path) -> None:
         load_config(write(tmp_path, "loss: {distill: kl}\n"))
     with pytest.raises(ConfigError, match="tas_balanced bins pairs by teacher margin"):
         load_config(write(tmp_path, "sampler: {name: tas_balanced}\n"))
+    with pytest.raises(ConfigError, match="loss.teacher_pool must be >= 0; got -1"):
+        load_config(write(tmp_path, "loss: {teacher_pool: -1}\n"))
+    with pytest.raises(ConfigError, match="loss.teacher_pool takes the miner's candidates"):
+        load_config(write(tmp_path, "loss: {teacher_pool: 30}\nmining: {enabled: false}\n"))
     config = load_config(write(tmp_path, "training: {learning_rate: 2e-5}\n"), {"training.max_steps": 2})
     assert config.training.learning_rate == 2e-5 and config.training.max_steps == 2
 

@@ -126,6 +126,10 @@ class LossConfig:
         teacher_margin_floor: Margin-MSE only: raise teacher margins (positive minus negative) below
             this value to it, so a teacher that prefers a mined negative to the labelled positive
             teaches at most a tie (0) instead of the reverse order. ``None``: margins as they are.
+        teacher_pool: each teacher's scores are min-max normalised per query over the query's
+            positives and negatives plus this many more of the miner's top candidates (0: over the
+            positives and negatives alone, where the weakest negative always scores 0 and, with one
+            positive, the positive 1, whatever the teacher thought of them).
     """
 
     name: Literal["mnrl", "gist", "st_gist"] = "gist"
@@ -139,6 +143,7 @@ class LossConfig:
     teacher_temperature: float = 0.1
     margin_scale: float | Literal["auto"] = 5.0
     teacher_margin_floor: float | None = None
+    teacher_pool: int = 0
 
 
 @dataclass
@@ -260,6 +265,12 @@ class TrainConfig:
         if self.loss.distill and not self.teachers:
             raise ConfigError(
                 f"{where}: loss.distill={self.loss.distill!r} needs at least one entry in teachers"
+            )
+        if self.loss.teacher_pool < 0:
+            raise ConfigError(f"{where}: loss.teacher_pool must be >= 0; got {self.loss.teacher_pool}")
+        if self.loss.teacher_pool and not self.mining.enabled:
+            raise ConfigError(
+                f"{where}: loss.teacher_pool takes the miner's candidates (mining.enabled: true)"
             )
         if self.loss.distill and not self.mining.enabled:
             raise ConfigError(f"{where}: loss.distill needs mined negatives (mining.enabled: true)")

@@ -54,6 +54,7 @@ class Recipe:
         self.cache_root = Path(config.cache_dir)
         self.data: TrainingData = load_training_data(config.data)
         self.student_encoder = student_encoder
+        self._searcher: Searcher | None = None
         self.guide: Guide | None = None
         if config.guide is not None:
             encoder = load_encoder(config.guide.model, max_length=config.guide.max_length)
@@ -64,11 +65,14 @@ class Recipe:
     def embedding_cache(self, encoder: Any) -> EmbeddingCache:
         return EmbeddingCache(encoder, self.cache_root / "embeddings")
 
-    def negatives(self) -> dict[str, list[str]]:
+    def searcher(self) -> Searcher:
+        """The miner ``mining.model`` names, built once."""
+        if self._searcher is None:
+            self._searcher = self._build_searcher()
+        return self._searcher
+
+    def _build_searcher(self) -> Searcher:
         mining = self.config.mining
-        given = {q: list(d) for q, d in self.data.negatives.items()}
-        if not mining.enabled:
-            return given
         searcher: Searcher
         if mining.model == "student":
             if self.student_encoder is None:
@@ -85,7 +89,16 @@ class Recipe:
             searcher = build_searcher("bm25", self.data, None)
         else:
             searcher = build_searcher("dense", self.data, self.embedding_cache(load_encoder(mining.model)))
-        mined = mine_hard_negatives(self.data, searcher, mining, self.guide, self.cache_root / "negatives")
+        return searcher
+
+    def negatives(self) -> dict[str, list[str]]:
+        mining = self.config.mining
+        given = {q: list(d) for q, d in self.data.negatives.items()}
+        if not mining.enabled:
+            return given
+        mined = mine_hard_negatives(
+            self.data, self.searcher(), mining, self.guide, self.cache_root / "negatives"
+        )
         negatives = {
             q: list(dict.fromkeys([*given.get(q, []), *mined.get(q, [])]))[: max(mining.num_negatives, 1)]
             for q in self.data.query_ids
@@ -135,8 +148,23 @@ class Recipe:
                 members.append(BM25Teacher(self.data.corpus))
         return Ensemble(members, [t.weight for t in self.config.teachers], self.cache_root / "teacher_scores")
 
+    def pools(self, depth: int) -> dict[str, list[str]]:
+        """Each query's top ``depth`` candidates from the miner (never its positives or known matches)."""
+        query_ids = self.data.query_ids
+        extra = max(len(self.data.excluded(q)) for q in query_ids)
+        ids, _ = self.searcher().search([self.data.queries[q] for q in query_ids], depth + extra)
+        pools = {}
+        for qid, ranked in zip(query_ids, ids, strict=True):
+            excluded = self.data.excluded(qid)
+            pools[qid] = [d for d in ranked if d not in excluded][:depth]
+        return pools
+
     def rows(self) -> TrainingRows:
-        return build_rows(self.data, self.negatives(), self.teachers())
+        negatives = self.negatives()
+        teachers = self.teachers()
+        depth = self.config.loss.teacher_pool
+        pools = self.pools(depth) if depth and teachers is not None else None
+        return build_rows(self.data, negatives, teachers, pools)
 
     def guide_matrix(self, rows: TrainingRows) -> np.ndarray:
         """Guide embedding of every text in the row table, row ``i`` for text id ``i``."""

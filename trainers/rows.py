@@ -67,10 +67,13 @@ def build_rows(
     data: TrainingData,
     negatives: dict[str, Sequence[str]],
     ensemble: Ensemble | None = None,
+    pools: dict[str, Sequence[str]] | None = None,
 ) -> TrainingRows:
     """One row per (query, positive[, negative]); labels carry text ids and, with an ensemble, teacher scores.
 
     Queries without negatives (when others have them) are dropped, since every row needs the same columns.
+    ``pools`` adds documents per query that the teachers score only to set the min-max range of that
+    query's scores (``loss.teacher_pool``).
     """
     use_negatives = any(negatives.get(q) for q in data.query_ids)
     query_ids = [q for q in data.query_ids if not use_negatives or negatives.get(q)]
@@ -79,11 +82,15 @@ def build_rows(
         if not use_negatives:
             raise ValueError("teacher distillation needs mined negatives; none were found")
         candidates = candidate_lists(data, negatives, query_ids)
+        scored = [
+            list(dict.fromkeys([*docs, *(pools or {}).get(q, ())]))
+            for q, docs in zip(query_ids, candidates, strict=True)
+        ]
         scores = ensemble.score(
-            [data.queries[q] for q in query_ids], [[data.corpus[d] for d in docs] for docs in candidates]
+            [data.queries[q] for q in query_ids], [[data.corpus[d] for d in docs] for docs in scored]
         )
         teacher_scores = {
-            q: dict(zip(docs, map(float, s), strict=True))
+            q: dict(zip(docs, map(float, s[: len(docs)]), strict=True))
             for q, docs, s in zip(query_ids, candidates, scores, strict=True)
         }
     table = TextTable()
