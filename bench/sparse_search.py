@@ -14,8 +14,9 @@ and "IndexSearcher" (``indexes.lucene_engine``: Lucene's own top-k search, one c
 impact and BM25 queries alike); the last is the engine-to-engine latency comparison.
 
 Every engine answers the same queries (top 10) with 1 thread and with all threads; timings are the
-median of ``--repeats`` interleaved passes. The embedded index and Lucene use the same integer
-impacts (x100); pyseismic-lsr is approximate and reports its recall@10 against the exact results.
+median of ``--repeats`` interleaved passes, each timed call right after an untimed one. The embedded
+index and Lucene use the same integer impacts (x100); pyseismic-lsr is approximate and reports its
+recall@10 against the exact results.
 
     python bench/sparse_search.py --model runs/models/sparse-full --json runs/bench/sparse_search.json
 """
@@ -233,6 +234,9 @@ def run_collection(
     for _ in range(repeats):  # interleave engines so load changes hit all of them alike
         for engine, fn in engines.items():
             for threads in [1] if "(IndexSearcher)" in engine else sorted({1, threads_all}):
+                # One untimed call first: after the Java engines the JVM's JIT and GC threads hold a
+                # core for a while, which a two-thread search on a small collection would be timed with.
+                fn(threads)
                 seconds, out = timed(lambda fn=fn, threads=threads: fn(threads), 1)
                 timings.setdefault((engine, threads), []).append(seconds)
                 results[engine] = out
