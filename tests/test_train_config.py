@@ -49,6 +49,10 @@ def test_cross_field_rules_and_overrides(tmp_path) -> None:
         load_config(write(tmp_path, "loss: {distill: kl}\n"))
     with pytest.raises(ConfigError, match="tas_balanced bins pairs by teacher margin"):
         load_config(write(tmp_path, "sampler: {name: tas_balanced}\n"))
+    with pytest.raises(ConfigError, match="training.average_last must be >= 1; got 0"):
+        load_config(write(tmp_path, "training: {average_last: 0}\n"))
+    with pytest.raises(ConfigError, match="average_last averages the last checkpoints, data.dev_split picks"):
+        load_config(write(tmp_path, "training: {average_last: 2}\ndata: {dev_split: dev}\n"))
     with pytest.raises(ConfigError, match="loss.teacher_pool must be >= 0; got -1"):
         load_config(write(tmp_path, "loss: {teacher_pool: -1}\n"))
     with pytest.raises(ConfigError, match="loss.teacher_pool takes the miner's candidates"):

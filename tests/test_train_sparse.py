@@ -280,3 +280,46 @@ def test_average_refuses_other_architectures() -> None:
     a, b = torch.nn.Linear(2, 3), torch.nn.Linear(2, 3)
     want = (a.weight.detach() + b.weight.detach()) / 2
     torch.testing.assert_close(average_models([a, b]).weight.detach(), want)
+
+
+def test_average_last_saves_the_mean_of_the_last_epoch_checkpoints(setup, monkeypatch) -> None:
+    import torch
+    from sentence_transformers import SparseEncoder
+
+    import trainers.sparse
+    from trainers.soup import average_checkpoints
+
+    monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
+    seen: dict[str, object] = {}
+
+    def recording(model, checkpoints, last, load):  # the checkpoints are deleted after training
+        found = sorted(Path(checkpoints).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        seen["all"] = [p.name for p in found]
+        seen["states"] = [load(str(p)).state_dict() for p in found[-last:]]
+        seen["final"] = {k: v.clone() for k, v in model.state_dict().items()}
+        return average_checkpoints(model, checkpoints, last, load)
+
+    monkeypatch.setattr(trainers.sparse, "average_checkpoints", recording)
+    out = setup["root"] / "model-avg"
+    assert main(["train", str(recipe(setup, FULL)), "--output", str(out), "--set", "training.max_steps=-1",
+                 "--set", "training.epochs=3", "--set", "training.average_last=2"]) == 0  # fmt: skip
+    # 3 queries, batch 2: a checkpoint every 2 steps; the last two kept (save_total_limit 2)
+    assert seen["all"] == ["checkpoint-4", "checkpoint-6"]
+    saved = SparseEncoder(str(out), device="cpu").state_dict()
+    first, last = seen["states"]
+    changed = 0
+    for name, tensor in saved.items():
+        if tensor.is_floating_point():
+            torch.testing.assert_close(tensor, (first[name] + last[name]) / 2)
+            torch.testing.assert_close(last[name], seen["final"][name])  # last checkpoint = final weights
+            changed += not torch.equal(tensor, last[name])
+    assert changed  # the saved weights are not simply the final ones
+    assert not out.with_name(out.name + ".checkpoints").exists()
+
+
+def test_average_last_needs_enough_checkpoints(tmp_path) -> None:
+    from trainers.soup import average_checkpoints
+
+    (tmp_path / "checkpoint-5").mkdir()
+    with pytest.raises(ValueError, match=r"average_last=3 needs 3 checkpoints; .* has 1 \(checkpoint-5\)"):
+        average_checkpoints(None, tmp_path, 3, lambda p: None)

@@ -218,7 +218,9 @@ class TrainingConfig:
     """Optimisation and bookkeeping (passed to ``SentenceTransformerTrainingArguments``).
 
     ``max_length`` is the token limit per text during training; the saved model keeps the base
-    model's own limit for inference.
+    model's own limit for inference. ``average_last`` > 1 saves the mean of the weights of the last
+    that many checkpoints (one per epoch unless ``save_steps``) instead of the final weights
+    (latest-weight averaging; ``trainers.soup.average_checkpoints``).
     """
 
     batch_size: int = 32
@@ -235,6 +237,7 @@ class TrainingConfig:
     save_steps: int | None = None
     save_total_limit: int = 2
     logging_steps: int = 5
+    average_last: int = 1
 
 
 @dataclass
@@ -265,6 +268,15 @@ class TrainConfig:
         if self.loss.distill and not self.teachers:
             raise ConfigError(
                 f"{where}: loss.distill={self.loss.distill!r} needs at least one entry in teachers"
+            )
+        if self.training.average_last < 1:
+            raise ConfigError(
+                f"{where}: training.average_last must be >= 1; got {self.training.average_last}"
+            )
+        if self.training.average_last > 1 and self.data.dev_split:
+            raise ConfigError(
+                f"{where}: training.average_last averages the last checkpoints, data.dev_split picks "
+                "the best one; use one of them"
             )
         if self.loss.teacher_pool < 0:
             raise ConfigError(f"{where}: loss.teacher_pool must be >= 0; got {self.loss.teacher_pool}")

@@ -39,6 +39,7 @@ from trainers.samplers import (
     default_cluster_count,
     sampler_factory,
 )
+from trainers.soup import average_checkpoints
 from trainers.teachers import BM25Teacher, CrossEncoderTeacher, DenseTeacher, Ensemble, SparseTeacher, Teacher
 
 logger = logging.getLogger(__name__)
@@ -310,7 +311,7 @@ def training_arguments(
         eval_steps=t.eval_steps,
         save_strategy=strategy,
         save_steps=t.save_steps or t.eval_steps,
-        save_total_limit=t.save_total_limit,
+        save_total_limit=max(t.save_total_limit, t.average_last),
         load_best_model_at_end=has_dev,
         metric_for_best_model=DEV_METRIC if has_dev else None,
         greater_is_better=True,
@@ -364,6 +365,8 @@ def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -
     elif checkpoint:
         logger.info("resuming from %s", checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
+    if config.training.average_last > 1 and trainer.is_world_process_zero():
+        average_checkpoints(model, checkpoints, config.training.average_last, SentenceTransformer)
     history = trainer.state.log_history
     best = max((e[DEV_METRIC] for e in history if DEV_METRIC in e), default=None)
     model.max_seq_length = inference_max_length  # training may truncate harder than inference should

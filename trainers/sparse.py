@@ -34,6 +34,7 @@ from trainers.losses import CachedGuideGISTLoss, CombinedLoss
 from trainers.losses.flops import FlopsRegularizer
 from trainers.report import plot_history, write_log
 from trainers.rows import TrainingRows
+from trainers.soup import average_checkpoints
 from trainers.sparse_model import clamp_query_weights, idf_for, inference_free_model, prune
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
 
     Checkpoints go to ``OUTPUT.checkpoints/``; with ``resume`` the latest one is continued.
     """
-    from sentence_transformers import SparseEncoderTrainer
+    from sentence_transformers import SparseEncoder, SparseEncoderTrainer
     from sentence_transformers.sparse_encoder.training_args import SparseEncoderTrainingArguments
     from transformers import set_seed
 
@@ -226,6 +227,8 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
     if resume and checkpoint is None:
         logger.warning("--resume: no checkpoint in %s; starting from scratch", checkpoints)
     trainer.train(resume_from_checkpoint=checkpoint)
+    if config.training.average_last > 1 and trainer.is_world_process_zero():
+        average_checkpoints(model, checkpoints, config.training.average_last, SparseEncoder)
     model.max_seq_length = config.sparse.max_length
     history = trainer.state.log_history
     if not trainer.is_world_process_zero():
