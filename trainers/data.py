@@ -167,7 +167,7 @@ def load_training_data(config: DataConfig) -> TrainingData:
                 from_beir(extra_root, config.split, config.max_positives, prefix=f"{extra_root.name}/")
             )
         if config.title_queries:
-            from trainers.title_queries import title_queries
+            from trainers.title_queries import title_queries  # it builds a TrainingData: import here
 
             data = data.merge(title_queries(root / "corpus.jsonl", config.title_queries))
         return data

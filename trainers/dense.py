@@ -110,10 +110,13 @@ class Recipe:
         """A query whose candidates were all filtered keeps its rows with one random (easy) negative."""
         rng = np.random.default_rng(self.config.training.seed)
         doc_ids = list(self.data.search_corpus)
+        searchable = set(doc_ids)
         filled = 0
         for qid, docs in negatives.items():
+            if docs:
+                continue
             excluded = self.data.excluded(qid)
-            if docs or len(excluded & set(doc_ids)) >= len(doc_ids):
+            if len(excluded & searchable) >= len(doc_ids):
                 continue
             candidate = doc_ids[int(rng.integers(len(doc_ids)))]
             while candidate in excluded:
