@@ -287,13 +287,14 @@ def test_average_last_saves_the_mean_of_the_last_epoch_checkpoints(setup, monkey
     from sentence_transformers import SparseEncoder
 
     import trainers.sparse
+    from trainers.checkpoints import checkpoint_dirs
     from trainers.soup import average_checkpoints
 
     monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
     seen: dict[str, object] = {}
 
     def recording(model, checkpoints, last, load):  # the checkpoints are deleted after training
-        found = sorted(Path(checkpoints).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        found = checkpoint_dirs(checkpoints)
         seen["all"] = [p.name for p in found]
         seen["states"] = [load(str(p)).state_dict() for p in found[-last:]]
         seen["final"] = {k: v.clone() for k, v in model.state_dict().items()}

@@ -23,6 +23,7 @@ import numpy as np
 
 from indexes.io import atomic_directory, write_meta
 from retrieval.encoders import DenseEncoder, Encoder, load_encoder
+from trainers.checkpoints import latest_checkpoint
 from trainers.config import LossConfig, TrainConfig, to_dict
 from trainers.data import TrainingData, load_training_data
 from trainers.dev import DEV_METRIC, build_dev_evaluator
@@ -324,11 +325,6 @@ def training_arguments(
         disable_tqdm=False,
         **extra,
     )
-
-
-def latest_checkpoint(checkpoints: Path) -> str | None:
-    found = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(found[-1]) if found else None
 
 
 def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -> Path:

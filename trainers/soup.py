@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from trainers.checkpoints import checkpoint_dirs
+
 logger = logging.getLogger(__name__)
 
 
@@ -80,7 +82,7 @@ def average_checkpoints(
     Returns:
         the names of the checkpoints averaged, oldest first.
     """
-    found = sorted(Path(checkpoints).glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+    found = checkpoint_dirs(checkpoints)
     if len(found) < last:
         raise ValueError(
             f"training.average_last={last} needs {last} checkpoints; {checkpoints} has {len(found)} "

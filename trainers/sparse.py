@@ -28,8 +28,9 @@ from indexes.io import atomic_directory, write_meta
 from retrieval.corpus import document_text, iter_corpus
 from retrieval.settings import resolve_beir
 from retrieval.sparse_encoder import SparseModelEncoder
+from trainers.checkpoints import latest_checkpoint
 from trainers.config import TrainConfig, to_dict
-from trainers.dense import Recipe, distillation_loss, latest_checkpoint, training_arguments
+from trainers.dense import Recipe, distillation_loss, training_arguments
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss
 from trainers.losses.flops import FlopsRegularizer
 from trainers.report import plot_history, write_log
