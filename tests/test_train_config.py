@@ -44,19 +44,29 @@ def test_bad_values_name_the_choices(tmp_path) -> None:
         load_config(write(tmp_path, "a: 1\n  b: 2\n"))
 
 
-def test_cross_field_rules_and_overrides(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="loss.distill='kl' needs at least one entry in teachers"):
-        load_config(write(tmp_path, "loss: {distill: kl}\n"))
-    with pytest.raises(ConfigError, match="tas_balanced bins pairs by teacher margin"):
-        load_config(write(tmp_path, "sampler: {name: tas_balanced}\n"))
-    with pytest.raises(ConfigError, match="training.average_last must be >= 1; got 0"):
-        load_config(write(tmp_path, "training: {average_last: 0}\n"))
-    with pytest.raises(ConfigError, match="average_last averages the last checkpoints, data.dev_split picks"):
-        load_config(write(tmp_path, "training: {average_last: 2}\ndata: {dev_split: dev}\n"))
-    with pytest.raises(ConfigError, match="loss.teacher_pool must be >= 0; got -1"):
-        load_config(write(tmp_path, "loss: {teacher_pool: -1}\n"))
-    with pytest.raises(ConfigError, match="loss.teacher_pool takes the miner's candidates"):
-        load_config(write(tmp_path, "loss: {teacher_pool: 30}\nmining: {enabled: false}\n"))
+CROSS_FIELD_RULES = [
+    ("loss: {distill: kl}\n", "loss.distill='kl' needs at least one entry in teachers"),
+    ("sampler: {name: tas_balanced}\n", "tas_balanced bins pairs by teacher margin"),
+    ("training: {average_last: 0}\n", "training.average_last must be >= 1; got 0"),
+    (
+        "training: {average_last: 2}\ndata: {dev_split: dev}\n",
+        "average_last averages the last checkpoints, data.dev_split picks",
+    ),
+    ("loss: {teacher_pool: -1}\n", "loss.teacher_pool must be >= 0; got -1"),
+    (
+        "loss: {teacher_pool: 30}\nmining: {enabled: false}\n",
+        "loss.teacher_pool takes the miner's candidates",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), CROSS_FIELD_RULES)
+def test_cross_field_rules(tmp_path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+
+
+def test_overrides(tmp_path) -> None:
     config = load_config(write(tmp_path, "training: {learning_rate: 2e-5}\n"), {"training.max_steps": 2})
     assert config.training.learning_rate == 2e-5 and config.training.max_steps == 2
 

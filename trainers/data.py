@@ -152,11 +152,11 @@ def load_training_data(config: DataConfig) -> TrainingData:
         rows = _jsonl_rows(path)
     elif path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json")):
         rows = _hf_rows(path)
-    if rows is not None and config.title_queries:
-        raise ValueError(
-            f"data.title_queries needs a BEIR corpus with titles; {config.dataset!r} is a file of rows"
-        )
     if rows is not None:
+        if config.title_queries:
+            raise ValueError(
+                f"data.title_queries needs a BEIR corpus with titles; {config.dataset!r} is a file of rows"
+            )
         data = from_rows(rows, config.max_positives)
     else:
         root = resolve_beir(config.dataset)
