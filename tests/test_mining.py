@@ -122,3 +122,36 @@ def test_queries_whose_negatives_were_all_filtered_get_a_random_one(tmp_path) ->
     )
     filled = recipe.fill_empty({"q": [], "r": ["d2"]})
     assert filled["r"] == ["d2"] and len(filled["q"]) == 1 and filled["q"][0] in {"d1", "d2", "d3"}
+
+
+def test_interleave_takes_each_miner_in_turn_and_keeps_first_places() -> None:
+    from trainers.mining import interleave
+
+    assert interleave([["a", "b", "c"], ["x", "a", "y"]]) == ["a", "x", "b", "c", "y"]
+    assert interleave([[], ["x"]]) == ["x"]
+    assert interleave([]) == []
+
+
+def test_extra_miners_share_the_negative_budget(tmp_path) -> None:
+    from trainers.config import TrainConfig
+    from trainers.dense import Recipe
+
+    class Reversed(Ranked):
+        name = "reversed"
+
+        def search(self, queries, k):
+            ids, scores = super().search(queries, len(self.docs))
+            return [d[::-1][:k] for d in ids], scores[:, :k]
+
+    config = TrainConfig()
+    config.mining = MiningConfig(model="bm25", extra_models=["other"], num_negatives=4, guide_filter=False)
+    config.cache_dir = str(tmp_path)
+    recipe = Recipe.__new__(Recipe)
+    recipe.config, recipe.cache_root, recipe.guide, recipe._searcher = config, tmp_path, None, None
+    recipe.data = data(8)
+    miners = {"bm25": Ranked(8), "other": Reversed(8)}
+    recipe._build_searcher = miners.__getitem__  # type: ignore[method-assign]
+    # bm25 ranks d0 d1 d3 ...; the other miner d7 d6 d5 ...: two of each, alternating.
+    assert recipe.negatives() == {"q": ["d0", "d7", "d1", "d6"]}
+    # Each miner's negatives are cached under its own name.
+    assert len(list((tmp_path / "negatives").glob("negatives-*.json"))) == 2

@@ -57,6 +57,11 @@ CROSS_FIELD_RULES = [
         "loss: {teacher_pool: 30}\nmining: {enabled: false}\n",
         "loss.teacher_pool takes the miner's candidates",
     ),
+    ("mining: {model: bm25, extra_models: [bm25]}\n", "mining.extra_models repeats a miner"),
+    (
+        "guide: null\nloss: {name: mnrl}\nmining: {model: bm25, extra_models: [guide]}\n",
+        "mining model 'guide' needs a guide",
+    ),
 ]
 
 

@@ -67,6 +67,9 @@ class MiningConfig:
         enabled: mine negatives at all (without them rows are (query, positive) pairs).
         model: ``student`` (the untrained student: FAISS for a dense one, the embedded inverted index
             for a sparse one), ``guide``, ``bm25`` or a dense model id/path.
+        extra_models: more miners (same choices); each mines with the same settings and the
+            queries' negatives are taken from all miners in turn (``model`` first), so
+            ``num_negatives: 4`` with one extra miner keeps two of each where both have them.
         range_min: skip candidates ranked above this (0-based) to avoid near duplicates.
         range_max: consider only the top ``range_max`` candidates.
         num_negatives: negatives kept per query.
@@ -77,6 +80,7 @@ class MiningConfig:
 
     enabled: bool = True
     model: str = "student"
+    extra_models: list[str] = field(default_factory=list)
     range_min: int = 0
     range_max: int = 30
     num_negatives: int = 4
@@ -288,8 +292,13 @@ class TrainConfig:
             raise ConfigError(f"{where}: loss.distill needs mined negatives (mining.enabled: true)")
         if self.sampler.name == "tas_balanced" and not self.teachers:
             raise ConfigError(f"{where}: sampler tas_balanced bins pairs by teacher margin: add teachers")
-        if self.mining.model == "guide" and self.guide is None:
-            raise ConfigError(f"{where}: mining.model 'guide' needs a guide section")
+        miners = [self.mining.model, *self.mining.extra_models]
+        if "guide" in miners and self.guide is None:
+            raise ConfigError(f"{where}: mining model 'guide' needs a guide section")
+        if len(set(miners)) < len(miners):
+            raise ConfigError(
+                f"{where}: mining.extra_models repeats a miner: {miners} (mining.model comes first)"
+            )
         if self.mining.guide_filter and self.mining.enabled and self.guide is None:
             self.mining.guide_filter = False
         for i, teacher in enumerate(self.teachers):

@@ -30,7 +30,7 @@ from trainers.dev import DEV_METRIC, build_dev_evaluator
 from trainers.embedding_cache import EmbeddingCache
 from trainers.guide import Guide
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss, EnsembleKLLoss, EnsembleMarginMSELoss
-from trainers.mining import Searcher, SparseSearcher, build_searcher, mine_hard_negatives
+from trainers.mining import Searcher, SparseSearcher, build_searcher, interleave, mine_hard_negatives
 from trainers.report import plot_history, write_log
 from trainers.rows import TrainingRows, build_rows
 from trainers.samplers import (
@@ -68,41 +68,39 @@ class Recipe:
         return EmbeddingCache(encoder, self.cache_root / "embeddings")
 
     def searcher(self) -> Searcher:
-        """The miner ``mining.model`` names, built once."""
+        """The miner ``mining.model`` names, built once (it also fills ``loss.teacher_pool``)."""
         if self._searcher is None:
-            self._searcher = self._build_searcher()
+            self._searcher = self._build_searcher(self.config.mining.model)
         return self._searcher
 
-    def _build_searcher(self) -> Searcher:
-        mining = self.config.mining
-        searcher: Searcher
-        if mining.model == "student":
+    def _build_searcher(self, model: str) -> Searcher:
+        if model == "student":
             if self.student_encoder is None:
                 raise ValueError(
-                    "mining.model 'student' needs a student encoder; choose guide, bm25 or a model id"
+                    "mining model 'student' needs a student encoder; choose guide, bm25 or a model id"
                 )
             if getattr(self.student_encoder, "kind", "dense") == "sparse":
-                searcher = SparseSearcher(self.student_encoder, self.data.search_corpus)
-            else:
-                searcher = build_searcher("dense", self.data, self.embedding_cache(self.student_encoder))
-        elif mining.model == "guide":
-            searcher = build_searcher("dense", self.data, self.guide.cache)  # type: ignore[union-attr]
-        elif mining.model == "bm25":
-            searcher = build_searcher("bm25", self.data, None)
-        else:
-            searcher = build_searcher("dense", self.data, self.embedding_cache(load_encoder(mining.model)))
-        return searcher
+                return SparseSearcher(self.student_encoder, self.data.search_corpus)
+            return build_searcher("dense", self.data, self.embedding_cache(self.student_encoder))
+        if model == "guide":
+            return build_searcher("dense", self.data, self.guide.cache)  # type: ignore[union-attr]
+        if model == "bm25":
+            return build_searcher("bm25", self.data, None)
+        return build_searcher("dense", self.data, self.embedding_cache(load_encoder(model)))
 
     def negatives(self) -> dict[str, list[str]]:
+        """Given negatives first, then each miner's in turn (``mining.model``, then ``extra_models``)."""
         mining = self.config.mining
         given = {q: list(d) for q, d in self.data.negatives.items()}
         if not mining.enabled:
             return given
-        mined = mine_hard_negatives(
-            self.data, self.searcher(), mining, self.guide, self.cache_root / "negatives"
-        )
+        cache = self.cache_root / "negatives"
+        searchers = [self.searcher(), *(self._build_searcher(m) for m in mining.extra_models)]
+        mined = [mine_hard_negatives(self.data, s, mining, self.guide, cache) for s in searchers]
         negatives = {
-            q: list(dict.fromkeys([*given.get(q, []), *mined.get(q, [])]))[: max(mining.num_negatives, 1)]
+            q: list(dict.fromkeys([*given.get(q, []), *interleave([m.get(q, []) for m in mined])]))[
+                : max(mining.num_negatives, 1)
+            ]
             for q in self.data.query_ids
         }
         return self.fill_empty(negatives)

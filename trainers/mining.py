@@ -197,6 +197,17 @@ def mine_hard_negatives(
     return mined
 
 
+def interleave(ranked: Sequence[Sequence[str]]) -> list[str]:
+    """Merge several miners' negatives for one query: first of each, then second of each, ...;
+    a document two miners found stays where it first came."""
+    merged: dict[str, None] = {}
+    for depth in range(max(map(len, ranked), default=0)):
+        for docs in ranked:
+            if depth < len(docs):
+                merged.setdefault(docs[depth])
+    return list(merged)
+
+
 def build_searcher(name: str, data: TrainingData, cache: EmbeddingCache | None) -> Searcher:
     """``bm25`` or a dense searcher over ``cache`` (the student's or guide's embeddings)."""
     if name == "bm25":
