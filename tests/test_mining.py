@@ -155,3 +155,35 @@ def test_extra_miners_share_the_negative_budget(tmp_path) -> None:
     assert recipe.negatives() == {"q": ["d0", "d7", "d1", "d6"]}
     # Each miner's negatives are cached under its own name.
     assert len(list((tmp_path / "negatives").glob("negatives-*.json"))) == 2
+
+
+def test_cached_negatives_need_no_corpus_encoding(tmp_path) -> None:
+    import scipy.sparse as sp
+
+    from trainers.mining import SparseSearcher
+
+    class CountingEncoder:
+        """A sparse encoder over 8 dimensions: text 'text i' is the unit vector i; queries hit d3."""
+
+        name = "counting"
+
+        def __init__(self) -> None:
+            self.document_calls = 0
+
+        def encode_documents(self, texts, progress=False):
+            self.document_calls += 1
+            return sp.csr_matrix(np.eye(8, dtype=np.float32)[[int(t.split()[1]) for t in texts]])
+
+        def encode_queries(self, texts):
+            return sp.csr_matrix(np.tile(np.linspace(0.1, 0.8, 8, dtype=np.float32), (len(texts), 1)))
+
+    config = MiningConfig(range_max=5, num_negatives=2, guide_filter=False)
+    first = CountingEncoder()
+    mined = mine_hard_negatives(data(8), SparseSearcher(first, data(8).corpus), config, cache_dir=tmp_path)
+    assert first.document_calls == 1 and mined == {"q": ["d7", "d6"]}
+    again = CountingEncoder()
+    assert (
+        mine_hard_negatives(data(8), SparseSearcher(again, data(8).corpus), config, cache_dir=tmp_path)
+        == mined
+    )
+    assert again.document_calls == 0  # the cache hit encoded no document

@@ -12,6 +12,7 @@ probable false negatives (:meth:`trainers.guide.Guide.filter_candidates`). Resul
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -46,17 +47,27 @@ class Searcher(Protocol):
 
 
 class DenseSearcher:
-    """Exact inner-product search over cached corpus embeddings of a frozen encoder."""
+    """Exact inner-product search over cached corpus embeddings of a frozen encoder.
+
+    The index is built on the first search, so a run whose mined negatives are cached on disk
+    (the cache key needs only ``name``) embeds and indexes nothing.
+    """
 
     def __init__(self, cache: EmbeddingCache, corpus: dict[str, str], chunk_size: int = 16_384) -> None:
         self.cache = cache
         self.name = cache.encoder.name
         self.corpus = corpus
-        self.doc_ids = list(corpus)
-        self.index = FaissIndex(cache.encoder.dim, "Flat", metric=index_metric(cache.encoder.similarity))
-        for start in range(0, len(self.doc_ids), chunk_size):
-            ids = self.doc_ids[start : start + chunk_size]
-            self.index.add(cache.get([corpus[d] for d in ids], "document"), ids)
+        self.chunk_size = chunk_size
+
+    @functools.cached_property
+    def index(self) -> FaissIndex:
+        encoder = self.cache.encoder
+        index = FaissIndex(encoder.dim, "Flat", metric=index_metric(encoder.similarity))
+        doc_ids = list(self.corpus)
+        for start in range(0, len(doc_ids), self.chunk_size):
+            ids = doc_ids[start : start + self.chunk_size]
+            index.add(self.cache.get([self.corpus[d] for d in ids], "document"), ids)
+        return index
 
     def search(self, queries: Sequence[str], k: int) -> tuple[list[list[str]], np.ndarray]:
         ids: list[list[str]] = []
@@ -80,6 +91,9 @@ class DenseSearcher:
 class SparseSearcher:
     """Exact dot-product search with a sparse encoder (``SparseModelEncoder``) over an inverted index.
 
+    The corpus is encoded on the first search, so a run whose mined negatives are cached on disk
+    encodes nothing.
+
     Args:
         encoder: a sparse encoder (CSR outputs); an inference-free one needs no model for the queries.
         corpus: document id -> text.
@@ -88,12 +102,20 @@ class SparseSearcher:
     def __init__(self, encoder: Any, corpus: dict[str, str]) -> None:
         self.encoder = encoder
         self.name = encoder.name
-        self.doc_ids = list(corpus)
-        self.rows = {d: i for i, d in enumerate(self.doc_ids)}
-        logger.info("encoding %d documents with %s for mining", len(self.doc_ids), self.name)
-        self.docs = encoder.encode_documents([corpus[d] for d in self.doc_ids], progress=True)
-        self.index = InvertedIndex(self.docs.shape[1])
-        self.index.add(self.docs, self.doc_ids)
+        self.corpus = corpus
+        self.rows = {d: i for i, d in enumerate(corpus)}
+
+    @functools.cached_property
+    def docs(self) -> Any:
+        """The corpus' document vectors (CSR), row ``rows[doc_id]``."""
+        logger.info("encoding %d documents with %s for mining", len(self.corpus), self.name)
+        return self.encoder.encode_documents(list(self.corpus.values()), progress=True)
+
+    @functools.cached_property
+    def index(self) -> InvertedIndex:
+        index = InvertedIndex(self.docs.shape[1])
+        index.add(self.docs, list(self.corpus))
+        return index
 
     def search(self, queries: Sequence[str], k: int) -> tuple[list[list[str]], np.ndarray]:
         hits = self.index.search(self.encoder.encode_queries(list(queries)), k)
