@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from trainers.config import ConfigError, load_config
+from trainers.config import load_config
+from trainers.typed_config import ConfigError
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("dense-*.yaml"))
 
@@ -77,8 +78,6 @@ def test_overrides(tmp_path) -> None:
 
 
 def test_auto_margin_scale_is_for_sparse_recipes(tmp_path) -> None:
-    from trainers.config import ConfigError, load_config
-
     path = tmp_path / "x.yaml"
     path.write_text(
         "kind: dense\nloss: {distill: margin_mse, margin_scale: auto}\nteachers: [{kind: bm25}]\n"

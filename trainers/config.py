@@ -2,32 +2,27 @@
 
 A config file has one top-level section per concern (``data``, ``mining``, ``guide``, ``loss``,
 ``sampler``, ``teachers``, ``training``); every field has a default, so a recipe states only what it
-changes. Unknown keys are rejected with the closest valid name::
+changes. Unknown keys are rejected with the closest valid name (``trainers.typed_config``)::
 
-    trainers.config.ConfigError: configs/x.yaml: unknown key 'loss.temprature'; did you mean 'temperature'?
+    ConfigError: configs/x.yaml: unknown key 'loss.temprature'; did you mean 'temperature'?
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from trainers.typed_config import ConfigError, from_dict
+
 
 def default_cache_dir() -> str:
     """``$WINNOW_CACHE``, else ``~/.cache/winnow``: frozen-model outputs, keyed by content."""
     return os.environ.get("WINNOW_CACHE") or os.path.expanduser("~/.cache/winnow")
-
-
-class ConfigError(ValueError):
-    """A config file or value is invalid; the message names the file, key and valid choices."""
 
 
 @dataclass
@@ -316,66 +311,6 @@ class TrainConfig:
                 f"got {self.sparse.doc_max_terms}"
             )
         return self
-
-
-def _suggest(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
-    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
-
-
-def _convert(value: Any, hint: Any, path: str, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        non_none = [a for a in args if a is not type(None)]
-        errors = []
-        for candidate in non_none:
-            try:
-                return _convert(value, candidate, path, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0])
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(
-                f"{where}: {path}={value!r} is not valid; expected one of {', '.join(map(repr, args))}"
-            )
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: {path} must be a list, got {type(value).__name__}")
-        return [_convert(v, args[0], f"{path}[{i}]", where) for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, where, path)
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):
-        try:
-            return float(value)  # YAML reads 2e-5 as a string
-        except ValueError:
-            pass
-    if hint in (int, str, bool) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
-        return value
-    if hint is Any:
-        return value
-    raise ConfigError(f"{where}: {path}={value!r} must be of type {getattr(hint, '__name__', hint)}")
-
-
-def from_dict(cls: type, raw: Any, where: str = "config", prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys with a suggestion."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: {prefix or 'top level'} must be a mapping, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in raw.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if key not in names:
-            raise ConfigError(f"{where}: unknown key {path!r}{_suggest(str(key), names)}")
-        kwargs[key] = _convert(value, hints[key], path, where)
-    return cls(**kwargs)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
