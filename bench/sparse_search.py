@@ -24,6 +24,7 @@ recall@10 against the exact results.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -275,6 +276,11 @@ def main() -> int:
     parser.add_argument("--no-seismic", action="store_true")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    if not args.no_seismic and importlib.util.find_spec("seismic") is None:
+        raise SystemExit(
+            "pyseismic-lsr (module 'seismic') is not installed: pip install -e '.[bench]' "
+            "(make bench does), or pass --no-seismic"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     cached = vectors_path(Path(args.work), args.model, args.data)
     if not (cached / "docs.npz").is_file() or vectors_outdated(cached, args.model):
