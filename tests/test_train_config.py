@@ -66,6 +66,11 @@ CROSS_FIELD_RULES = [
         "loss.teacher_pool takes the miner's candidates",
     ),
     ("mining: {model: bm25, extra_models: [bm25]}\n", "mining.extra_models repeats a miner"),
+    ("loss: {in_batch_weight: -1}\n", "loss.in_batch_weight must be >= 0; got -1"),
+    (
+        "loss: {in_batch_weight: 1}\nteachers: [{kind: bm25}]\n",
+        "loss.in_batch_weight needs a teacher of kind 'dense'",
+    ),
     (
         "guide: null\nloss: {name: mnrl}\nmining: {model: bm25, extra_models: [guide]}\n",
         "mining model 'guide' needs a guide",

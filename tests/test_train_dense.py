@@ -49,6 +49,7 @@ teachers:
         ("mnrl", "guide: null\nloss: {name: mnrl}\nmining: {num_negatives: 1}\n"),
         ("full", FULL),
         ("kl", FULL.replace("margin_mse", "kl")),
+        ("in-batch", FULL.replace("distill: margin_mse", "distill: margin_mse, in_batch_weight: 1.0")),
     ],
 )
 def test_two_step_training_writes_a_loadable_model(setup, name: str, body: str) -> None:

@@ -129,6 +129,9 @@ class LossConfig:
             positives and negatives plus this many more of the miner's top candidates (0: over the
             positives and negatives alone, where the weakest negative always scores 0 and, with one
             positive, the positive 1, whatever the teacher thought of them).
+        in_batch_weight: weight of TAS-B's in-batch Margin-MSE term (dense recipes): the first dense
+            teacher's margins between each query's positive and the other rows' documents of the
+            batch (``trainers.losses.InBatchMarginMSELoss``); 0 leaves it out.
     """
 
     name: Literal["mnrl", "gist", "st_gist"] = "gist"
@@ -143,6 +146,7 @@ class LossConfig:
     margin_scale: float | Literal["auto"] = 5.0
     teacher_margin_floor: float | None = None
     teacher_pool: int = 0
+    in_batch_weight: float = 0.0
 
 
 @dataclass
@@ -283,6 +287,18 @@ class TrainConfig:
             raise ConfigError(
                 f"{where}: loss.teacher_pool takes the miner's candidates (mining.enabled: true)"
             )
+        if self.loss.in_batch_weight < 0:
+            raise ConfigError(f"{where}: loss.in_batch_weight must be >= 0; got {self.loss.in_batch_weight}")
+        if self.loss.in_batch_weight:
+            if self.kind != "dense":
+                raise ConfigError(f"{where}: loss.in_batch_weight is for dense recipes; set it to 0")
+            if not any(t.kind == "dense" for t in self.teachers):
+                raise ConfigError(f"{where}: loss.in_batch_weight needs a teacher of kind 'dense'")
+            if self.loss.name != "gist":
+                raise ConfigError(
+                    f"{where}: loss.in_batch_weight shares the student's forward pass with loss.name "
+                    f"'gist'; got {self.loss.name!r}"
+                )
         if self.loss.distill and not self.mining.enabled:
             raise ConfigError(f"{where}: loss.distill needs mined negatives (mining.enabled: true)")
         if self.sampler.name == "tas_balanced" and not self.teachers:

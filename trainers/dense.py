@@ -29,7 +29,13 @@ from trainers.data import TrainingData, load_training_data
 from trainers.dev import DEV_METRIC, build_dev_evaluator
 from trainers.embedding_cache import EmbeddingCache
 from trainers.guide import Guide
-from trainers.losses import CachedGuideGISTLoss, CombinedLoss, EnsembleKLLoss, EnsembleMarginMSELoss
+from trainers.losses import (
+    CachedGuideGISTLoss,
+    CombinedLoss,
+    EnsembleKLLoss,
+    EnsembleMarginMSELoss,
+    InBatchMarginMSELoss,
+)
 from trainers.mining import Searcher, SparseSearcher, build_searcher, interleave, mine_hard_negatives
 from trainers.report import plot_history, write_log
 from trainers.rows import TrainingRows, build_rows
@@ -180,6 +186,27 @@ class Recipe:
                 out[ids] = self.guide.embed(texts, role)
         return out
 
+    def teacher_matrix(self, rows: TrainingRows) -> np.ndarray:
+        """The first dense teacher's embedding of every text in the row table (the guide's when equal)."""
+        spec = next((t for t in self.config.teachers if t.kind == "dense"), None)
+        if spec is None:
+            raise ValueError("no teacher of kind 'dense' configured")
+        guide = self.config.guide
+        if guide is not None and (spec.model, spec.max_length) == (guide.model, guide.max_length):
+            return self.guide_matrix(rows)
+        cache = self.embedding_cache(load_encoder(spec.model, max_length=spec.max_length))
+        out: np.ndarray | None = None
+        for role in ("query", "document"):
+            ids, texts = rows.table.by_role(role)
+            if len(ids):
+                vectors = cache.get(texts, role)
+                if out is None:
+                    out = np.zeros((len(rows.table), vectors.shape[1]), dtype=np.float32)
+                out[ids] = vectors
+        if out is None:
+            raise ValueError("the training rows hold no texts")
+        return out
+
     def batch_sampler(self, rows: TrainingRows):
         sampler = self.config.sampler
         if sampler.name == "random":
@@ -271,14 +298,19 @@ def build_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRo
             contrast_anchors=spec.contrast_anchors,
             contrast_positives=spec.contrast_positives,
         )
-    if spec.distill is None:
-        return contrastive
-    distill = distillation_loss(model, spec)
-    if not hasattr(contrastive, "loss_from_embeddings") or spec.contrastive_weight == 0:
-        if spec.contrastive_weight == 0:
-            return distill
+    terms = [(contrastive, spec.contrastive_weight)] if spec.contrastive_weight else []
+    if spec.distill is not None:
+        terms.append((distillation_loss(model, spec), spec.distill_weight))
+    if spec.in_batch_weight:
+        term = InBatchMarginMSELoss(model, recipe.teacher_matrix(rows), margin_scale=float(spec.margin_scale))
+        terms.append((term, spec.in_batch_weight))
+    if len(terms) == 1:
+        return terms[0][0]
+    if not terms:
+        raise ValueError("the loss has no term: set loss.contrastive_weight > 0 or loss.distill")
+    if not hasattr(contrastive, "loss_from_embeddings") and spec.contrastive_weight:
         raise ValueError(f"loss {spec.name!r} cannot be combined with distillation; use loss.name: gist")
-    return CombinedLoss(model, [(contrastive, spec.contrastive_weight), (distill, spec.distill_weight)])
+    return CombinedLoss(model, terms)
 
 
 def training_arguments(
