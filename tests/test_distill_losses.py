@@ -35,7 +35,9 @@ def test_teacher_margin_floor_raises_only_margins_below_it() -> None:
     assert loss.loss_from_embeddings(embeddings, labels).item() == pytest.approx(expected)
 
 
-def _in_batch_reference(embeddings: list[torch.Tensor], labels: torch.Tensor, teacher: torch.Tensor) -> float:
+def _in_batch_reference(
+    embeddings: list[torch.Tensor], labels: torch.Tensor, teacher: torch.Tensor, normalise: bool = True
+) -> float:
     """The in-batch term written out pair by pair (independent of the vectorised loss)."""
     anchor, *docs = [nn.functional.normalize(e, dim=-1) for e in embeddings]
     ids = labels[:, : len(embeddings)].long()
@@ -50,7 +52,7 @@ def _in_batch_reference(embeddings: list[torch.Tensor], labels: torch.Tensor, te
         ]
         t = {(c, j): float(teacher[ids[i, 0]] @ teacher[ids[j, c + 1]]) for c, j in [(0, i), *others]}
         low, high = min(t.values()), max(t.values())
-        norm = {k: (v - low) / (high - low) for k, v in t.items()}
+        norm = {k: (v - low) / (high - low) if normalise else 5.0 * v for k, v in t.items()}
         s_pos = float(anchor[i] @ docs[0][i])
         for c, j in others:
             student_margin = 5.0 * (s_pos - float(anchor[i] @ docs[c][j]))
@@ -58,7 +60,8 @@ def _in_batch_reference(embeddings: list[torch.Tensor], labels: torch.Tensor, te
     return sum(errors) / len(errors)
 
 
-def test_in_batch_margin_mse_matches_pairwise_reference() -> None:
+@pytest.mark.parametrize("normalise", [True, False])
+def test_in_batch_margin_mse_matches_pairwise_reference(normalise: bool) -> None:
     from trainers.losses.in_batch_margin_mse import InBatchMarginMSELoss
 
     generator = torch.Generator().manual_seed(0)
@@ -67,9 +70,9 @@ def test_in_batch_margin_mse_matches_pairwise_reference() -> None:
     # text ids: row r holds query 3r, positive 3r+1, negative 3r+2; row 3's positive repeats row 0's
     ids = torch.arange(12, dtype=torch.float32).reshape(4, 3)
     ids[3, 1] = 1.0
-    loss = InBatchMarginMSELoss(nn.Identity(), teacher, margin_scale=5.0)
+    loss = InBatchMarginMSELoss(nn.Identity(), teacher, margin_scale=5.0, normalise=normalise)
     value = loss.loss_from_embeddings(embeddings, ids).item()
-    assert value == pytest.approx(_in_batch_reference(embeddings, ids, teacher), rel=1e-5)
+    assert value == pytest.approx(_in_batch_reference(embeddings, ids, teacher, normalise), rel=1e-5)
 
 
 def test_in_batch_margin_mse_ignores_own_negatives_and_duplicate_positives() -> None:

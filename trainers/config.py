@@ -132,6 +132,8 @@ class LossConfig:
         in_batch_weight: weight of TAS-B's in-batch Margin-MSE term (dense recipes): the first dense
             teacher's margins between each query's positive and the other rows' documents of the
             batch (``trainers.losses.InBatchMarginMSELoss``); 0 leaves it out.
+        in_batch_normalise: min-max normalise the in-batch teacher's scores per query (as the
+            ensemble does); ``false`` fits the teacher's raw cosine margins (TAS-B's way).
     """
 
     name: Literal["mnrl", "gist", "st_gist"] = "gist"
@@ -147,6 +149,7 @@ class LossConfig:
     teacher_margin_floor: float | None = None
     teacher_pool: int = 0
     in_batch_weight: float = 0.0
+    in_batch_normalise: bool = True
 
 
 @dataclass

@@ -302,7 +302,12 @@ def build_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRo
     if spec.distill is not None:
         terms.append((distillation_loss(model, spec), spec.distill_weight))
     if spec.in_batch_weight:
-        term = InBatchMarginMSELoss(model, recipe.teacher_matrix(rows), margin_scale=float(spec.margin_scale))
+        term = InBatchMarginMSELoss(
+            model,
+            recipe.teacher_matrix(rows),
+            margin_scale=float(spec.margin_scale),
+            normalise=spec.in_batch_normalise,
+        )
         terms.append((term, spec.in_batch_weight))
     if len(terms) == 1:
         return terms[0][0]

@@ -21,14 +21,18 @@ class InBatchMarginMSELoss(nn.Module):
     ``i`` and every document ``j`` of another row (that row's positive and negatives), the student's
     margin ``s(q_i, p_i) - s(q_i, d_j)`` is fitted to the teacher's. The teacher's similarities are
     dot products of rows of a cached embedding matrix (the guide's, when the dense teacher is the
-    guide), min-max normalised per anchor over its positive and the in-batch documents as the
-    ensemble does, so teacher margins lie in [-1, 1]. The anchor's own mined negatives are left to
-    the pairwise term, and a document that is the same text as the anchor's positive is skipped.
+    guide). With ``normalise`` they are min-max normalised per anchor over its positive and the
+    in-batch documents as the ensemble does, so teacher margins lie in [-1, 1]; without it the
+    teacher's cosine margins are used as they are, on the student's scale (both times
+    ``margin_scale``), as TAS-B uses its teacher's raw scores. The anchor's own mined negatives are
+    left to the pairwise term, and a document that is the same text as the anchor's positive is skipped.
 
     Args:
         model: the student SentenceTransformer.
         teacher_embeddings: (n_texts, d) normalised teacher embeddings, row ``i`` for text id ``i``.
-        margin_scale: multiplier of the student's margins (as in :class:`EnsembleMarginMSELoss`).
+        margin_scale: multiplier of the student's margins (as in :class:`EnsembleMarginMSELoss`), and
+            of the teacher's when ``normalise`` is off.
+        normalise: min-max normalise the teacher's scores per anchor (else raw cosine margins).
         similarity: ``cosine`` (dense students) or ``dot`` (sparse students).
 
     Inputs:
@@ -49,6 +53,7 @@ class InBatchMarginMSELoss(nn.Module):
         teacher_embeddings: np.ndarray | Tensor,
         margin_scale: float = 5.0,
         similarity: str = "cosine",
+        normalise: bool = True,
     ) -> None:
         super().__init__()
         self.similarity = check_similarity(similarity)
@@ -56,6 +61,7 @@ class InBatchMarginMSELoss(nn.Module):
         teacher = torch.as_tensor(np.asarray(teacher_embeddings, dtype=np.float32))
         self.register_buffer("teacher_embeddings", teacher, persistent=False)
         self.margin_scale = margin_scale
+        self.normalise = normalise
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
         return self.loss_from_embeddings(embed_columns(self.model, list(sentence_features)), labels)
@@ -75,11 +81,14 @@ class InBatchMarginMSELoss(nn.Module):
         if not other.any():
             return student.sum() * 0.0
         positive_column = torch.arange(batch, device=ids.device).unsqueeze(1)  # positives come first
-        # Min-max per anchor over its positive and the other rows' documents.
-        scored = other | (torch.arange(teacher.shape[1], device=ids.device).unsqueeze(0) == positive_column)
-        low = teacher.masked_fill(~scored, torch.inf).amin(dim=1, keepdim=True)
-        high = teacher.masked_fill(~scored, -torch.inf).amax(dim=1, keepdim=True)
-        teacher = (teacher - low) / (high - low).clamp_min(1e-9)
+        if self.normalise:  # min-max per anchor over its positive and the other rows' documents
+            columns = torch.arange(teacher.shape[1], device=ids.device).unsqueeze(0)
+            scored = other | (columns == positive_column)
+            low = teacher.masked_fill(~scored, torch.inf).amin(dim=1, keepdim=True)
+            high = teacher.masked_fill(~scored, -torch.inf).amax(dim=1, keepdim=True)
+            teacher = (teacher - low) / (high - low).clamp_min(1e-9)
+        else:
+            teacher = teacher * self.margin_scale
         teacher = teacher.to(student.device)
         student_margin = student.gather(1, positive_column.to(student.device)) - student
         teacher_margin = teacher.gather(1, positive_column.to(teacher.device)) - teacher
