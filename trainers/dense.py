@@ -24,7 +24,7 @@ import numpy as np
 from indexes.io import atomic_directory, write_meta
 from retrieval.encoders import DenseEncoder, Encoder, load_encoder
 from trainers.checkpoints import latest_checkpoint
-from trainers.config import LossConfig, TrainConfig, to_dict
+from trainers.config import LossConfig, TeacherConfig, TrainConfig, to_dict
 from trainers.data import TrainingData, load_training_data
 from trainers.dev import DEV_METRIC, build_dev_evaluator
 from trainers.embedding_cache import EmbeddingCache
@@ -138,16 +138,7 @@ class Recipe:
         members: list[Teacher] = []
         for spec in self.config.teachers:
             if spec.kind == "dense":
-                guide = self.config.guide
-                same_as_guide = guide is not None and (spec.model, spec.max_length) == (
-                    guide.model,
-                    guide.max_length,
-                )
-                cache = (
-                    self.guide.cache  # type: ignore[union-attr]
-                    if same_as_guide
-                    else self.embedding_cache(load_encoder(spec.model, max_length=spec.max_length))
-                )
+                cache = self.dense_teacher_cache(spec)
                 members.append(DenseTeacher(cache))
             elif spec.kind == "sparse":
                 members.append(SparseTeacher(spec.model, max_length=spec.max_length or 512))
@@ -175,37 +166,36 @@ class Recipe:
         pools = self.pools(depth) if depth and teachers is not None else None
         return build_rows(self.data, negatives, teachers, pools)
 
+    def dense_teacher_cache(self, spec: TeacherConfig) -> EmbeddingCache:
+        """The embedding cache of a dense teacher: the guide's when the teacher is the guide."""
+        guide = self.config.guide
+        same_as_guide = guide is not None and (spec.model, spec.max_length) == (guide.model, guide.max_length)
+        if same_as_guide and self.guide is not None:
+            return self.guide.cache
+        return self.embedding_cache(load_encoder(spec.model, max_length=spec.max_length))
+
+    @staticmethod
+    def table_matrix(rows: TrainingRows, cache: EmbeddingCache) -> np.ndarray:
+        """``cache``'s embedding of every text in the row table, row ``i`` for text id ``i``."""
+        out = np.zeros((len(rows.table), cache.encoder.dim), dtype=np.float32)
+        for role in ("query", "document"):
+            ids, texts = rows.table.by_role(role)
+            if len(ids):
+                out[ids] = cache.get(texts, role)
+        return out
+
     def guide_matrix(self, rows: TrainingRows) -> np.ndarray:
         """Guide embedding of every text in the row table, row ``i`` for text id ``i``."""
         if self.guide is None:
             raise ValueError("no guide configured")
-        out = np.zeros((len(rows.table), self.guide.encoder.dim), dtype=np.float32)
-        for role in ("query", "document"):
-            ids, texts = rows.table.by_role(role)
-            if len(ids):
-                out[ids] = self.guide.embed(texts, role)
-        return out
+        return self.table_matrix(rows, self.guide.cache)
 
     def teacher_matrix(self, rows: TrainingRows) -> np.ndarray:
         """The first dense teacher's embedding of every text in the row table (the guide's when equal)."""
         spec = next((t for t in self.config.teachers if t.kind == "dense"), None)
         if spec is None:
             raise ValueError("no teacher of kind 'dense' configured")
-        guide = self.config.guide
-        if guide is not None and (spec.model, spec.max_length) == (guide.model, guide.max_length):
-            return self.guide_matrix(rows)
-        cache = self.embedding_cache(load_encoder(spec.model, max_length=spec.max_length))
-        out: np.ndarray | None = None
-        for role in ("query", "document"):
-            ids, texts = rows.table.by_role(role)
-            if len(ids):
-                vectors = cache.get(texts, role)
-                if out is None:
-                    out = np.zeros((len(rows.table), vectors.shape[1]), dtype=np.float32)
-                out[ids] = vectors
-        if out is None:
-            raise ValueError("the training rows hold no texts")
-        return out
+        return self.table_matrix(rows, self.dense_teacher_cache(spec))
 
     def batch_sampler(self, rows: TrainingRows):
         sampler = self.config.sampler
