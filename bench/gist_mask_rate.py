@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from indexes.io import write_json_atomic
 from retrieval.encoders import DenseEncoder
 from trainers.config import load_config
-from trainers.dense import Recipe
 from trainers.guide import gist_mask
+from trainers.recipe import Recipe
 from trainers.samplers import QueryBatchSampler
 
 logger = logging.getLogger("bench.gist_mask_rate")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from indexes.io import write_json_atomic
 from retrieval.encoders import DenseEncoder
 from trainers.config import load_config
-from trainers.dense import Recipe
+from trainers.recipe import Recipe
 from trainers.rows import candidate_lists
 from trainers.teacher_quality import first_positive_mrr, pairwise_accuracy, weight_grid
 from trainers.teachers import combine

@@ -113,7 +113,7 @@ def test_put_stores_vectors_computed_elsewhere(tmp_path) -> None:
 
 def test_queries_whose_negatives_were_all_filtered_get_a_random_one(tmp_path) -> None:
     from trainers.config import TrainConfig
-    from trainers.dense import Recipe
+    from trainers.recipe import Recipe
 
     recipe = Recipe.__new__(Recipe)
     recipe.config = TrainConfig()
@@ -134,7 +134,7 @@ def test_interleave_takes_each_miner_in_turn_and_keeps_first_places() -> None:
 
 def test_extra_miners_share_the_negative_budget(tmp_path) -> None:
     from trainers.config import TrainConfig
-    from trainers.dense import Recipe
+    from trainers.recipe import Recipe
 
     class Reversed(Ranked):
         name = "reversed"

@@ -129,7 +129,7 @@ def test_sparse_student_mines_its_own_negatives(setup, monkeypatch) -> None:
     corpus through the embedded inverted index; the negatives are its top-ranked non-positives."""
     from retrieval.sparse_encoder import SparseModelEncoder
     from trainers.config import load_config
-    from trainers.dense import Recipe
+    from trainers.recipe import Recipe
     from trainers.sparse import build_student, student_name
 
     monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))

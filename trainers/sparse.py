@@ -1,7 +1,7 @@
 """``train_sparse(config)``: train an inference-free learned sparse retriever on ``SparseEncoderTrainer``.
 
 The student is built by :mod:`trainers.sparse_model` (IDF query table + SPLADE MLM documents). The
-preparation is the dense trainer's :class:`~trainers.dense.Recipe` (pairs, guide-filtered mined
+preparation is the dense trainer's :class:`~trainers.recipe.Recipe` (pairs, guide-filtered mined
 negatives, guide embeddings, teacher ensemble, TAS-Balanced sampler), all cached. The loss is
 sentence-transformers' ``SpladeLoss`` around Winnow's terms:
 
@@ -28,11 +28,13 @@ from indexes.io import atomic_directory, write_meta
 from retrieval.corpus import document_text, iter_corpus
 from retrieval.settings import resolve_beir
 from retrieval.sparse_encoder import SparseModelEncoder
+from trainers.arguments import training_arguments
 from trainers.checkpoints import latest_checkpoint
 from trainers.config import TrainConfig, to_dict
-from trainers.dense import Recipe, distillation_loss, training_arguments
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss
+from trainers.losses.distillation import distillation_loss
 from trainers.losses.flops import FlopsRegularizer
+from trainers.recipe import Recipe
 from trainers.report import plot_history, write_log
 from trainers.rows import TrainingRows
 from trainers.soup import average_checkpoints

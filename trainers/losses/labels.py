@@ -25,7 +25,7 @@ def split_labels(labels: Tensor, n_columns: int) -> RowLabels:
     if labels is None or labels.dim() != 2:
         raise ValueError(
             "this loss needs Winnow's row labels (text ids [+ teacher scores]); build the dataset with "
-            "trainers.dense.build_rows"
+            "trainers.rows.build_rows"
         )
     width = labels.shape[1]
     if width not in (n_columns, 2 * n_columns - 1):

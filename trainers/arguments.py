@@ -1,0 +1,53 @@
+"""``training_arguments``: sentence-transformers trainer arguments from a recipe's ``training`` section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trainers.config import TrainConfig
+from trainers.dev import DEV_METRIC
+
+
+def training_arguments(
+    config: TrainConfig,
+    checkpoints: Path,
+    batch_sampler: Any,
+    has_dev: bool,
+    arguments_class: Any = None,
+    **extra: Any,
+):
+    """Trainer arguments from the recipe (``arguments_class``: the sparse trainer's own class)."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    t = config.training
+    strategy = "steps" if t.eval_steps else "epoch"
+    return (arguments_class or SentenceTransformerTrainingArguments)(
+        output_dir=str(checkpoints),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        learning_rate=t.learning_rate,
+        warmup_steps=t.warmup_ratio,  # a float below 1 is a ratio of the total steps (transformers 5)
+        lr_scheduler_type=t.scheduler,
+        weight_decay=t.weight_decay,
+        seed=t.seed,
+        data_seed=t.seed,
+        fp16=t.precision == "fp16",
+        bf16=t.precision == "bf16",
+        batch_sampler=batch_sampler,
+        eval_strategy=strategy if has_dev else "no",
+        eval_steps=t.eval_steps,
+        save_strategy=strategy,
+        save_steps=t.save_steps or t.eval_steps,
+        save_total_limit=max(t.save_total_limit, t.average_last),
+        load_best_model_at_end=has_dev,
+        metric_for_best_model=DEV_METRIC if has_dev else None,
+        greater_is_better=True,
+        logging_steps=t.logging_steps,
+        report_to="none",
+        dataloader_drop_last=False,
+        disable_tqdm=False,
+        **extra,
+    )
