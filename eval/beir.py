@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import DEFAULT_METRICS, drop_self_hits, evaluate_run
+from eval.metrics import DEFAULT_METRICS, drop_self_hits, mean_scores, per_query_scores
 from retrieval.bm25 import BM25Retriever
 from retrieval.corpus import BeirDataset, open_beir
 from retrieval.retriever import Retriever
@@ -54,7 +54,8 @@ def evaluate(
 
     Returns:
         ``{"dataset", "split", "model", "metrics": {name: value}, "seconds", "n_queries", "n_documents",
-        "index"}``; ``seconds`` covers indexing and search.
+        "index", "per_query": {name: {query_id: value}}}``; ``seconds`` covers indexing and search. The
+        per-query scores are what ``winnow eval compare`` tests for significance.
     """
     data = dataset if isinstance(dataset, BeirDataset) else open_beir(dataset)
     qrels = data.qrels(split)
@@ -70,7 +71,8 @@ def evaluate(
     hits = retriever.search([queries[q] for q in query_ids], k=top_k + 1, batch_size=batch_size)
     seconds = time.perf_counter() - start
     run = drop_self_hits(hits.as_run(query_ids))
-    scores = evaluate_run(qrels, run, metrics)
+    per_query = per_query_scores(qrels, run, metrics)
+    scores = mean_scores(per_query)
     logger.info("%s/%s: %s", data.name, split, ", ".join(f"{m}={v:.4f}" for m, v in scores.items()))
     return {
         "dataset": data.name,
@@ -83,4 +85,5 @@ def evaluate(
         "n_documents": len(retriever.index),
         "seconds": round(seconds, 3),
         "index_seconds": round(index_seconds, 3),
+        "per_query": per_query,
     }

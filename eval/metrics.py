@@ -63,7 +63,11 @@ def per_query_scores(
     return {m: out[m] for m in metrics}
 
 
+def mean_scores(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """``{metric: mean over queries}`` of :func:`per_query_scores`' output (0 for no query)."""
+    return {m: (sum(v.values()) / len(v) if v else 0.0) for m, v in per_query.items()}
+
+
 def evaluate_run(qrels: Qrels, run: Run, metrics: Iterable[str] = DEFAULT_METRICS) -> dict[str, float]:
     """Mean of each metric over the judged queries (those with at least one judgement)."""
-    per_query = per_query_scores(qrels, run, metrics)
-    return {m: (sum(v.values()) / len(v) if v else 0.0) for m, v in per_query.items()}
+    return mean_scores(per_query_scores(qrels, run, metrics))

@@ -57,3 +57,51 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
 
 def csv_table(results: Sequence[dict[str, Any]]) -> str:
     return render_csv(*comparison_rows(results))
+
+
+def per_query_of(result: dict[str, Any], metric: str, source: str) -> dict[str, float]:
+    """A result's per-query scores for ``metric``; ``source`` names the file in errors."""
+    per_query = result.get("per_query")
+    if not isinstance(per_query, dict):
+        raise ValueError(
+            f"{source}: no per-query scores (written by an older `winnow eval beir`); score the model "
+            "again with --output to compare it"
+        )
+    if metric not in per_query:
+        raise ValueError(f"{source}: no per-query {metric!r}; it has {', '.join(sorted(per_query))}")
+    return {str(q): float(v) for q, v in per_query[metric].items()}
+
+
+def significance_rows(
+    labels: Sequence[str], comparisons: Sequence[Any], baseline_label: str
+) -> tuple[list[str], list[list[str]]]:
+    """One row per :class:`~eval.significance.PairedComparison` against ``baseline_label``."""
+    if not comparisons:
+        return [], []
+    first = comparisons[0]
+    metric = first.metric
+    header = [
+        "run",
+        "queries",
+        metric,
+        "diff",
+        "95% CI",
+        "p (randomisation)",
+        "p (t-test)",
+        "wins/ties/losses",
+    ]
+    rows = [[baseline_label, str(first.n_queries), f"{first.baseline_mean:.4f}", "", "", "", "", ""]]
+    for label, c in zip(labels, comparisons, strict=True):
+        rows.append(
+            [
+                label,
+                str(c.n_queries),
+                f"{c.other_mean:.4f}",
+                f"{c.difference:+.4f}",
+                f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]",
+                f"{c.p_randomization:.4f}",
+                f"{c.p_ttest:.4f}",
+                f"{c.wins}/{c.ties}/{c.losses}",
+            ]
+        )
+    return header, rows

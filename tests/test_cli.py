@@ -23,6 +23,9 @@ def test_eval_beir_writes_the_documented_json(tiny_model_dir, tiny_beir, tmp_pat
     assert set(result["metrics"]) == {"ndcg@10", "recall@100", "mrr@10"}
     assert result["metrics"]["recall@100"] == 1.0  # 6 documents: everything is retrieved
     assert 0 < result["metrics"]["ndcg@10"] <= 1
+    per_query = result["per_query"]["ndcg@10"]  # what `eval compare` pairs
+    assert len(per_query) == result["n_queries"]
+    assert sum(per_query.values()) / len(per_query) == pytest.approx(result["metrics"]["ndcg@10"])
     assert "ndcg@10" in capsys.readouterr().out
 
 

@@ -1,4 +1,4 @@
-"""``winnow eval beir``: score a model on a BEIR-layout data set."""
+"""``winnow eval beir|mteb|table|compare``: score models, tabulate results, test differences."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from pathlib import Path
 
 from eval.beir import evaluate
 from eval.metrics import DEFAULT_METRICS
-from eval.report import csv_table, load_results, markdown_table
+from eval.report import (
+    csv_table,
+    load_results,
+    markdown_table,
+    per_query_of,
+    render_csv,
+    render_markdown,
+    significance_rows,
+)
 from indexes.io import write_json_atomic
 from retrieval.bm25 import BM25_MODEL, BM25Retriever
 from retrieval.cli.options import add_encoder_options, add_index_options, parse_search_params
@@ -70,6 +78,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     table.add_argument("results", nargs="+", help="JSON files written by `winnow eval beir --output`")
     table.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     table.set_defaults(func=run_table)
+    compare = targets.add_parser(
+        "compare",
+        help="paired significance tests of `eval beir` results against a baseline, query by query",
+    )
+    compare.add_argument(
+        "baseline",
+        help="result JSON of the baseline; A.json,B.json,... averages several runs (seeds) per query",
+    )
+    compare.add_argument("others", nargs="+", help="result JSON (or comma-joined runs) to test against it")
+    compare.add_argument("--metric", default="ndcg@10", help="metric NAME@K (default ndcg@10)")
+    compare.add_argument(
+        "--resamples", type=int, default=10_000, help="permutations and bootstrap samples (default 10000)"
+    )
+    compare.add_argument("--seed", type=int, default=0, help="random seed of the resampling (default 0)")
+    compare.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    compare.add_argument("--output", default=None, help="also write the comparisons as JSON here")
+    compare.set_defaults(func=run_compare)
 
 
 def run_mteb_cmd(args: argparse.Namespace) -> int:
@@ -106,6 +131,58 @@ def run_mteb_cmd(args: argparse.Namespace) -> int:
 def run_table(args: argparse.Namespace) -> int:
     results = load_results(args.results)
     sys.stdout.write(markdown_table(results) if args.format == "markdown" else csv_table(results))
+    return 0
+
+
+def _pooled(spec: str, metric: str) -> tuple[str, dict[str, float]]:
+    """Label and per-query scores of one argument: a result file, or comma-joined files averaged."""
+    from eval.significance import average_runs
+
+    paths = [p for p in spec.split(",") if p]
+    if not paths:
+        raise ValueError(f"{spec!r}: expected a result JSON path, or several joined by commas")
+    results = load_results(paths)
+    runs = [per_query_of(r, metric, p) for r, p in zip(results, paths, strict=True)]
+    label = str(results[0].get("model", paths[0]))
+    if len(paths) > 1:
+        label = f"{label} (mean of {len(paths)} runs)"
+    return label, average_runs(runs, paths)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from eval.significance import paired_comparison
+
+    if args.resamples < 100:
+        raise ValueError(f"--resamples {args.resamples}: use at least 100")
+    base_label, base = _pooled(args.baseline, args.metric)
+    labels, comparisons = [], []
+    for spec in args.others:
+        label, scores = _pooled(spec, args.metric)
+        try:
+            comparison = paired_comparison(
+                base, scores, args.metric, n_resamples=args.resamples, seed=args.seed
+            )
+        except ValueError as exc:
+            raise ValueError(f"{spec} against {args.baseline}: {exc}") from exc
+        labels.append(label)
+        comparisons.append(comparison)
+    header, rows = significance_rows(labels, comparisons, base_label)
+    sys.stdout.write(render_markdown(header, rows) if args.format == "markdown" else render_csv(header, rows))
+    if args.output:
+        write_json_atomic(
+            args.output,
+            {
+                "command": " ".join(sys.argv),
+                "baseline": {"label": base_label, "files": args.baseline},
+                "comparisons": [
+                    {"label": label, "files": spec, **asdict(c)}
+                    for label, spec, c in zip(labels, args.others, comparisons, strict=True)
+                ],
+            },
+        )
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
