@@ -107,6 +107,23 @@ def run(
     return result
 
 
+def significance_line(dataset: str, rows: dict[str, dict], variants: list[str]) -> None:
+    """A table row of paired randomisation p-values (nDCG@10) against MNRL, where per-query scores exist."""
+    from eval.significance import paired_comparison
+
+    reference = rows.get("mnrl", {}).get("per_query", {}).get("ndcg@10")
+    if reference is None:
+        return
+    cells = []
+    for variant in variants:
+        scores = rows[variant].get("per_query", {}).get("ndcg@10")
+        if variant == "mnrl" or scores is None:
+            cells.append("")
+            continue
+        cells.append(f"p = {paired_comparison(reference, scores).p_randomization:.3f}")
+    print(f"| {dataset} vs MNRL | " + " | ".join(cells) + " |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["scifact", "nfcorpus"])
@@ -150,6 +167,7 @@ def main() -> int:
             + " | ".join(f"{rows[v]['metrics']['recall@100']:.4f}" for v in args.variants)
             + " |"
         )
+        significance_line(dataset, rows, args.variants)
     if args.json:
         Path(args.json).write_text(json.dumps({"command": command, "results": table}, indent=2))
     return 0
