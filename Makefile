@@ -35,6 +35,7 @@ demo: models
 	$(BIN)/winnow eval beir --model $(DEMO)/dense-full --data scifact --split test \
 		--output $(DEMO)/scifact-dense-full.json
 	$(BIN)/winnow eval table $(DEMO)/scifact-base.json $(DEMO)/scifact-dense-full.json
+	$(BIN)/winnow eval compare $(DEMO)/scifact-base.json $(DEMO)/scifact-dense-full.json
 
 test: setup
 	$(BIN)/python -m pytest -q
