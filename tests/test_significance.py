@@ -29,7 +29,9 @@ def test_randomisation_p_matches_exact_enumeration() -> None:
     a = rng.uniform(0, 1, 9)
     b = a + rng.normal(0.08, 0.1, 9)
     queries = [f"q{i}" for i in range(9)]
-    c = paired_comparison(dict(zip(queries, a)), dict(zip(queries, b)), n_resamples=10_000)
+    c = paired_comparison(
+        dict(zip(queries, a, strict=True)), dict(zip(queries, b, strict=True)), n_resamples=10_000
+    )
     assert c.p_randomization == pytest.approx(exact_randomisation_p(a, b), abs=1e-9)  # 512 < resamples: exact
     assert c.difference == pytest.approx(float((b - a).mean()))
     assert c.wins + c.ties + c.losses == 9
@@ -38,7 +40,7 @@ def test_randomisation_p_matches_exact_enumeration() -> None:
 def test_a_planted_gain_is_significant_and_no_change_is_not() -> None:
     rng = np.random.default_rng(0)
     queries = [f"q{i}" for i in range(200)]
-    base = dict(zip(queries, rng.uniform(0, 1, 200)))
+    base = dict(zip(queries, rng.uniform(0, 1, 200), strict=True))
     better = {q: v + 0.05 + rng.normal(0, 0.05) for q, v in base.items()}
     c = paired_comparison(base, better, n_resamples=2000)
     assert c.p_randomization < 0.001 and c.p_ttest < 0.001 and c.significant()

@@ -9,14 +9,15 @@ from trainers.teachers import Ensemble, minmax_per_query
 
 
 class Fixed:
-    """A teacher with given scores, counting its calls."""
+    """A teacher with given scores per document text, counting calls and the pairs it scored."""
 
-    def __init__(self, name: str, scores: list[list[float]]) -> None:
-        self.name, self.scores, self.calls = name, scores, 0
+    def __init__(self, name: str, scores: dict[str, float]) -> None:
+        self.name, self.scores, self.calls, self.pairs = name, scores, 0, 0
 
     def score(self, queries, candidates):
         self.calls += 1
-        return [np.asarray(s, dtype=np.float32) for s in self.scores]
+        self.pairs += sum(map(len, candidates))
+        return [np.asarray([self.scores[d] for d in docs], dtype=np.float32) for docs in candidates]
 
 
 def test_minmax_per_query() -> None:
@@ -27,8 +28,8 @@ def test_minmax_per_query() -> None:
 
 
 def test_heterogeneous_scales_are_aggregated_after_normalisation(tmp_path) -> None:
-    dense = Fixed("dense", [[0.9, 0.8, 0.1]])  # cosine scale
-    bm25 = Fixed("bm25", [[2.0, 30.0, 10.0]])  # BM25 scale
+    dense = Fixed("dense", {"a": 0.9, "b": 0.8, "c": 0.1})  # cosine scale
+    bm25 = Fixed("bm25", {"a": 2.0, "b": 30.0, "c": 10.0})  # BM25 scale
     ensemble = Ensemble([dense, bm25], weights=[3, 1], cache_dir=tmp_path)
     (scores,) = ensemble.score(["q"], [["a", "b", "c"]])
     d = np.array([1.0, 0.875, 0.0])
@@ -39,11 +40,40 @@ def test_heterogeneous_scales_are_aggregated_after_normalisation(tmp_path) -> No
     assert dense.calls == 1 and bm25.calls == 1  # the second call read the cache
 
 
+def test_the_store_scores_only_pairs_it_has_not_seen(tmp_path) -> None:
+    from trainers.pair_scores import PairScoreStore
+
+    teacher = Fixed("dense", {"a": 0.9, "b": 0.8, "c": 0.1, "d": 0.4})
+    first = Ensemble([teacher], cache_dir=tmp_path).member_scores(["q1", "q2"], [["a", "b"], ["c"]])
+    assert teacher.pairs == 3
+    # a new process (fresh ensemble) with one new pair and one pair of a new query among the old ones
+    again = Ensemble([teacher], cache_dir=tmp_path)
+    raw = again._raw(teacher, ["q1", "q2", "q3"], [["a", "d", "b"], ["c"], ["a"]])
+    assert teacher.pairs == 3 + 2 and teacher.calls == 2  # (q1, d) and (q3, a) only, in one call
+    np.testing.assert_allclose(np.concatenate(raw), [0.9, 0.4, 0.8, 0.1, 0.9])
+    assert [len(r) for r in raw] == [3, 1, 1]
+    np.testing.assert_allclose(first[0][0], [1.0, 0.0])  # min-max within q1's two candidates
+    store = PairScoreStore(tmp_path, "dense")
+    assert len(store.keys) == 5 and np.all(np.diff(store.keys.astype(np.float64)) > 0)
+    assert store.key("q1", "a") != store.key("q1", "b") != PairScoreStore(tmp_path, "bm25").key("q1", "b")
+    assert not list(tmp_path.glob("*.tmp.*"))  # written atomically
+
+
+def test_a_teacher_returning_the_wrong_number_of_scores_is_named(tmp_path) -> None:
+    from trainers.pair_scores import PairScoreStore
+
+    def short(queries, candidates):
+        return [np.zeros(1, dtype=np.float32)]
+
+    with pytest.raises(ValueError, match="teacher broken returned 1 scores for 2 pairs"):
+        PairScoreStore(tmp_path, "broken").score(["q"], [["a", "b"]], short)
+
+
 def test_bad_weights() -> None:
     with pytest.raises(ValueError, match="got 1 weights for 2 teachers"):
-        Ensemble([Fixed("a", []), Fixed("b", [])], weights=[1])
+        Ensemble([Fixed("a", {}), Fixed("b", {})], weights=[1])
     with pytest.raises(ValueError, match="non-negative with a positive sum"):
-        Ensemble([Fixed("a", [])], weights=[-1])
+        Ensemble([Fixed("a", {})], weights=[-1])
 
 
 def test_pairwise_accuracy_and_mrr_by_hand() -> None:

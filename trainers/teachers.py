@@ -3,7 +3,7 @@
 Heterogeneous teachers (dense bi-encoders, siamese sparse encoders, cross-encoders, BM25) score on
 different scales. Each teacher's scores are min-max normalised over each query's candidates, then
 combined with configurable weights (normalised to sum to 1), so the ensemble score of every
-candidate lies in [0, 1]. Scores are computed once and cached on disk, keyed by teacher and pairs.
+candidate lies in [0, 1]. Scores are computed once and cached on disk, keyed by teacher and pair.
 
 Example:
     >>> ensemble = Ensemble([DenseTeacher(cache), BM25Teacher(corpus)], weights=[0.7, 0.3])
@@ -12,9 +12,7 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -23,6 +21,7 @@ import numpy as np
 
 from trainers.bm25 import BM25
 from trainers.embedding_cache import EmbeddingCache
+from trainers.pair_scores import PairScoreStore
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +135,8 @@ class Ensemble:
     Args:
         teachers: the members.
         weights: one non-negative weight per teacher (normalised to sum to 1); default equal.
-        cache_dir: where each teacher's raw scores are kept (``None``: no cache).
+        cache_dir: where each teacher's raw pair scores are kept
+            (:class:`~trainers.pair_scores.PairScoreStore`; ``None``: no cache).
     """
 
     def __init__(
@@ -155,31 +155,17 @@ class Ensemble:
         self.teachers = list(teachers)
         self.weights = [w / sum(weights) for w in weights]
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._stores: dict[str, PairScoreStore] = {}
 
     def _raw(
         self, teacher: Teacher, queries: Sequence[str], candidates: Sequence[Sequence[str]]
     ) -> list[np.ndarray]:
-        path = None
-        if self.cache_dir is not None:
-            digest = hashlib.sha1(teacher.name.encode())
-            for q, docs in zip(queries, candidates, strict=True):
-                digest.update(f"\1{q}".encode())
-                for d in docs:
-                    digest.update(f"\0{d}".encode())
-            path = self.cache_dir / f"scores-{digest.hexdigest()[:16]}.npz"
-            if path.is_file():
-                with np.load(path) as stored:
-                    flat, lengths = stored["scores"], stored["lengths"]
-                return np.split(flat, np.cumsum(lengths)[:-1])
-        logger.info("scoring %d pairs with teacher %s", sum(map(len, candidates)), teacher.name)
-        scores = teacher.score(queries, candidates)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-            flat = np.concatenate(scores) if scores else np.zeros(0, np.float32)
-            np.savez(tmp, scores=flat, lengths=np.asarray([len(s) for s in scores]))
-            tmp.replace(path)
-        return scores
+        if self.cache_dir is None:
+            logger.info("scoring %d pairs with teacher %s", sum(map(len, candidates)), teacher.name)
+            return teacher.score(queries, candidates)
+        if teacher.name not in self._stores:
+            self._stores[teacher.name] = PairScoreStore(self.cache_dir, teacher.name)
+        return self._stores[teacher.name].score(queries, candidates, teacher.score)
 
     def member_scores(
         self, queries: Sequence[str], candidates: Sequence[Sequence[str]]

@@ -1,0 +1,109 @@
+"""``PairScoreStore``: one teacher's raw scores of (query, document) text pairs, kept on disk.
+
+A teacher's score of a pair depends on the two texts only, so the store is keyed by pair, not by the
+list of pairs a run asked for: a rerun with another seed, another subset of queries or a few other
+negatives scores only the pairs it has not seen. Keys are the first 8 bytes of SHA-1 over the
+teacher's name and both texts (a collision among 10 million pairs has probability ~3e-6), kept
+sorted beside their scores in one ``.npz`` that is replaced atomically. Two processes adding to the
+same store at once lose nothing but cache hits: the last writer's file wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+ScoreFn = Callable[[Sequence[str], Sequence[Sequence[str]]], list[np.ndarray]]
+
+
+class PairScoreStore:
+    """Pair scores of the teacher called ``teacher_name`` under ``directory``.
+
+    Args:
+        directory: folder of the stores (one file per teacher).
+        teacher_name: the teacher's ``name`` (model id and kind); part of every key.
+
+    Example:
+        >>> store = PairScoreStore(cache / "teacher_scores", teacher.name)
+        >>> scores = store.score(["q"], [["doc a", "doc b"]], teacher.score)  # scores only new pairs
+    """
+
+    def __init__(self, directory: str | Path, teacher_name: str) -> None:
+        self.teacher_name = teacher_name
+        digest = hashlib.sha1(teacher_name.encode()).hexdigest()[:16]
+        self.path = Path(directory) / f"pairs-{digest}.npz"
+        self.keys = np.zeros(0, dtype=np.uint64)
+        self.values = np.zeros(0, dtype=np.float32)
+        if self.path.is_file():
+            with np.load(self.path) as stored:
+                self.keys, self.values = stored["keys"], stored["scores"]
+
+    def key(self, query: str, document: str) -> int:
+        digest = hashlib.sha1(f"{self.teacher_name}\1{query}\0{document}".encode()).digest()
+        return int.from_bytes(digest[:8], "little")
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of ``keys`` (NaN where absent) and the mask of those found."""
+        out = np.full(len(keys), np.nan, dtype=np.float32)
+        if not len(self.keys) or not len(keys):
+            return out, np.zeros(len(keys), dtype=bool)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        found = self.keys[at] == keys
+        out[found] = self.values[at[found]]
+        return out, found
+
+    def add(self, keys: np.ndarray, scores: np.ndarray) -> None:
+        """Merge new pairs (a key already present keeps its stored score) and save atomically."""
+        merged_keys = np.concatenate([self.keys, keys.astype(np.uint64)])
+        merged_values = np.concatenate([self.values, scores.astype(np.float32)])
+        self.keys, first = np.unique(merged_keys, return_index=True)
+        self.values = merged_values[first]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, keys=self.keys, scores=self.values)
+        tmp.replace(self.path)
+
+    def score(
+        self, queries: Sequence[str], candidates: Sequence[Sequence[str]], score_fn: ScoreFn
+    ) -> list[np.ndarray]:
+        """Every pair's score, one array per query: stored ones read, the others from ``score_fn``."""
+        lengths = [len(docs) for docs in candidates]
+        keys = np.fromiter(
+            (self.key(q, d) for q, docs in zip(queries, candidates, strict=True) for d in docs),
+            dtype=np.uint64,
+            count=sum(lengths),
+        )
+        flat, found = self.lookup(keys)
+        if not found.all():
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
+            todo_queries, todo_docs, todo_at = [], [], []
+            for i, (query, docs) in enumerate(zip(queries, candidates, strict=True)):
+                missing = [j for j in range(len(docs)) if not found[starts[i] + j]]
+                if missing:
+                    todo_queries.append(query)
+                    todo_docs.append([docs[j] for j in missing])
+                    todo_at.extend(int(starts[i]) + j for j in missing)
+            logger.info(
+                "scoring %d of %d pairs with teacher %s (%d stored)",
+                len(todo_at),
+                len(keys),
+                self.teacher_name,
+                int(found.sum()),
+            )
+            new = score_fn(todo_queries, todo_docs)
+            new_flat = np.concatenate([np.asarray(s, dtype=np.float32).ravel() for s in new])
+            if len(new_flat) != len(todo_at):
+                raise ValueError(
+                    f"teacher {self.teacher_name} returned {len(new_flat)} scores for {len(todo_at)} pairs"
+                )
+            at = np.asarray(todo_at, dtype=int)
+            flat[at] = new_flat
+            self.add(keys[at], new_flat)
+        return np.split(flat, np.cumsum(lengths)[:-1]) if lengths else []
