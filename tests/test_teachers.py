@@ -134,3 +134,27 @@ def test_teacher_pool_widens_the_minmax_range_but_adds_no_rows() -> None:
     assert [round(m, 6) for m in rows.row_margin] == [0.1, 0.2]
     assert teacher.seen == [["pos", "near", "far", "unrelated"]]  # n2 scored once, x only for the range
     assert len(rows) == 2 and "unrelated" not in rows.columns["negative"]
+
+
+def test_scoring_resumes_after_the_last_saved_chunk(tmp_path) -> None:
+    from trainers.pair_scores import PairScoreStore
+
+    teacher = Fixed("cross", {d: float(i) for i, d in enumerate("abcdef")})
+    calls: list[int] = []
+
+    def interrupted(queries, candidates):
+        calls.append(sum(map(len, candidates)))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return teacher.score(queries, candidates)
+
+    queries, candidates = ["q1", "q2", "q3"], [["a", "b"], ["c", "d"], ["e", "f"]]
+    with pytest.raises(KeyboardInterrupt):
+        PairScoreStore(tmp_path, "cross", chunk_pairs=2).score(queries, candidates, interrupted)
+    resumed = PairScoreStore(tmp_path, "cross", chunk_pairs=2)
+    assert len(resumed.keys) == 2  # the first chunk (q1's pairs) was saved before the interruption
+    scores = resumed.score(queries, candidates, teacher.score)
+    assert teacher.pairs == 2 + 4  # before the interruption q1's pairs, after it q2's and q3's only
+    np.testing.assert_allclose(np.concatenate(scores), np.arange(6))
+    with pytest.raises(ValueError, match="chunk_pairs must be at least 1"):
+        PairScoreStore(tmp_path, "cross", chunk_pairs=0)

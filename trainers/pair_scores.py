@@ -29,14 +29,19 @@ class PairScoreStore:
     Args:
         directory: folder of the stores (one file per teacher).
         teacher_name: the teacher's ``name`` (model id and kind); part of every key.
+        chunk_pairs: new pairs are scored and saved in chunks of about this many, so an interrupted
+            run resumes after the last saved chunk.
 
     Example:
         >>> store = PairScoreStore(cache / "teacher_scores", teacher.name)
         >>> scores = store.score(["q"], [["doc a", "doc b"]], teacher.score)  # scores only new pairs
     """
 
-    def __init__(self, directory: str | Path, teacher_name: str) -> None:
+    def __init__(self, directory: str | Path, teacher_name: str, chunk_pairs: int = 50_000) -> None:
+        if chunk_pairs < 1:
+            raise ValueError(f"chunk_pairs must be at least 1; got {chunk_pairs}")
         self.teacher_name = teacher_name
+        self.chunk_pairs = chunk_pairs
         digest = hashlib.sha1(teacher_name.encode()).hexdigest()[:16]
         self.path = Path(directory) / f"pairs-{digest}.npz"
         self.keys = np.zeros(0, dtype=np.uint64)
@@ -70,10 +75,23 @@ class PairScoreStore:
         np.savez(tmp, keys=self.keys, scores=self.values)
         tmp.replace(self.path)
 
+    def _chunks(self, lengths: Sequence[int]) -> list[tuple[int, int]]:
+        """Query ranges of about ``chunk_pairs`` pairs each (a query is never split)."""
+        out, lo, size = [], 0, 0
+        for i, n in enumerate(lengths):
+            size += n
+            if size >= self.chunk_pairs:
+                out.append((lo, i + 1))
+                lo, size = i + 1, 0
+        if lo < len(lengths):
+            out.append((lo, len(lengths)))
+        return out
+
     def score(
         self, queries: Sequence[str], candidates: Sequence[Sequence[str]], score_fn: ScoreFn
     ) -> list[np.ndarray]:
-        """Every pair's score, one array per query: stored ones read, the others from ``score_fn``."""
+        """Every pair's score, one array per query: stored ones read, the others from ``score_fn``,
+        called on chunks of about ``chunk_pairs`` pairs and saved after each."""
         lengths = [len(docs) for docs in candidates]
         keys = np.fromiter(
             (self.key(q, d) for q, docs in zip(queries, candidates, strict=True) for d in docs),
@@ -97,13 +115,20 @@ class PairScoreStore:
                 self.teacher_name,
                 int(found.sum()),
             )
-            new = score_fn(todo_queries, todo_docs)
-            new_flat = np.concatenate([np.asarray(s, dtype=np.float32).ravel() for s in new])
-            if len(new_flat) != len(todo_at):
-                raise ValueError(
-                    f"teacher {self.teacher_name} returned {len(new_flat)} scores for {len(todo_at)} pairs"
-                )
-            at = np.asarray(todo_at, dtype=int)
-            flat[at] = new_flat
-            self.add(keys[at], new_flat)
+            done = 0
+            for lo, hi in self._chunks([len(d) for d in todo_docs]):
+                new = score_fn(todo_queries[lo:hi], todo_docs[lo:hi])
+                expected = sum(len(d) for d in todo_docs[lo:hi])
+                parts = [np.asarray(x, dtype=np.float32).ravel() for x in new]
+                new_flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+                if len(new_flat) != expected:
+                    raise ValueError(
+                        f"teacher {self.teacher_name} returned {len(new_flat)} scores for {expected} pairs"
+                    )
+                at = np.asarray(todo_at[done : done + expected], dtype=int)
+                flat[at] = new_flat
+                self.add(keys[at], new_flat)  # saved per chunk: an interrupted run keeps what it scored
+                done += expected
+                if done < len(todo_at):
+                    logger.info("%s: %d of %d new pairs scored", self.teacher_name, done, len(todo_at))
         return np.split(flat, np.cumsum(lengths)[:-1]) if lengths else []
