@@ -142,6 +142,13 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("WINNOW_DATA", str((ROOT / ".." / "shared" / "data").resolve()))
     out_dir = ROOT / args.out
+    if args.json:
+        clash = {(out_dir / f"{d}-{v}.json").resolve() for d in args.datasets for v in args.variants}
+        if Path(args.json).resolve() in clash:
+            raise SystemExit(
+                f"--json {args.json} is the per-run result file of one variant in --out {args.out}; "
+                "the table would overwrite it (pick another name, e.g. table.json)"
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     table: dict[str, dict[str, dict]] = {}
     for dataset in args.datasets:
