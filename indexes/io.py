@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -60,16 +60,23 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     logger.debug("wrote %s", target)
 
 
-def write_json_atomic(path: str | Path, payload: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
+def write_file_atomic(path: str | Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` on a hidden temporary sibling of ``path`` (same suffix), then rename it to
+    ``path``; a failed write leaves the old file or nothing, never a partial one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    write_file_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 #: The keys :func:`write_meta` sets itself; :func:`meta_fields` leaves them out.

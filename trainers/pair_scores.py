@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from indexes.io import write_file_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +71,7 @@ class PairScoreStore:
         merged_values = np.concatenate([self.values, scores.astype(np.float32)])
         self.keys, first = np.unique(merged_keys, return_index=True)
         self.values = merged_values[first]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, keys=self.keys, scores=self.values)
-        tmp.replace(self.path)
+        write_file_atomic(self.path, lambda tmp: np.savez(tmp, keys=self.keys, scores=self.values))
 
     def _chunks(self, lengths: Sequence[int]) -> list[tuple[int, int]]:
         """Query ranges of about ``chunk_pairs`` pairs each (a query is never split)."""
@@ -98,9 +96,10 @@ class PairScoreStore:
             dtype=np.uint64,
             count=sum(lengths),
         )
+        ends = np.cumsum(lengths, dtype=int)
         flat, found = self.lookup(keys)
         if not found.all():
-            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
+            starts = ends - np.asarray(lengths, dtype=int)
             todo_queries, todo_docs, todo_at = [], [], []
             for i, (query, docs) in enumerate(zip(queries, candidates, strict=True)):
                 missing = [j for j in range(len(docs)) if not found[starts[i] + j]]
@@ -131,4 +130,4 @@ class PairScoreStore:
                 done += expected
                 if done < len(todo_at):
                     logger.info("%s: %d of %d new pairs scored", self.teacher_name, done, len(todo_at))
-        return np.split(flat, np.cumsum(lengths)[:-1]) if lengths else []
+        return np.split(flat, ends[:-1]) if lengths else []

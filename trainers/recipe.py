@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from indexes.io import write_file_atomic
 from retrieval.encoders import Encoder, load_encoder
 from trainers.config import TeacherConfig, TrainConfig
 from trainers.data import TrainingData, load_training_data
@@ -218,8 +218,5 @@ class Recipe:
         if path.is_file():
             return np.load(path)
         clusters = cluster_queries(embeddings, k, seed=seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, clusters)
-        tmp.replace(path)
+        write_file_atomic(path, lambda tmp: np.save(tmp, clusters))
         return clusters
