@@ -23,17 +23,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from eval.report import load_results, per_query_of
-from eval.significance import average_runs
+from eval.report import load_pooled
 from indexes.io import write_json_atomic
 
 logger = logging.getLogger("bench.per_query_agreement")
 
 
 def pooled(spec: str, metric: str) -> dict[str, float]:
-    paths = [p for p in spec.split(",") if p]
-    results = load_results(paths)
-    return average_runs([per_query_of(r, metric, p) for r, p in zip(results, paths, strict=True)], paths)
+    return load_pooled(spec, metric)[1]
 
 
 def agreement(

@@ -72,6 +72,22 @@ def per_query_of(result: dict[str, Any], metric: str, source: str) -> dict[str, 
     return {str(q): float(v) for q, v in per_query[metric].items()}
 
 
+def load_pooled(spec: str, metric: str) -> tuple[str, dict[str, float]]:
+    """Label and per-query ``metric`` scores of ``spec``: one result file, or comma-joined files (seeds
+    of one system) averaged per query."""
+    from eval.significance import average_runs
+
+    paths = [p for p in spec.split(",") if p]
+    if not paths:
+        raise ValueError(f"{spec!r}: expected a result JSON path, or several joined by commas")
+    results = load_results(paths)
+    runs = [per_query_of(r, metric, p) for r, p in zip(results, paths, strict=True)]
+    label = str(results[0].get("model", paths[0]))
+    if len(paths) > 1:
+        label = f"{label} (mean of {len(paths)} runs)"
+    return label, average_runs(runs, paths)
+
+
 def significance_rows(
     labels: Sequence[str], comparisons: Sequence[Any], baseline_label: str
 ) -> tuple[list[str], list[list[str]]]:

@@ -10,9 +10,9 @@ from eval.beir import evaluate
 from eval.metrics import DEFAULT_METRICS
 from eval.report import (
     csv_table,
+    load_pooled,
     load_results,
     markdown_table,
-    per_query_of,
     render_csv,
     render_markdown,
     significance_rows,
@@ -134,21 +134,6 @@ def run_table(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pooled(spec: str, metric: str) -> tuple[str, dict[str, float]]:
-    """Label and per-query scores of one argument: a result file, or comma-joined files averaged."""
-    from eval.significance import average_runs
-
-    paths = [p for p in spec.split(",") if p]
-    if not paths:
-        raise ValueError(f"{spec!r}: expected a result JSON path, or several joined by commas")
-    results = load_results(paths)
-    runs = [per_query_of(r, metric, p) for r, p in zip(results, paths, strict=True)]
-    label = str(results[0].get("model", paths[0]))
-    if len(paths) > 1:
-        label = f"{label} (mean of {len(paths)} runs)"
-    return label, average_runs(runs, paths)
-
-
 def run_compare(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -156,10 +141,10 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if args.resamples < 100:
         raise ValueError(f"--resamples {args.resamples}: use at least 100")
-    base_label, base = _pooled(args.baseline, args.metric)
+    base_label, base = load_pooled(args.baseline, args.metric)
     labels, comparisons = [], []
     for spec in args.others:
-        label, scores = _pooled(spec, args.metric)
+        label, scores = load_pooled(spec, args.metric)
         try:
             comparison = paired_comparison(
                 base, scores, args.metric, n_resamples=args.resamples, seed=args.seed
