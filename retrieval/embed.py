@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from indexes.io import write_json_atomic
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 from retrieval.encoders import Encoder
+from retrieval.identity import model_identity
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class Embeddings:
 
 
 def _scan(source: CorpusSource, encoder_name: str, dim: int) -> tuple[list[str], str]:
-    digest = hashlib.sha1(f"{encoder_name}\0{dim}".encode())
+    digest = hashlib.sha1(f"{model_identity(encoder_name)}\0{dim}".encode())
     ids = []
     for doc in iter_corpus(source):
         ids.append(doc["_id"])

@@ -26,6 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from retrieval.encoders import Encoder
+from retrieval.identity import model_identity
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class EmbeddingCache:
         model = getattr(encoder, "model", None)
         settings = json.dumps(
             {
-                "model": encoder.name,
+                "model": model_identity(encoder.name),
                 "dim": encoder.dim,
                 "sim": encoder.similarity,
                 "max_length": getattr(model, "max_seq_length", None),

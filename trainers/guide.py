@@ -15,6 +15,7 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from retrieval.encoders import Encoder
+from retrieval.identity import model_identity
 from trainers.embedding_cache import EmbeddingCache, Role
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Guide:
 
     @property
     def name(self) -> str:
-        return self.encoder.name
+        return model_identity(self.encoder.name)
 
     def embed(self, texts: Sequence[str], role: Role) -> np.ndarray:
         return self.cache.get(texts, role)

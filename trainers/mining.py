@@ -27,6 +27,7 @@ from indexes.faiss_index import FaissIndex
 from indexes.inverted import InvertedIndex
 from indexes.io import write_json_atomic
 from retrieval.encoders import index_metric
+from retrieval.identity import model_identity
 from trainers.bm25 import BM25
 from trainers.config import MiningConfig
 from trainers.data import TrainingData
@@ -55,7 +56,7 @@ class DenseSearcher:
 
     def __init__(self, cache: EmbeddingCache, corpus: dict[str, str], chunk_size: int = 16_384) -> None:
         self.cache = cache
-        self.name = cache.encoder.name
+        self.name = model_identity(cache.encoder.name)
         self.corpus = corpus
         self.chunk_size = chunk_size
 
@@ -101,7 +102,7 @@ class SparseSearcher:
 
     def __init__(self, encoder: Any, corpus: dict[str, str]) -> None:
         self.encoder = encoder
-        self.name = encoder.name
+        self.name = model_identity(encoder.name)
         self.corpus = corpus
         self.rows = {d: i for i, d in enumerate(corpus)}
 

@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from retrieval.identity import model_identity
 from trainers.bm25 import BM25
 from trainers.embedding_cache import EmbeddingCache
 from trainers.pair_scores import PairScoreStore
@@ -40,7 +41,7 @@ class DenseTeacher:
 
     def __init__(self, cache: EmbeddingCache) -> None:
         self.cache = cache
-        self.name = f"dense:{cache.encoder.name}"
+        self.name = f"dense:{model_identity(cache.encoder.name)}"
 
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
         q = self.cache.get(queries, "query")
@@ -63,7 +64,7 @@ class SparseTeacher:
 
         model = SparseEncoder(model_name, device="cpu" if not _cuda() else None)
         self.encoder = SparseModelEncoder(model, name=model_name, max_length=max_length)
-        self.name = f"sparse:{model_name}"
+        self.name = f"sparse:{model_identity(model_name)}"
         self.batch_size = batch_size
 
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
@@ -84,7 +85,7 @@ class CrossEncoderTeacher:
         from sentence_transformers import CrossEncoder
 
         self.model = CrossEncoder(model_name)
-        self.name = f"cross:{model_name}"
+        self.name = f"cross:{model_identity(model_name)}"
         self.batch_size = batch_size
 
     def score(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
