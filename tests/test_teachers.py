@@ -56,7 +56,33 @@ def test_the_store_scores_only_pairs_it_has_not_seen(tmp_path) -> None:
     store = PairScoreStore(tmp_path, "dense")
     assert len(store.keys) == 5 and np.all(np.diff(store.keys.astype(np.float64)) > 0)
     assert store.key("q1", "a") != store.key("q1", "b") != PairScoreStore(tmp_path, "bm25").key("q1", "b")
-    assert not [p for p in tmp_path.iterdir() if "tmp" in p.name]  # written atomically, nothing left over
+    assert not [p for p in tmp_path.rglob("*") if "tmp" in p.name]  # written atomically, nothing left over
+    parts = sorted(store.path.glob("part-*.npz"))
+    assert [len(np.load(part)["keys"]) for part in parts] in ([3, 2], [2, 3])  # each holds new pairs only
+
+
+def test_stores_of_two_processes_keep_both_and_an_old_single_file_store_is_read(tmp_path) -> None:
+    from trainers.pair_scores import PairScoreStore
+
+    a, b = PairScoreStore(tmp_path, "t"), PairScoreStore(tmp_path, "t")  # opened before either writes
+    a.add(np.array([a.key("q", "x")], dtype=np.uint64), np.array([1.0]))
+    b.add(np.array([b.key("q", "y"), b.key("q", "x")], dtype=np.uint64), np.array([2.0, 9.0]))
+    b.add(np.array([b.key("q", "y")], dtype=np.uint64), np.array([5.0]))  # nothing new: no part
+    assert len(list(a.path.glob("part-*.npz"))) == 2
+    reopened = PairScoreStore(tmp_path, "t")
+    scores, found = reopened.lookup(
+        np.array([reopened.key("q", "x"), reopened.key("q", "y")], dtype=np.uint64)
+    )
+    assert found.all() and scores[1] == 2.0 and scores[0] in (1.0, 9.0)
+    legacy = PairScoreStore(tmp_path, "old")
+    np.savez(
+        legacy.path.with_suffix(".npz"),
+        keys=np.array([legacy.key("q", "z")], dtype=np.uint64),
+        scores=np.array([3.0], dtype=np.float32),
+    )
+    assert (
+        PairScoreStore(tmp_path, "old").lookup(np.array([legacy.key("q", "z")], dtype=np.uint64))[0][0] == 3.0
+    )
 
 
 def test_a_teacher_returning_the_wrong_number_of_scores_is_named(tmp_path) -> None:

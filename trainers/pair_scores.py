@@ -3,9 +3,12 @@
 A teacher's score of a pair depends on the two texts only, so the store is keyed by pair, not by the
 list of pairs a run asked for: a rerun with another seed, another subset of queries or a few other
 negatives scores only the pairs it has not seen. Keys are the first 8 bytes of SHA-1 over the
-teacher's name and both texts (a collision among 10 million pairs has probability ~3e-6), kept
-sorted beside their scores in one ``.npz`` that is replaced atomically. Two processes adding to the
-same store at once lose nothing but cache hits: the last writer's file wins.
+teacher's name and both texts (a collision among 10 million pairs has probability ~3e-6). Each batch
+of newly scored pairs is written as its own part (``pairs-<teacher digest>/part-<keys digest>.npz``,
+atomically), so saving costs the new pairs only, however large the store has grown, and two
+processes adding to the same store at once both keep what they scored. Opening a store reads every
+part (and a single-file store of an earlier version, ``pairs-<teacher digest>.npz``) into one sorted
+key array.
 """
 
 from __future__ import annotations
@@ -44,12 +47,17 @@ class PairScoreStore:
         self.teacher_name = teacher_name
         self.chunk_pairs = chunk_pairs
         digest = hashlib.sha1(teacher_name.encode()).hexdigest()[:16]
-        self.path = Path(directory) / f"pairs-{digest}.npz"
-        self.keys = np.zeros(0, dtype=np.uint64)
-        self.values = np.zeros(0, dtype=np.float32)
-        if self.path.is_file():
-            with np.load(self.path) as stored:
-                self.keys, self.values = stored["keys"], stored["scores"]
+        self.path = Path(directory) / f"pairs-{digest}"
+        legacy = Path(directory) / f"pairs-{digest}.npz"
+        parts = [legacy] if legacy.is_file() else []
+        parts += sorted(self.path.glob("part-*.npz"))
+        stored_keys, stored_values = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.float32)]
+        for part in parts:
+            with np.load(part) as stored:
+                stored_keys.append(stored["keys"].astype(np.uint64))
+                stored_values.append(stored["scores"].astype(np.float32))
+        self.keys, first = np.unique(np.concatenate(stored_keys), return_index=True)
+        self.values = np.concatenate(stored_values)[first]
 
     def key(self, query: str, document: str) -> int:
         digest = hashlib.sha1(f"{self.teacher_name}\1{query}\0{document}".encode()).digest()
@@ -66,12 +74,19 @@ class PairScoreStore:
         return out, found
 
     def add(self, keys: np.ndarray, scores: np.ndarray) -> None:
-        """Merge new pairs (a key already present keeps its stored score) and save atomically."""
-        merged_keys = np.concatenate([self.keys, keys.astype(np.uint64)])
-        merged_values = np.concatenate([self.values, scores.astype(np.float32)])
-        self.keys, first = np.unique(merged_keys, return_index=True)
-        self.values = merged_values[first]
-        write_file_atomic(self.path, lambda tmp: np.savez(tmp, keys=self.keys, scores=self.values))
+        """Merge new pairs (a key already present keeps its stored score); the pairs not stored
+        before are saved as a new part, atomically."""
+        keys, scores = keys.astype(np.uint64), scores.astype(np.float32)
+        keys, first = np.unique(keys, return_index=True)
+        scores = scores[first]
+        _, found = self.lookup(keys)
+        keys, scores = keys[~found], scores[~found]
+        if not len(keys):
+            return
+        name = f"part-{hashlib.sha1(keys.tobytes()).hexdigest()[:16]}.npz"
+        write_file_atomic(self.path / name, lambda tmp: np.savez(tmp, keys=keys, scores=scores))
+        at = np.searchsorted(self.keys, keys)  # a linear merge of two sorted arrays, no re-sort
+        self.keys, self.values = np.insert(self.keys, at, keys), np.insert(self.values, at, scores)
 
     def _chunks(self, lengths: Sequence[int]) -> list[tuple[int, int]]:
         """Query ranges of about ``chunk_pairs`` pairs each (a query is never split)."""
