@@ -177,7 +177,8 @@ class TeacherConfig:
 
     Attributes:
         kind: ``dense`` (bi-encoder), ``sparse`` (siamese SPLADE), ``cross`` (CrossEncoder) or ``bm25``.
-        model: hub id or path (ignored for ``bm25``).
+        model: hub id or path (ignored for ``bm25``); a local folder's cached scores are keyed by
+            its files too (``retrieval.identity``), so a teacher trained again in place is rescored.
         weight: weight of its min-max normalised scores in the ensemble.
         max_length: tokens the teacher reads per text (``None``: the model's own limit).
     """
