@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eval.report import render_markdown
 from indexes.io import write_json_atomic
 from retrieval.encoders import DenseEncoder, load_encoder
 from trainers.config import load_config
@@ -72,19 +73,20 @@ def main() -> int:
     anchors, positives = rows.columns["anchor"], rows.columns["positive"]
     negatives = rows.columns["negative"]
     results: dict[str, dict] = {"targets": summary(target)}
-    print(f"{len(target)} rows; margin_scale {config.loss.margin_scale}")
-    print("| margins (cosine) | mean | p10 | median | p90 | Pearson with the targets |")
-    print("|---|---|---|---|---|---|")
-    t = results["targets"]
-    print(f"| Margin-MSE targets | {t['mean']:.3f} | {t['p10']:.3f} | {t['p50']:.3f} | {t['p90']:.3f} | |")
     for model in args.model:
         margins = row_margins(model, anchors, positives, negatives)
-        stats = summary(margins) | {"pearson": float(np.corrcoef(margins, target)[0, 1])}
-        results[model] = stats
-        print(
-            f"| {model} | {stats['mean']:.3f} | {stats['p10']:.3f} | {stats['p50']:.3f} | "
-            f"{stats['p90']:.3f} | {stats['pearson']:.3f} |"
-        )
+        results[model] = summary(margins) | {"pearson": float(np.corrcoef(margins, target)[0, 1])}
+    table = [
+        [
+            "Margin-MSE targets" if name == "targets" else name,
+            *(f"{stats[k]:.3f}" for k in ("mean", "p10", "p50", "p90")),
+            f"{stats['pearson']:.3f}" if "pearson" in stats else "",
+        ]
+        for name, stats in results.items()
+    ]
+    print(f"{len(target)} rows; margin_scale {config.loss.margin_scale}")
+    header = ["margins (cosine)", "mean", "p10", "median", "p90", "Pearson with the targets"]
+    print(render_markdown(header, table), end="")
     if args.json:
         write_json_atomic(args.json, {"command": " ".join(["python", *sys.argv]), "results": results})
     return 0

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eval.report import render_markdown
 from indexes.io import write_file_atomic
 from trainers.pair_scores import PairScoreStore
 
@@ -67,11 +68,12 @@ def main() -> int:
         rewrite = time.perf_counter() - start
 
     chunks = -(-args.pairs // args.chunk)
-    logger.info("| %d pairs in %d chunks | seconds | ratio |", args.pairs, chunks)
-    logger.info("|---|---|---|")
-    logger.info("| append-only parts (PairScoreStore) | %.1f | 1.00x |", parts)
-    logger.info("| one file re-sorted and rewritten per chunk | %.1f | %.2fx |", rewrite, rewrite / parts)
-    logger.info("| reopen the parts store | %.1f | |", reopen)
+    table = [
+        ["append-only parts (PairScoreStore)", f"{parts:.1f}", "1.00x"],
+        ["one file re-sorted and rewritten per chunk", f"{rewrite:.1f}", f"{rewrite / parts:.2f}x"],
+        ["reopen the parts store", f"{reopen:.1f}", ""],
+    ]
+    logger.info("%s", render_markdown([f"{args.pairs} pairs in {chunks} chunks", "seconds", "ratio"], table))
     return 0
 
 

@@ -21,6 +21,7 @@ from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.sparse_quality import encode, scores_of
+from eval.report import render_markdown
 from indexes.inverted import InvertedIndex
 from indexes.io import write_json_atomic
 from retrieval.sparse_encoder import keep_top_terms
@@ -82,14 +83,30 @@ def main() -> int:
                     "doc_terms": d.nnz / d.shape[0],
                 }
             )
-    print("| data | pruning | nDCG@10 | R@100 | postings read / query | vs none | query terms | doc terms |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['data']} | {r['pruning']} | {r['ndcg@10']:.4f} | {r['recall@100']:.4f} | "
-            f"{r['postings']:.0f} | {r['postings_vs_none']:.3f} | {r['query_terms']:.1f} | "
-            f"{r['doc_terms']:.0f} |"
-        )
+    header = [
+        "data",
+        "pruning",
+        "nDCG@10",
+        "R@100",
+        "postings read / query",
+        "vs none",
+        "query terms",
+        "doc terms",
+    ]
+    table = [
+        [
+            r["data"],
+            r["pruning"],
+            f"{r['ndcg@10']:.4f}",
+            f"{r['recall@100']:.4f}",
+            f"{r['postings']:.0f}",
+            f"{r['postings_vs_none']:.3f}",
+            f"{r['query_terms']:.1f}",
+            f"{r['doc_terms']:.0f}",
+        ]
+        for r in rows
+    ]
+    print(render_markdown(header, table), end="")
     if args.json:
         write_json_atomic(args.json, {"command": " ".join(["python", *sys.argv]), "rows": rows})
     return 0
