@@ -111,8 +111,8 @@ def test_inference_free_sparse_model_export(tmp_path) -> None:
     model.save(str(tmp_path / "if"))
     encoder = load_encoder(export_onnx(tmp_path / "if", tmp_path / "onnx"))
     assert encoder.kind == "sparse" and encoder.meta["query_encoder"] == "idf"
-    want_docs = model.encode_document(TEXTS, convert_to_tensor=True).to_dense().numpy()
+    want_docs = model.encode_document(TEXTS, convert_to_tensor=True).to_dense().cpu().numpy()
     np.testing.assert_allclose(encoder.encode_documents(TEXTS).toarray(), want_docs, atol=1e-4)
     queries = ["cat on a rock", "the the sea"]
-    want_queries = model.encode_query(queries, convert_to_tensor=True).to_dense().numpy()
+    want_queries = model.encode_query(queries, convert_to_tensor=True).to_dense().cpu().numpy()
     np.testing.assert_allclose(encoder.encode_queries(queries).toarray(), want_queries, atol=1e-6)

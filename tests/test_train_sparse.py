@@ -103,7 +103,7 @@ def test_clamp_query_weights_zeroes_only_negative_entries(setup) -> None:
         weight[:] = torch.linspace(-1.0, 2.0, size)
     expect = np.clip(np.linspace(-1.0, 2.0, size, dtype=np.float32), 0.0, None)
     assert clamp_query_weights(model) == int((np.linspace(-1.0, 2.0, size) < 0).sum()) > 0
-    np.testing.assert_allclose(query_module(model).weight.detach().numpy(), expect, atol=1e-6)
+    np.testing.assert_allclose(query_module(model).weight.detach().cpu().numpy(), expect, atol=1e-6)
     assert clamp_query_weights(model) == 0
 
 
@@ -133,7 +133,9 @@ def test_sparse_student_mines_its_own_negatives(setup, monkeypatch) -> None:
     from trainers.sparse import build_student, student_name
 
     monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
-    config = load_config(recipe(setup, "mining: {model: student, num_negatives: 2, range_max: 4}\n"))
+    mining = "mining: {model: student, num_negatives: 2, range_max: 4, guide_filter: false}"
+    body = f"guide: {{model: GUIDE}}\n{mining}\n"
+    config = load_config(recipe(setup, body))
     student = SparseModelEncoder(build_student(config), name=student_name(config))
     recipe_ = Recipe(config, student)
     negatives = recipe_.negatives()
@@ -282,6 +284,10 @@ def test_average_refuses_other_architectures() -> None:
     torch.testing.assert_close(average_models([a, b]).weight.detach(), want)
 
 
+def _cpu(state: dict) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
 def test_average_last_saves_the_mean_of_the_last_epoch_checkpoints(setup, monkeypatch) -> None:
     import torch
     from sentence_transformers import SparseEncoder
@@ -296,8 +302,9 @@ def test_average_last_saves_the_mean_of_the_last_epoch_checkpoints(setup, monkey
     def recording(model, checkpoints, last, load):  # the checkpoints are deleted after training
         found = checkpoint_dirs(checkpoints)
         seen["all"] = [p.name for p in found]
-        seen["states"] = [load(str(p)).state_dict() for p in found[-last:]]
-        seen["final"] = {k: v.clone() for k, v in model.state_dict().items()}
+        # on the CPU: the trainer may run on a GPU, the saved model is loaded on the CPU below
+        seen["states"] = [_cpu(load(str(p)).state_dict()) for p in found[-last:]]
+        seen["final"] = _cpu(model.state_dict())
         return average_checkpoints(model, checkpoints, last, load)
 
     monkeypatch.setattr(trainers.sparse, "average_checkpoints", recording)
