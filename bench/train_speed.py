@@ -7,6 +7,10 @@ forward pass. A step is forward + backward + AdamW update.
 
     python bench/train_speed.py                      # all-MiniLM-L6-v2, guide all-mpnet-base-v2
     python bench/train_speed.py --steps 5 --batch-size 16 --max-length 64 --json runs/bench/train_speed.json
+    python bench/train_speed.py --device cuda --precision bf16 --warmup 3 --steps 30 --batch-size 64
+
+On a GPU each step is timed between two ``torch.cuda.synchronize()`` calls (device work is
+asynchronous); ``--warmup`` steps per loss are run first and not timed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eval.report import render_markdown
 from retrieval.corpus import open_beir
 from trainers.data import from_beir
 from trainers.losses import CachedGuideGISTLoss
@@ -35,12 +40,12 @@ def batches(
     data_dir: Path, batch_size: int, n: int
 ) -> list[tuple[list[str], list[str], list[str], np.ndarray]]:
     data = from_beir(data_dir, "train", max_positives=1)
-    qids = data.query_ids[: batch_size * n]
+    qids = data.query_ids
     docs = list(data.corpus)
     rng = np.random.default_rng(0)
     out = []
-    for b in range(n):
-        chunk = qids[b * batch_size : (b + 1) * batch_size]
+    for b in range(n):  # round the query list again when n batches need more queries than it has
+        chunk = [qids[i % len(qids)] for i in range(b * batch_size, (b + 1) * batch_size)]
         anchors = [data.queries[q] for q in chunk]
         positives = [data.corpus[data.positives[q][0]] for q in chunk]
         negatives = [data.corpus[docs[i]] for i in rng.integers(0, len(docs), len(chunk))]
@@ -55,21 +60,34 @@ def main() -> int:
     parser.add_argument("--data", default=None, help="BEIR folder (default $WINNOW_DATA/beir/scifact)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per loss (after one warm-up)")
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per loss (after the warm-up)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per loss first")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument(
+        "--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: forward under torch.autocast"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
+    from sentence_transformers.util import batch_to_device
 
     data_dir = Path(args.data or Path(os.environ.get("WINNOW_DATA", "../shared/data")) / "beir" / "scifact")
     open_beir(data_dir)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.warmup < 0 or args.steps < 1:
+        parser.error(f"--warmup must be >= 0 and --steps >= 1, got {args.warmup} and {args.steps}")
     torch.manual_seed(0)
-    student = SentenceTransformer(args.student, device="cpu")
+    student = SentenceTransformer(args.student, device=str(device))
     student.max_seq_length = args.max_length
-    guide = SentenceTransformer(args.guide, device="cpu")
+    guide = SentenceTransformer(args.guide, device=str(device))
     guide.max_seq_length = args.max_length
-    data = batches(data_dir, args.batch_size, args.steps + 1)
+    data = batches(data_dir, args.batch_size, args.warmup + args.steps)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     start = time.perf_counter()
     texts = [t for a, p, n, _ in data for t in (*a, *p, *n)]
@@ -78,7 +96,9 @@ def main() -> int:
 
     losses = {
         "MNRL": MultipleNegativesRankingLoss(student),
-        "GIST (cached guide, winnow)": CachedGuideGISTLoss(student, guide_matrix, temperature=0.05),
+        "GIST (cached guide, winnow)": CachedGuideGISTLoss(student, guide_matrix, temperature=0.05).to(
+            device
+        ),
         "GISTEmbedLoss (sentence-transformers)": GISTEmbedLoss(student, guide, temperature=0.05),
     }
     initial = {k: v.clone() for k, v in student.state_dict().items()}
@@ -88,20 +108,28 @@ def main() -> int:
     def step(name: str, batch_no: int) -> float:
         anchors, positives, negatives, ids = data[batch_no]
         offset = batch_no * 3 * args.batch_size
-        labels = torch.tensor(ids + offset, dtype=torch.float32)
+        labels = torch.tensor(ids + offset, dtype=torch.float32, device=device)
+        sync()
         t0 = time.perf_counter()
-        features = [student.preprocess(t) for t in (anchors, positives, negatives)]
-        loss = losses[name](features, labels)
+        features = [batch_to_device(student.preprocess(t), device) for t in (anchors, positives, negatives)]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = losses[name](features, labels)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+        sync()
         return time.perf_counter() - t0
 
-    for batch_no in range(args.steps + 1):  # round robin; batch 0 is the warm-up
-        for name in losses:
+    names = list(losses)
+    # Round robin over the losses, the first --warmup batches untimed. The order rotates every batch:
+    # without it, on a GPU, the loss that ran first on each batch was slowest (the first to meet a
+    # batch's padded shape probably pays for the kernel choice).
+    for batch_no in range(args.warmup + args.steps):
+        shift = batch_no % len(names)
+        for name in names[shift:] + names[:shift]:
             student.load_state_dict(initial)
             elapsed = step(name, batch_no)
-            if batch_no:
+            if batch_no >= args.warmup:
                 times[name].append(elapsed)
     mnrl = statistics.median(times["MNRL"])
     rows = [
@@ -113,20 +141,33 @@ def main() -> int:
         for name, t in times.items()
     ]
     command = " ".join(["python", *sys.argv])
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu, {torch.get_num_threads()} threads"
+    )
     print(f"# {command}")
     print(
         f"# student {args.student}, guide {args.guide}, batch {args.batch_size} "
-        f"(anchor, positive, negative), max length {args.max_length}, {torch.get_num_threads()} threads, "
-        f"median of {args.steps} interleaved steps"
+        f"(anchor, positive, negative), max length {args.max_length}, {where}, {args.precision}, "
+        f"median of {args.steps} interleaved steps after {args.warmup} warm-up"
     )
-    print("| loss | s/step | vs MNRL |\n|---|---|---|")
-    for r in rows:
-        print(f"| {r['loss']} | {r['seconds_per_step']:.3f} | {r['vs_mnrl']:.2f}x |")
+    table = [[r["loss"], f"{r['seconds_per_step']:.3f}", f"{r['vs_mnrl']:.2f}x"] for r in rows]
+    print(render_markdown(["loss", "s/step", "vs MNRL"], table), end="")
     print(f"\nOne-time guide embedding of the {len(texts)} texts of these batches: {cache_seconds:.1f} s")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(
-            json.dumps({"command": command, "rows": rows, "guide_cache_seconds": cache_seconds}, indent=2)
+            json.dumps(
+                {
+                    "command": command,
+                    "device": where,
+                    "precision": args.precision,
+                    "rows": rows,
+                    "guide_cache_seconds": cache_seconds,
+                },
+                indent=2,
+            )
         )
     return 0
 
