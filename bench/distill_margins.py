@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.record import save_record
 from eval.report import render_markdown
-from indexes.io import write_json_atomic
 from retrieval.encoders import DenseEncoder, load_encoder
 from trainers.config import load_config
 from trainers.recipe import Recipe
@@ -88,7 +88,7 @@ def main() -> int:
     header = ["margins (cosine)", "mean", "p10", "median", "p90", "Pearson with the targets"]
     print(render_markdown(header, table), end="")
     if args.json:
-        write_json_atomic(args.json, {"command": " ".join(["python", *sys.argv]), "results": results})
+        save_record(args.json, results=results)
     return 0
 
 

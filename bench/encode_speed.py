@@ -13,7 +13,6 @@ encoder for every variant, so only the document encoder differs.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.record import command_line, save_record
 from eval.metrics import drop_self_hits, evaluate_run
 from indexes.faiss_index import FaissIndex
 from retrieval.corpus import document_text, open_beir
@@ -137,7 +137,7 @@ def main() -> int:
                     "ndcg@10": ndcg,
                 }
             )
-    command = " ".join(["python", *sys.argv])
+    command = command_line()
     print(f"# {command}")
     print(f"# {len(texts)} documents of {data.name}, chunks of {args.chunk} interleaved across variants")
     print("| model | variant | docs/s | speed-up | nDCG@10 | vs fp32 |\n|---|---|---|---|---|---|")
@@ -150,8 +150,7 @@ def main() -> int:
             f"{row['ndcg@10']:.4f} | {100 * row['ndcg_change']:+.2f}% |"
         )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"command": command, "rows": rows}, indent=2))
+        save_record(args.json, rows=rows)
     return 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from indexes.io import write_json_atomic
+from bench.record import save_record
 from retrieval.encoders import DenseEncoder
 from trainers.config import load_config
 from trainers.guide import gist_mask
@@ -82,7 +82,7 @@ def main() -> int:
     for name, r in results.items():
         print(f"{name}: GIST masks {r['share']:.4f} of {r['candidates']} in-batch candidates")
     if args.json:
-        write_json_atomic(args.json, {"command": " ".join(["python", *sys.argv]), "results": results})
+        save_record(args.json, results=results)
     return 0
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.record import command_line, save_record
 from eval.report import load_pooled
-from indexes.io import write_json_atomic
 
 logger = logging.getLogger("bench.per_query_agreement")
 
@@ -82,7 +82,7 @@ def main() -> int:
     baseline, other = pooled(args.baseline, args.metric), pooled(args.other, args.metric)
     ref_base = pooled(args.reference_baseline, args.metric) if args.reference_baseline else None
     rows = {ref: agreement(baseline, other, pooled(ref, args.metric), ref_base) for ref in args.reference}
-    command = " ".join(["python", *sys.argv])
+    command = command_line()
     print(f"# {command}\n")
     print(
         "| reference | Spearman | Pearson | other - baseline where the reference is ahead / tied / "
@@ -96,7 +96,7 @@ def main() -> int:
         )
         print(f"| {ref} | {r['spearman']:.3f} | {r['pearson']:.3f} | {groups} |")
     if args.json:
-        write_json_atomic(args.json, {"command": command, "metric": args.metric, "rows": rows})
+        save_record(args.json, metric=args.metric, rows=rows)
     return 0
 
 

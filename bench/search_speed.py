@@ -11,7 +11,6 @@ interleaved (raw, wrapper, raw, wrapper ...) and the median of each is reported.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -22,6 +21,7 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.record import command_line, save_record
 from indexes.faiss_index import FaissIndex
 
 logger = logging.getLogger("bench.search_speed")
@@ -90,7 +90,7 @@ def main() -> int:
         bench_factory(factory, params, x, q, args.k, args.repeats)
         for factory, params in (("Flat", {}), ("HNSW32", {"efSearch": 64}))
     ]
-    command = " ".join(["python", *sys.argv])
+    command = command_line()
     print(f"# {command}")
     print(
         f"# {args.n} x {args.dim} clustered vectors, {args.queries} queries, top {args.k}, "
@@ -104,8 +104,7 @@ def main() -> int:
             f"{100 * r['overhead']:+.1f}% | {100 * r['overhead_best']:+.1f}% | {r['build_seconds']:.1f} |"
         )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"command": command, "rows": rows}, indent=2))
+        save_record(args.json, rows=rows)
     return 0
 
 

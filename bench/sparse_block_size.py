@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.record import command_line
 from bench.sparse_search import synthetic_impact_index
 
 logger = logging.getLogger("bench.sparse_block_size")
@@ -47,7 +48,7 @@ def main() -> int:
             elif found != reference:
                 raise SystemExit(f"block {block} returned other documents than block {args.blocks[0]}")
     result = {str(b): statistics.median(t) for b, t in times.items()}
-    print(json.dumps({"command": " ".join(sys.argv), "ms_per_query": result}, indent=1))
+    print(json.dumps({"command": command_line(), "ms_per_query": result}, indent=1))
     return 0
 
 

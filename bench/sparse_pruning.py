@@ -20,10 +20,10 @@ import numpy as np
 from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.record import save_record
 from bench.sparse_quality import encode, scores_of
 from eval.report import render_markdown
 from indexes.inverted import InvertedIndex
-from indexes.io import write_json_atomic
 from retrieval.sparse_encoder import keep_top_terms
 
 logger = logging.getLogger("bench.sparse_pruning")
@@ -108,7 +108,7 @@ def main() -> int:
     ]
     print(render_markdown(header, table), end="")
     if args.json:
-        write_json_atomic(args.json, {"command": " ".join(["python", *sys.argv]), "rows": rows})
+        save_record(args.json, rows=rows)
     return 0
 
 

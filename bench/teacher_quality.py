@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from indexes.io import write_json_atomic
+from bench.record import save_record
 from retrieval.encoders import DenseEncoder
 from trainers.config import load_config
 from trainers.recipe import Recipe
@@ -88,7 +88,7 @@ def main() -> int:
         for e in r["ensembles"][: args.top]:
             print(f"| {e['weights']} | {e['pairwise']:.4f} | {e['mrr']:.4f} |")
     if args.json:
-        write_json_atomic(args.json, {"command": " ".join(["python", *sys.argv]), "results": results})
+        save_record(args.json, results=results)
     return 0
 
 

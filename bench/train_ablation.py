@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.record import command_line, save_record  # noqa: E402
+
 VARIANTS = {"mnrl": "dense-mnrl", "gist": "dense-gist", "gist-tas": "dense-gist-tas", "full": "dense-full"}
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # Per data set: the split that selects checkpoints (None: last checkpoint) and extra overrides.
@@ -157,7 +160,7 @@ def main() -> int:
             table.setdefault(dataset, {})[variant] = run(dataset, variant, out_dir, args.set, split)
             m = table[dataset][variant]["metrics"]
             logger.info("%s %s: nDCG@10 %.4f R@100 %.4f", dataset, variant, m["ndcg@10"], m["recall@100"])
-    command = " ".join(["python", *sys.argv])
+    command = command_line()
     print(f"# {command}\n")
     print("| data set | " + " | ".join(args.variants) + " |")
     print("|---|" + "---|" * len(args.variants))
@@ -176,7 +179,7 @@ def main() -> int:
         )
         significance_line(dataset, rows, args.variants)
     if args.json:
-        Path(args.json).write_text(json.dumps({"command": command, "results": table}, indent=2))
+        save_record(args.json, results=table)
     return 0
 
 

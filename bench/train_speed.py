@@ -16,7 +16,6 @@ asynchronous); ``--warmup`` steps per loss are run first and not timed.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.record import command_line, save_record
 from eval.report import render_markdown
 from retrieval.corpus import open_beir
 from trainers.data import from_beir
@@ -140,7 +140,7 @@ def main() -> int:
         }
         for name, t in times.items()
     ]
-    command = " ".join(["python", *sys.argv])
+    command = command_line()
     where = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
@@ -156,18 +156,8 @@ def main() -> int:
     print(render_markdown(["loss", "s/step", "vs MNRL"], table), end="")
     print(f"\nOne-time guide embedding of the {len(texts)} texts of these batches: {cache_seconds:.1f} s")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "command": command,
-                    "device": where,
-                    "precision": args.precision,
-                    "rows": rows,
-                    "guide_cache_seconds": cache_seconds,
-                },
-                indent=2,
-            )
+        save_record(
+            args.json, device=where, precision=args.precision, rows=rows, guide_cache_seconds=cache_seconds
         )
     return 0
 
