@@ -66,6 +66,9 @@ def main() -> int:
     parser.add_argument(
         "--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: forward under torch.autocast"
     )
+    parser.add_argument(
+        "--head-repeats", type=int, default=50, help="repeats of the loss-head-only timing (0: skip it)"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -132,6 +135,31 @@ def main() -> int:
             if batch_no >= args.warmup:
                 times[name].append(elapsed)
     mnrl = statistics.median(times["MNRL"])
+
+    # The loss head alone: the same random embeddings into MNRL and the cached-guide GIST loss, forward
+    # and backward, no encoder. What the GIST rule adds to a step is the difference of these two.
+    def head_ms(loss_fn) -> float:
+        dim = student.get_sentence_embedding_dimension()
+        embeddings = [torch.randn(args.batch_size, dim, device=device, requires_grad=True) for _ in range(3)]
+        labels = torch.tensor(data[0][3], dtype=torch.float32, device=device)
+        for i in range(3 + args.head_repeats):
+            if i == 3:
+                sync()
+                t0 = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                loss = loss_fn(embeddings, labels)
+            loss.backward()
+        sync()
+        return 1000 * (time.perf_counter() - t0) / max(args.head_repeats, 1)
+
+    heads = {}
+    if args.head_repeats > 0:
+        heads = {
+            "MNRL": head_ms(losses["MNRL"].compute_loss_from_embeddings),
+            "GIST (cached guide, winnow)": head_ms(
+                losses["GIST (cached guide, winnow)"].loss_from_embeddings
+            ),
+        }
     rows = [
         {
             "loss": name,
@@ -155,9 +183,19 @@ def main() -> int:
     table = [[r["loss"], f"{r['seconds_per_step']:.3f}", f"{r['vs_mnrl']:.2f}x"] for r in rows]
     print(render_markdown(["loss", "s/step", "vs MNRL"], table), end="")
     print(f"\nOne-time guide embedding of the {len(texts)} texts of these batches: {cache_seconds:.1f} s")
+    if heads:
+        print(
+            f"Loss head alone (given embeddings, forward + backward, mean of {args.head_repeats}): "
+            + ", ".join(f"{name} {ms:.2f} ms" for name, ms in heads.items())
+        )
     if args.json:
         save_record(
-            args.json, device=where, precision=args.precision, rows=rows, guide_cache_seconds=cache_seconds
+            args.json,
+            device=where,
+            precision=args.precision,
+            rows=rows,
+            guide_cache_seconds=cache_seconds,
+            head_ms=heads,
         )
     return 0
 
