@@ -95,6 +95,9 @@ def main() -> int:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    def autocast() -> torch.autocast:
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
     start = time.perf_counter()
     texts = [t for a, p, n, _ in data for t in (*a, *p, *n)]
     guide_matrix = guide.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
@@ -118,7 +121,7 @@ def main() -> int:
         sync()
         t0 = time.perf_counter()
         features = [batch_to_device(student.preprocess(t), device) for t in (anchors, positives, negatives)]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        with autocast():
             loss = losses[name](features, labels)
         loss.backward()
         optimizer.step()
@@ -145,15 +148,20 @@ def main() -> int:
         dim = student.get_sentence_embedding_dimension()
         embeddings = [torch.randn(args.batch_size, dim, device=device, requires_grad=True) for _ in range(3)]
         labels = torch.tensor(data[0][3], dtype=torch.float32, device=device)
-        for i in range(3 + args.head_repeats):
-            if i == 3:
-                sync()
-                t0 = time.perf_counter()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+
+        def once() -> None:
+            with autocast():
                 loss = loss_fn(embeddings, labels)
             loss.backward()
+
+        for _ in range(3):  # warm-up
+            once()
         sync()
-        return 1000 * (time.perf_counter() - t0) / max(args.head_repeats, 1)
+        t0 = time.perf_counter()
+        for _ in range(args.head_repeats):
+            once()
+        sync()
+        return 1000 * (time.perf_counter() - t0) / args.head_repeats
 
     heads: dict[str, float] = {}
     if args.head_repeats > 0:
