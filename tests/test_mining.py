@@ -187,3 +187,25 @@ def test_cached_negatives_need_no_corpus_encoding(tmp_path) -> None:
         == mined
     )
     assert again.document_calls == 0  # the cache hit encoded no document
+
+
+def test_relevant_documents_past_max_positives_are_never_mined(tmp_path) -> None:
+    from tests.conftest import write_beir
+    from trainers.data import from_beir, from_rows
+
+    docs = [(f"d{i}", "", f"text {i}") for i in range(8)]
+    # q has four relevant documents; with max_positives=2 it trains on d0 (relevance 2) and one more,
+    # and the other two must not come back as its hard negatives.
+    qrels = [("q", "d0", 2), ("q", "d1", 1), ("q", "d2", 1), ("q", "d3", 1), ("q", "d5", 0)]
+    root = write_beir(tmp_path / "b", docs=docs, queries={"q": "query"}, qrels=qrels, split="train")
+    beir = from_beir(root, "train", max_positives=2)
+    assert beir.positives["q"][0] == "d0" and len(beir.positives["q"]) == 2
+    assert sorted([*beir.positives["q"][1:], *beir.not_negative["q"]]) == ["d1", "d2", "d3"]
+    mined = mine_hard_negatives(beir, Ranked(8), MiningConfig(num_negatives=3))
+    assert mined == {"q": ["d4", "d5", "d6"]}  # judged non-relevant d5 stays a negative
+
+    rows = [("f:1", {"query": "query", "positive": f"text {i}"}) for i in range(3)]
+    from_jsonl = from_rows(rows, max_positives=1)
+    (query_id,) = from_jsonl.positives
+    assert len(from_jsonl.positives[query_id]) == 1 and len(from_jsonl.not_negative[query_id]) == 2
+    assert not set(from_jsonl.not_negative[query_id]) & set(from_jsonl.positives[query_id])

@@ -82,27 +82,49 @@ def _doc_id(text: str) -> str:
 def from_beir(
     path: str | Path, split: str, max_positives: int, prefix: str = "", max_queries: int | None = None
 ) -> TrainingData:
-    """Pairs from a BEIR folder's ``qrels/<split>.tsv`` (relevance > 0), the whole corpus as documents."""
+    """Pairs from a BEIR folder's ``qrels/<split>.tsv`` (relevance > 0), the whole corpus as documents.
+
+    A query keeps its ``max_positives`` most relevant documents as positives; the rest of its relevant
+    documents go to ``not_negative``, so mining never hands a labelled match back as a negative
+    (NFCorpus has ~40 relevant documents per training query).
+    """
     data = open_beir(path)
     qrels = data.qrels(split)
     queries = data.queries(split)
     positives: dict[str, list[str]] = {}
+    not_negative: dict[str, list[str]] = {}
     for qid, judged in qrels.items():
         ranked = sorted((d for d, r in judged.items() if r > 0), key=lambda d: -judged[d])
         if ranked:
             positives[prefix + qid] = [prefix + d for d in ranked[:max_positives]]
+        if len(ranked) > max_positives:
+            not_negative[prefix + qid] = [prefix + d for d in ranked[max_positives:]]
     if max_queries is not None:
         positives = dict(list(positives.items())[:max_queries])
+        not_negative = {q: d for q, d in not_negative.items() if q in positives}
     corpus = {prefix + d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
-    logger.info("%s/%s: %d training queries, %d documents", data.name, split, len(positives), len(corpus))
-    return TrainingData({prefix + q: queries[q] for q in qrels}, positives, corpus)
+    logger.info(
+        "%s/%s: %d training queries, %d documents, %d relevant documents beyond max_positives=%d "
+        "kept out of the negatives",
+        data.name,
+        split,
+        len(positives),
+        len(corpus),
+        sum(map(len, not_negative.values())),
+        max_positives,
+    )
+    return TrainingData({prefix + q: queries[q] for q in qrels}, positives, corpus, not_negative=not_negative)
 
 
 def from_rows(rows: list[tuple[str, dict]], max_positives: int) -> TrainingData:
-    """Pairs from ``(where, row)`` records: ``query`` or ``anchor``, ``positive``, optional ``negatives``."""
+    """Pairs from ``(where, row)`` records: ``query`` or ``anchor``, ``positive``, optional ``negatives``.
+
+    A query's positives past ``max_positives`` go to ``not_negative`` (never mined as its negatives).
+    """
     queries: dict[str, str] = {}
     positives: dict[str, list[str]] = {}
     negatives: dict[str, list[str]] = {}
+    not_negative: dict[str, list[str]] = {}
     corpus: dict[str, str] = {}
     for where, row in rows:
         query = row.get("query", row.get("anchor"))
@@ -124,9 +146,14 @@ def from_rows(rows: list[tuple[str, dict]], max_positives: int) -> TrainingData:
             doc = _doc_id(text)
             corpus[doc] = text
             docs = bucket.setdefault(qid, [])
-            if doc not in docs and (bucket is negatives or len(docs) < max_positives):
+            if doc in docs:
+                continue
+            if bucket is negatives or len(docs) < max_positives:
                 docs.append(doc)
-    return TrainingData(queries, positives, corpus, negatives)
+            elif doc not in (spare := not_negative.setdefault(qid, [])):
+                spare.append(doc)
+    not_negative = {q: d for q, d in not_negative.items() if d}
+    return TrainingData(queries, positives, corpus, negatives, not_negative)
 
 
 def _jsonl_rows(path: Path) -> list[tuple[str, dict]]:
@@ -174,4 +201,5 @@ def load_training_data(config: DataConfig) -> TrainingData:
     if config.max_queries is not None:
         keep = list(data.positives)[: config.max_queries]
         data.positives = {q: data.positives[q] for q in keep}
+        data.not_negative = {q: d for q, d in data.not_negative.items() if q in data.positives}
     return data
