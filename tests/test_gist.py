@@ -79,9 +79,52 @@ def test_duplicate_positive_in_batch_is_masked() -> None:
     assert loss.loss_from_embeddings([a, p], labels).item() == pytest.approx(0.0, abs=1e-6)
 
 
+def test_labelled_match_in_another_row_is_masked() -> None:
+    # Text ids 0, 1 = anchors; 2, 3 = their positives; 4, 5 = mined negatives. The labels say that
+    # row 1's positive (3) and row 1's negative (5) are also relevant to anchor 0; the guide (identity)
+    # sees nothing, so only the labels can mask them.
+    guide = np.eye(6, dtype=np.float32)
+    a = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    p = torch.tensor([[1.0, 0, 0], [0.6, 0.8, 0]])
+    n = torch.tensor([[0, 0, 1.0], [0.8, 0.6, 0]])
+    labels = torch.tensor([[0, 2, 4], [1, 3, 5]], dtype=torch.float32)
+    plain = CachedGuideGISTLoss(Identity(), guide, temperature=1.0)
+    masked = CachedGuideGISTLoss(
+        Identity(), guide, temperature=1.0, labelled_pairs=np.array([[0, 3], [0, 5]])
+    )
+    # Row 0 sees its positive and its own negative; row 1 is unchanged (the pairs name anchor 0 only).
+    row0 = torch.log_softmax(torch.tensor([1.0, 0.0]), 0)[0]
+    row1 = torch.log_softmax(torch.tensor([0.0, 0.8, 0.0, 0.6]), 0)[1]
+    expected = -(row0 + row1) / 2
+    assert masked.loss_from_embeddings([a, p, n], labels).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert plain.loss_from_embeddings([a, p, n], labels).item() > expected.item() + 0.1
+    # A labelled pair naming a row's own positive does not mask it.
+    own = CachedGuideGISTLoss(Identity(), guide, temperature=1.0, labelled_pairs=np.array([[0, 2]]))
+    assert torch.isfinite(own.loss_from_embeddings([a, p, n], labels))
+
+
 def test_labels_layout_is_checked() -> None:
     rows = split_labels(torch.tensor([[0, 1, 2, 0.9, 0.1]]), 3)
     assert rows.text_ids.tolist() == [[0, 1, 2]]
     assert rows.teacher[0].tolist() == pytest.approx([0.9, 0.1])
     with pytest.raises(ValueError, match="label width 4 fits neither 3 nor 5"):
         split_labels(torch.zeros(1, 4), 3)
+
+
+def test_labelled_pairs_name_every_known_match_present_in_the_rows() -> None:
+    from trainers.data import TrainingData
+    from trainers.rows import build_rows, labelled_pairs
+
+    corpus = {f"d{i}": f"text {i}" for i in range(5)}
+    data = TrainingData(
+        {"q0": "first", "q1": "second"},
+        {"q0": ["d0"], "q1": ["d1"]},
+        corpus,
+        not_negative={"q0": ["d1", "d4"]},  # d4 is in no row: no text id, no pair
+    )
+    rows = build_rows(data, {"q0": ["d2"], "q1": ["d3"]})
+    ids = {text: rows.table.find(text, role) for text, role in [("first", "query"), ("second", "query")]}
+    doc = {d: rows.table.find(t, "document") for d, t in corpus.items()}
+    assert doc["d4"] is None
+    expected = {(ids["first"], doc["d0"]), (ids["first"], doc["d1"]), (ids["second"], doc["d1"])}
+    assert {tuple(p) for p in labelled_pairs(data, rows).tolist()} == expected

@@ -72,6 +72,10 @@ CROSS_FIELD_RULES = [
         "loss.in_batch_weight needs a teacher of kind 'dense'",
     ),
     (
+        "guide: null\nloss: {name: mnrl, mask_labelled: true}\n",
+        "loss.mask_labelled works inside the cached-guide loss",
+    ),
+    (
         "guide: null\nloss: {name: mnrl}\nmining: {model: bm25, extra_models: [guide]}\n",
         "mining model 'guide' needs a guide",
     ),

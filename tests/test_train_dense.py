@@ -49,7 +49,12 @@ teachers:
         ("mnrl", "guide: null\nloss: {name: mnrl}\nmining: {num_negatives: 1}\n"),
         ("full", FULL),
         ("kl", FULL.replace("margin_mse", "kl")),
-        ("in-batch", FULL.replace("distill: margin_mse", "distill: margin_mse, in_batch_weight: 1.0")),
+        (
+            "in-batch",
+            FULL.replace(
+                "distill: margin_mse", "distill: margin_mse, in_batch_weight: 1.0, mask_labelled: true"
+            ),
+        ),
     ],
 )
 def test_two_step_training_writes_a_loadable_model(setup, name: str, body: str) -> None:

@@ -134,6 +134,9 @@ class LossConfig:
             batch (``trainers.losses.InBatchMarginMSELoss``); 0 leaves it out.
         in_batch_normalise: min-max normalise the in-batch teacher's scores per query (as the
             ensemble does); ``false`` fits the teacher's raw cosine margins (TAS-B's way).
+        mask_labelled: cached-guide losses (``gist``; the sparse trainer's ``mnrl`` too) also mask an
+            in-batch candidate that the training labels name as relevant to the anchor (another
+            row's positive, or a relevant document past ``data.max_positives``).
     """
 
     name: Literal["mnrl", "gist", "st_gist"] = "gist"
@@ -150,6 +153,7 @@ class LossConfig:
     teacher_pool: int = 0
     in_batch_weight: float = 0.0
     in_batch_normalise: bool = True
+    mask_labelled: bool = False
 
 
 @dataclass
@@ -303,6 +307,11 @@ class TrainConfig:
                     f"{where}: loss.in_batch_weight shares the student's forward pass with loss.name "
                     f"'gist'; got {self.loss.name!r}"
                 )
+        if self.loss.mask_labelled and self.kind == "dense" and self.loss.name != "gist":
+            raise ConfigError(
+                f"{where}: loss.mask_labelled works inside the cached-guide loss (loss.name 'gist'); "
+                f"got {self.loss.name!r}"
+            )
         if self.loss.distill and not self.mining.enabled:
             raise ConfigError(f"{where}: loss.distill needs mined negatives (mining.enabled: true)")
         if self.sampler.name == "tas_balanced" and not self.teachers:

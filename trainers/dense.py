@@ -28,7 +28,7 @@ from trainers.losses import CachedGuideGISTLoss, CombinedLoss, InBatchMarginMSEL
 from trainers.losses.distillation import distillation_loss
 from trainers.recipe import Recipe
 from trainers.report import plot_history, write_log
-from trainers.rows import TrainingRows
+from trainers.rows import TrainingRows, labelled_pairs
 from trainers.soup import average_checkpoints
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ def build_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRo
             margin=config.guide.margin,  # type: ignore[union-attr]
             contrast_anchors=spec.contrast_anchors,
             contrast_positives=spec.contrast_positives,
+            labelled_pairs=labelled_pairs(recipe.data, rows) if spec.mask_labelled else None,
         )
     terms = [(contrastive, spec.contrastive_weight)] if spec.contrastive_weight else []
     if spec.distill is not None:

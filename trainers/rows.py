@@ -28,6 +28,10 @@ class TextTable:
             self.roles.append(role)
         return self._ids[key]
 
+    def find(self, text: str, role: Role) -> int | None:
+        """The id of a (role, text) already in the table, else ``None``."""
+        return self._ids.get((role, text))
+
     def __len__(self) -> int:
         return len(self.texts)
 
@@ -54,6 +58,20 @@ class TrainingRows:
         from datasets import Dataset
 
         return Dataset.from_dict(self.columns)
+
+
+def labelled_pairs(data: TrainingData, rows: TrainingRows) -> np.ndarray:
+    """(n, 2) text-id pairs (query, document) for every labelled match of a training query whose
+    document is in the row table: its positives and its ``not_negative`` documents. A loss masks
+    these where they turn up as another row's document in the batch."""
+    pairs: list[tuple[int, int]] = []
+    for qid in rows.query_ids:
+        q_id = rows.table.find(data.queries[qid], "query")
+        for doc in data.excluded(qid):
+            d_id = rows.table.find(data.corpus[doc], "document") if doc in data.corpus else None
+            if q_id is not None and d_id is not None:
+                pairs.append((q_id, d_id))
+    return np.asarray(sorted(set(pairs)), dtype=np.int64).reshape(-1, 2)
 
 
 def candidate_lists(

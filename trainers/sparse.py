@@ -36,7 +36,7 @@ from trainers.losses.distillation import distillation_loss
 from trainers.losses.flops import FlopsRegularizer
 from trainers.recipe import Recipe
 from trainers.report import plot_history, write_log
-from trainers.rows import TrainingRows
+from trainers.rows import TrainingRows, labelled_pairs
 from trainers.soup import average_checkpoints
 from trainers.sparse_model import clamp_query_weights, idf_for, inference_free_model, prune
 
@@ -123,6 +123,7 @@ def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: Tra
             else "absolute",
             margin=config.guide.margin if config.guide and spec.name == "gist" else -float("inf"),
             similarity="dot",
+            labelled_pairs=labelled_pairs(recipe.data, rows) if spec.mask_labelled else None,
         )
         terms.append((contrastive, spec.contrastive_weight))
     if spec.distill is not None:

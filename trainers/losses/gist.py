@@ -22,7 +22,10 @@ class CachedGuideGISTLoss(nn.Module):
     in-batch or mined candidate whose guide similarity to the anchor exceeds the guide similarity of
     the anchor's positive (minus the margin) is masked out of the softmax; the positive itself never
     is. Candidates that are the very same text as the anchor's positive are masked too (a duplicate
-    is always a false negative; the guide rule alone lets ties through).
+    is always a false negative; the guide rule alone lets ties through), and so are candidates the
+    labels name as relevant to the anchor (``labelled_pairs``: another row's document that is also a
+    positive of this query, frequent in topic-clustered batches of data sets with many relevant
+    documents per query).
 
     Args:
         model: the student SentenceTransformer.
@@ -34,6 +37,8 @@ class CachedGuideGISTLoss(nn.Module):
         contrast_positives: add positive-positive terms.
         similarity: ``cosine`` (dense students, divided by ``temperature``) or ``dot`` (sparse students:
             raw dot products divided by ``temperature``, usually 1).
+        labelled_pairs: (n, 2) text ids (anchor, document) of known matches, masked wherever the
+            document is a candidate for that anchor (``trainers.rows.labelled_pairs``); ``None``: none.
 
     Inputs:
         +------------------------------------------------+----------------------------------+
@@ -59,12 +64,16 @@ class CachedGuideGISTLoss(nn.Module):
         contrast_anchors: bool = False,
         contrast_positives: bool = False,
         similarity: str = "cosine",
+        labelled_pairs: np.ndarray | Tensor | None = None,
     ) -> None:
         super().__init__()
         self.similarity = check_similarity(similarity)
         self.model = model
         guide = torch.as_tensor(np.asarray(guide_embeddings, dtype=np.float32))
         self.register_buffer("guide_embeddings", guide, persistent=False)
+        pairs = torch.as_tensor(np.asarray(labelled_pairs if labelled_pairs is not None else [], np.int64))
+        keys = (pairs.reshape(-1, 2)[:, 0] * len(guide) + pairs.reshape(-1, 2)[:, 1]).unique()
+        self.register_buffer("labelled_keys", keys, persistent=False)  # sorted anchor * n_texts + doc
         self.temperature = temperature
         self.margin_strategy = margin_strategy
         self.margin = margin
@@ -94,7 +103,12 @@ class CachedGuideGISTLoss(nn.Module):
         eye = torch.eye(len(anchor), dtype=torch.bool, device=anchor.device)
 
         def same(col_ids: Tensor) -> Tensor:
-            return positive_ids.unsqueeze(1) == col_ids.unsqueeze(0)
+            """Masked besides the guide rule: a copy of the anchor's positive, or a labelled match."""
+            mask = positive_ids.unsqueeze(1) == col_ids.unsqueeze(0)
+            if len(self.labelled_keys):
+                keys = anchor_ids.unsqueeze(1) * len(self.guide_embeddings) + col_ids.unsqueeze(0)
+                mask = mask | torch.isin(keys, self.labelled_keys)
+            return mask
 
         scores = [
             self._masked(anchor @ positive.T, guide[0] @ guide[1].T, guide_pos, same(positive_ids), eye)
