@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from indexes.faiss_index import FaissIndex
 from retrieval.corpus import document_text, open_beir
 from retrieval.encoders import load_encoder
 from retrieval.onnx_export import export_onnx
+from retrieval.settings import resolve_beir
 
 logger = logging.getLogger("bench.encode_speed")
 
@@ -96,7 +96,7 @@ def sparse_ndcg(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="BEIR folder (default $WINNOW_DATA/beir/scifact)")
+    parser.add_argument("--data", default="scifact", help="BEIR folder, or a name under $WINNOW_DATA/beir")
     parser.add_argument("--dense", default="sentence-transformers/all-MiniLM-L6-v2")
     parser.add_argument("--sparse", default="rasyosef/splade-tiny", help="SPLADE MLM document encoder")
     parser.add_argument("--limit", type=int, default=None, help="encode only the first N documents")
@@ -105,7 +105,7 @@ def main() -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    data = open_beir(args.data or Path(os.environ.get("WINNOW_DATA", "../shared/data")) / "beir" / "scifact")
+    data = open_beir(resolve_beir(args.data))
     docs = data.corpus()[: args.limit]
     texts, doc_ids = [document_text(d) for d in docs], [d["_id"] for d in docs]
     queries, qrels = data.queries("test"), data.qrels("test")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.record import command_line, save_record
 from eval.report import render_markdown
 from retrieval.corpus import open_beir
+from retrieval.settings import resolve_beir
 from trainers.data import from_beir
 from trainers.losses import CachedGuideGISTLoss
 
@@ -60,7 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--student", default="sentence-transformers/all-MiniLM-L6-v2")
     parser.add_argument("--guide", default="sentence-transformers/all-mpnet-base-v2")
-    parser.add_argument("--data", default=None, help="BEIR folder (default $WINNOW_DATA/beir/scifact)")
+    parser.add_argument("--data", default="scifact", help="BEIR folder, or a name under $WINNOW_DATA/beir")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per loss (after the warm-up)")
@@ -79,8 +79,7 @@ def main() -> int:
     from sentence_transformers.sentence_transformer.losses import GISTEmbedLoss, MultipleNegativesRankingLoss
     from sentence_transformers.util import batch_to_device
 
-    data_dir = Path(args.data or Path(os.environ.get("WINNOW_DATA", "../shared/data")) / "beir" / "scifact")
-    open_beir(data_dir)
+    data_dir = open_beir(resolve_beir(args.data)).root
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.warmup < 0 or args.steps < 1:
         parser.error(f"--warmup must be >= 0 and --steps >= 1, got {args.warmup} and {args.steps}")
