@@ -48,11 +48,14 @@ sparse: {regularizer: idf_flops, document_weight: 0.01, warmup_steps: 2}
 """
 
 
-@pytest.mark.parametrize("distill", ["margin_mse", "kl"])
-def test_sparse_training_writes_an_inference_free_model(setup, monkeypatch, distill: str) -> None:
+@pytest.mark.parametrize(("distill", "mask_labelled"), [("margin_mse", False), ("kl", True)])
+def test_sparse_training_writes_an_inference_free_model(
+    setup, monkeypatch, distill: str, mask_labelled: bool
+) -> None:
     monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
     out = setup["root"] / f"model-{distill}"
-    assert main(["train", str(recipe(setup, FULL.replace("margin_mse", distill))), "--output", str(out)]) == 0
+    body = FULL.replace("margin_mse", distill).replace("auto}", f"auto, mask_labelled: {mask_labelled}}}")
+    assert main(["train", str(recipe(setup, body)), "--output", str(out)]) == 0
     encoder = load_encoder(out)
     assert encoder.kind == "sparse" and encoder.inference_free
     # the query side is the IDF table of the training corpus: rarer words weigh more
