@@ -86,7 +86,7 @@ def from_beir(
 
     A query keeps its ``max_positives`` most relevant documents as positives; the rest of its relevant
     documents go to ``not_negative``, so mining never hands a labelled match back as a negative
-    (NFCorpus has ~40 relevant documents per training query).
+    (NFCorpus has ~43 relevant documents per training query).
     """
     data = open_beir(path)
     qrels = data.qrels(split)

@@ -71,8 +71,8 @@ class CachedGuideGISTLoss(nn.Module):
         self.model = model
         guide = torch.as_tensor(np.asarray(guide_embeddings, dtype=np.float32))
         self.register_buffer("guide_embeddings", guide, persistent=False)
-        pairs = torch.as_tensor(np.asarray(labelled_pairs if labelled_pairs is not None else [], np.int64))
-        keys = (pairs.reshape(-1, 2)[:, 0] * len(guide) + pairs.reshape(-1, 2)[:, 1]).unique()
+        pairs = np.asarray(labelled_pairs if labelled_pairs is not None else [], np.int64).reshape(-1, 2)
+        keys = torch.as_tensor(pairs[:, 0] * len(guide) + pairs[:, 1]).unique()
         self.register_buffer("labelled_keys", keys, persistent=False)  # sorted anchor * n_texts + doc
         self.temperature = temperature
         self.margin_strategy = margin_strategy
