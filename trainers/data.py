@@ -29,7 +29,8 @@ class TrainingData:
         corpus: ``{doc_id: text}`` (``title + " " + text`` for BEIR documents).
         negatives: negatives named by the source (``{query_id: [doc_id, ...]}``).
         not_negative: documents known to match a query that are not trained on as its positives
-            (``{query_id: [doc_id, ...]}``); mining never returns them for that query.
+            (``{query_id: [doc_id, ...]}``); mining never returns them for that query. Entries of
+            queries without positives (dropped by ``data.max_queries``) are ignored.
         unsearchable: documents that serve only as positives (e.g. a document with its title cut
             off, for a title query); they are left out of every index that mines negatives.
     """
@@ -101,7 +102,6 @@ def from_beir(
             not_negative[prefix + qid] = [prefix + d for d in ranked[max_positives:]]
     if max_queries is not None:
         positives = dict(list(positives.items())[:max_queries])
-        not_negative = {q: d for q, d in not_negative.items() if q in positives}
     corpus = {prefix + d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
     logger.info(
         "%s/%s: %d training queries, %d documents, %d relevant documents beyond max_positives=%d "
@@ -110,7 +110,7 @@ def from_beir(
         split,
         len(positives),
         len(corpus),
-        sum(map(len, not_negative.values())),
+        sum(len(not_negative.get(q, ())) for q in positives),
         max_positives,
     )
     return TrainingData({prefix + q: queries[q] for q in qrels}, positives, corpus, not_negative=not_negative)
@@ -150,9 +150,8 @@ def from_rows(rows: list[tuple[str, dict]], max_positives: int) -> TrainingData:
                 continue
             if bucket is negatives or len(docs) < max_positives:
                 docs.append(doc)
-            elif doc not in (spare := not_negative.setdefault(qid, [])):
-                spare.append(doc)
-    not_negative = {q: d for q, d in not_negative.items() if d}
+            elif doc not in not_negative.get(qid, []):
+                not_negative.setdefault(qid, []).append(doc)
     return TrainingData(queries, positives, corpus, negatives, not_negative)
 
 
@@ -201,5 +200,4 @@ def load_training_data(config: DataConfig) -> TrainingData:
     if config.max_queries is not None:
         keep = list(data.positives)[: config.max_queries]
         data.positives = {q: data.positives[q] for q in keep}
-        data.not_negative = {q: d for q, d in data.not_negative.items() if q in data.positives}
     return data

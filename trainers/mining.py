@@ -140,8 +140,9 @@ def _cache_key(searcher: Searcher, data: TrainingData, config: MiningConfig, gui
         digest.update(f"{guide.name}|{guide.margin_strategy}|{guide.margin}".encode())
     for qid in data.query_ids:
         digest.update(f"\0{qid}\0{data.queries[qid]}\0{','.join(data.positives[qid])}".encode())
-    for qid, docs in data.not_negative.items():
-        digest.update(f"\1{qid}\0{','.join(docs)}".encode())
+    for qid in data.query_ids:  # what mining leaves out for the queries it mines (not the dropped ones)
+        if qid in data.not_negative:
+            digest.update(f"\1{qid}\0{','.join(data.not_negative[qid])}".encode())
     corpus = data.search_corpus
     digest.update(str(len(corpus)).encode())
     for doc_id in corpus:

@@ -67,9 +67,11 @@ def labelled_pairs(data: TrainingData, rows: TrainingRows) -> np.ndarray:
     pairs: list[tuple[int, int]] = []
     for qid in rows.query_ids:
         q_id = rows.table.find(data.queries[qid], "query")
+        if q_id is None:
+            continue
         for doc in data.excluded(qid):
             d_id = rows.table.find(data.corpus[doc], "document") if doc in data.corpus else None
-            if q_id is not None and d_id is not None:
+            if d_id is not None:
                 pairs.append((q_id, d_id))
     return np.asarray(sorted(set(pairs)), dtype=np.int64).reshape(-1, 2)
 
