@@ -86,6 +86,36 @@ def test_guide_filter_drops_planted_false_negative(tmp_path) -> None:
     assert len(cached) == 1 and json.loads(cached[0].read_text()) == mined
 
 
+def test_positive_reference_picks_which_positive_candidates_are_compared_with(tmp_path) -> None:
+    vectors = {
+        "query": [1, 0],
+        "text 2": [0.8, 0.6],  # positive, guide similarity 0.8
+        "text 3": [0.6, 0.8],  # positive, guide similarity 0.6
+        "text 0": [0.99, 0.14],  # beats both positives: dropped either way
+        "text 1": [0.0, 1.0],  # below both: kept either way
+        "text 4": [0.7, 0.71],  # between them: dropped against the least similar positive only
+    }
+    two = TrainingData({"q": "query"}, {"q": ["d2", "d3"]}, {f"d{i}": f"text {i}" for i in range(5)})
+    guide = Guide(TableEncoder(vectors), EmbeddingCache(TableEncoder(vectors), tmp_path))
+    mined = {
+        reference: mine_hard_negatives(
+            two, Ranked(5), MiningConfig(positive_reference=reference), guide=guide, cache_dir=tmp_path
+        )
+        for reference in ("least", "most")
+    }
+    assert mined == {"least": {"q": ["d1"]}, "most": {"q": ["d1", "d4"]}}
+    assert len(list(tmp_path.glob("negatives-*.json"))) == 2  # each setting has its own cache file
+    # Margins compare with the same positive: d2 scores 0.8, d5 0.5 (absolute margin 0.15).
+    two_margin = TrainingData({"q": "query"}, {"q": ["d2", "d5"]}, {f"d{i}": f"text {i}" for i in range(8)})
+    least = mine_hard_negatives(two_margin, Ranked(8), MiningConfig(absolute_margin=0.15, num_negatives=3))
+    most = mine_hard_negatives(
+        two_margin, Ranked(8), MiningConfig(absolute_margin=0.15, num_negatives=3, positive_reference="most")
+    )
+    assert least == {"q": ["d7"]} and most == {"q": ["d4", "d6", "d7"]}
+    with pytest.raises(ValueError, match="positive_reference 'median' is not one of least, most"):
+        mine_hard_negatives(two, Ranked(5), MiningConfig(positive_reference="median"))  # type: ignore[arg-type]
+
+
 def test_embedding_cache_computes_each_text_once_and_survives_reload(tmp_path) -> None:
     enc = TableEncoder({"a": [1, 0], "b": [0, 1], "c": [1, 1]})
     cache = EmbeddingCache(enc, tmp_path, shard_size=2)

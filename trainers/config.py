@@ -71,6 +71,11 @@ class MiningConfig:
         absolute_margin: drop candidates whose miner score is above ``positive - absolute_margin``.
         relative_margin: drop candidates whose miner score is above ``positive * (1 - relative_margin)``.
         guide_filter: drop candidates that the guide model judges as false negatives (GIST rule).
+        positive_reference: which of a query's positives the margins and the guide filter compare a
+            candidate with when it has several: ``least`` (the least similar one: drop anything
+            that beats any known match; the strictest) or ``most`` (the most similar one: drop only
+            what beats every known match). The loss still masks, per row, a mined negative the guide
+            ranks above that row's positive.
     """
 
     enabled: bool = True
@@ -82,6 +87,7 @@ class MiningConfig:
     absolute_margin: float | None = None
     relative_margin: float | None = None
     guide_filter: bool = True
+    positive_reference: Literal["least", "most"] = "least"
 
 
 @dataclass

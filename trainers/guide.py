@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 ArrayT = TypeVar("ArrayT")
 MARGIN_STRATEGIES = ("absolute", "relative")
+POSITIVE_REFERENCES = ("least", "most")
 
 
 def gist_mask(
@@ -75,15 +76,26 @@ class Guide:
         return self.cache.get(texts, role)
 
     def filter_candidates(
-        self, query: np.ndarray, positives: np.ndarray, candidates: np.ndarray
+        self,
+        query: np.ndarray,
+        positives: np.ndarray,
+        candidates: np.ndarray,
+        reference: Literal["least", "most"] = "least",
     ) -> np.ndarray:
         """Boolean keep-mask over ``candidates`` (m, d) for one query (d,) with positives (p, d).
 
-        A candidate is dropped when the GIST rule flags it against the least similar positive: it
-        looks at least as relevant to the guide as a document we know is relevant.
+        A candidate is dropped when the GIST rule flags it against a positive: with ``reference``
+        ``least`` against the least similar positive (it looks at least as relevant to the guide as
+        one document we know is relevant), with ``most`` only against the most similar one (it looks
+        more relevant than every known match). With one positive the two agree.
         """
+        if reference not in POSITIVE_REFERENCES:
+            raise ValueError(
+                f"unknown positive reference {reference!r}; expected one of {', '.join(POSITIVE_REFERENCES)}"
+            )
         if len(candidates) == 0:
             return np.zeros(0, dtype=bool)
-        positive_sim = np.min(positives @ query)
+        sims = positives @ query
+        positive_sim = np.min(sims) if reference == "least" else np.max(sims)
         candidate_sim = candidates @ query
         return ~gist_mask(candidate_sim, positive_sim, self.margin_strategy, self.margin)

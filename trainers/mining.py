@@ -32,7 +32,7 @@ from trainers.bm25 import BM25
 from trainers.config import MiningConfig
 from trainers.data import TrainingData
 from trainers.embedding_cache import EmbeddingCache
-from trainers.guide import Guide
+from trainers.guide import POSITIVE_REFERENCES, Guide
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ class SparseSearcher:
 def _cache_key(searcher: Searcher, data: TrainingData, config: MiningConfig, guide: Guide | None) -> str:
     digest = hashlib.sha1(searcher.name.encode())
     settings = {k: v for k, v in vars(config).items() if k != "enabled"}
+    if settings.get("positive_reference") == "least":  # the default before the option: keys unchanged
+        del settings["positive_reference"]
     digest.update(json.dumps(settings, sort_keys=True).encode())
     if guide is not None and config.guide_filter:
         digest.update(f"{guide.name}|{guide.margin_strategy}|{guide.margin}".encode())
@@ -171,6 +173,12 @@ def mine_hard_negatives(
     depth = config.range_max + max(len(data.excluded(q)) for q in data.query_ids)
     ids, scores = searcher.search(texts, depth)
     positive_scores: list[np.ndarray] = []
+    if config.positive_reference not in POSITIVE_REFERENCES:
+        raise ValueError(
+            f"mining.positive_reference {config.positive_reference!r} is not one of "
+            f"{', '.join(POSITIVE_REFERENCES)}"
+        )
+    reference = np.min if config.positive_reference == "least" else np.max
     if config.absolute_margin is not None or config.relative_margin is not None:
         if data.unsearchable:
             raise ValueError(
@@ -192,10 +200,10 @@ def mine_hard_negatives(
         ranked = [(d, s) for d, s in zip(ids[i], scores[i], strict=False) if d not in excluded]
         window = ranked[config.range_min : config.range_max]
         if config.absolute_margin is not None:
-            floor = float(np.min(positive_scores[i]))
+            floor = float(reference(positive_scores[i]))
             kept = [(d, s) for d, s in window if s <= floor - config.absolute_margin]
         elif config.relative_margin is not None:
-            floor = float(np.min(positive_scores[i]))
+            floor = float(reference(positive_scores[i]))
             kept = [(d, s) for d, s in window if s <= floor * (1 - config.relative_margin)]
         else:
             kept = window
@@ -203,7 +211,7 @@ def mine_hard_negatives(
         if use_guide and kept:
             candidates = guide.embed([data.corpus[d] for d, _ in kept], "document")
             pos = guide.embed([data.corpus[d] for d in data.positives[qid]], "document")
-            keep = guide.filter_candidates(guide_queries[i], pos, candidates)
+            keep = guide.filter_candidates(guide_queries[i], pos, candidates, config.positive_reference)
             dropped_guide += int((~keep).sum())
             kept = [c for c, k in zip(kept, keep, strict=True) if k]
         mined[qid] = [d for d, _ in kept[: config.num_negatives]]
