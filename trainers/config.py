@@ -74,8 +74,8 @@ class MiningConfig:
         positive_reference: which of a query's positives the margins and the guide filter compare a
             candidate with when it has several: ``least`` (the least similar one: drop anything
             that beats any known match; the strictest) or ``most`` (the most similar one: drop only
-            what beats every known match). The loss still masks, per row, a mined negative the guide
-            ranks above that row's positive.
+            what beats every known match). The ``gist`` and ``st_gist`` losses still mask, per row, a
+            mined negative the guide ranks above that row's positive.
     """
 
     enabled: bool = True
