@@ -9,7 +9,7 @@ similarity of the query's positive, minus a margin, is probably a false negative
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -22,7 +22,17 @@ logger = logging.getLogger(__name__)
 
 ArrayT = TypeVar("ArrayT")
 MARGIN_STRATEGIES = ("absolute", "relative")
-POSITIVE_REFERENCES = ("least", "most")
+POSITIVE_REFERENCES = {"least": np.min, "most": np.max}
+
+
+def positive_reference(reference: str) -> Callable[[np.ndarray], np.floating]:
+    """The reduction over a query's positive scores that ``mining.positive_reference`` names:
+    ``least`` is ``np.min``, ``most`` is ``np.max``."""
+    if reference not in POSITIVE_REFERENCES:
+        raise ValueError(
+            f"mining.positive_reference {reference!r} is not one of {', '.join(POSITIVE_REFERENCES)}"
+        )
+    return POSITIVE_REFERENCES[reference]
 
 
 def gist_mask(
@@ -89,13 +99,9 @@ class Guide:
         one document we know is relevant), with ``most`` only against the most similar one (it looks
         more relevant than every known match). With one positive the two agree.
         """
-        if reference not in POSITIVE_REFERENCES:
-            raise ValueError(
-                f"unknown positive reference {reference!r}; expected one of {', '.join(POSITIVE_REFERENCES)}"
-            )
+        reduce = positive_reference(reference)
         if len(candidates) == 0:
             return np.zeros(0, dtype=bool)
-        sims = positives @ query
-        positive_sim = np.min(sims) if reference == "least" else np.max(sims)
+        positive_sim = reduce(positives @ query)
         candidate_sim = candidates @ query
         return ~gist_mask(candidate_sim, positive_sim, self.margin_strategy, self.margin)

@@ -32,7 +32,7 @@ from trainers.bm25 import BM25
 from trainers.config import MiningConfig
 from trainers.data import TrainingData
 from trainers.embedding_cache import EmbeddingCache
-from trainers.guide import POSITIVE_REFERENCES, Guide
+from trainers.guide import Guide, positive_reference
 
 logger = logging.getLogger(__name__)
 
@@ -162,11 +162,7 @@ def mine_hard_negatives(
     """Mine up to ``config.num_negatives`` negatives per training query; returns ``{query_id: [doc_id]}``."""
     if config.range_min < 0 or config.range_max <= config.range_min:
         raise ValueError(f"need 0 <= range_min < range_max; got {config.range_min} and {config.range_max}")
-    if config.positive_reference not in POSITIVE_REFERENCES:
-        raise ValueError(
-            f"mining.positive_reference {config.positive_reference!r} is not one of "
-            f"{', '.join(POSITIVE_REFERENCES)}"
-        )
+    reference = positive_reference(config.positive_reference)  # checked before any search
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"negatives-{_cache_key(searcher, data, config, guide)}.json"
@@ -178,7 +174,6 @@ def mine_hard_negatives(
     depth = config.range_max + max(len(data.excluded(q)) for q in data.query_ids)
     ids, scores = searcher.search(texts, depth)
     positive_scores: list[np.ndarray] = []
-    reference = np.min if config.positive_reference == "least" else np.max
     if config.absolute_margin is not None or config.relative_margin is not None:
         if data.unsearchable:
             raise ValueError(
