@@ -5,6 +5,7 @@
 #   bf16, run the fast suite, and time both precisions again if time is left. Results go to $OUT.
 #   On the CPU first (packages from .venv): SKIP_WHEELS=1 OUT=/tmp/o DEV=cpu B=4 L=16 N=1 W=0 NOTESTS=1
 set -o pipefail
+: "${OUT:?set OUT to the folder that receives the results}"
 [ -n "$SKIP_WHEELS" ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false WINNOW_DATA=$PWD/.gpu/data PYTHONUNBUFFERED=1
 MODELS=${MODELS:-/tmp/models}
@@ -23,7 +24,7 @@ DEV=${DEV:-cuda}; B=${B:-64}; L=${L:-128}; N=${N:-50}; W=${W:-3}
 speed() {  # $1: precision, $2: suffix
   timeout ${T:-150} python3 bench/train_speed.py --student $MODELS/all-MiniLM-L6-v2 --guide $MODELS/all-mpnet-base-v2 \
     --device $DEV --batch-size $B --max-length $L --precision $1 --warmup $W --steps $N --json $OUT/speed-$1$2.json 2>&1 \
-    | grep -v -i warn | grep -v "Loading weights" | tee $OUT/speed-$1$2.log
+    | grep -v -i warn | grep -v "Loading weights"  # the tables; at most 8 files come back from $OUT
 }
 speed fp32 ""; speed bf16 ""
 echo "elapsed $SECONDS s"
