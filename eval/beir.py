@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,12 @@ def evaluate(
     build: bool = True,
     model_name: str | None = None,
     skip_queries: int = 0,
+    query_ids: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Index the data set's corpus (unless ``build=False``), search its ``split`` queries, and score them.
 
-    With ``skip_queries`` only the :func:`held_out_queries` are searched and scored.
+    With ``skip_queries`` only the :func:`held_out_queries` are searched and scored; with ``query_ids``
+    only those (judged queries of ``split``).
 
     Returns:
         ``{"dataset", "split", "model", "metrics": {name: value}, "seconds", "n_queries", "n_documents",
@@ -60,14 +62,26 @@ def evaluate(
     data = dataset if isinstance(dataset, BeirDataset) else open_beir(dataset)
     qrels = data.qrels(split)
     queries = data.queries(split)
+    if query_ids is not None:
+        if skip_queries:
+            raise ValueError("give skip_queries or query_ids, not both")
+        unknown = [q for q in query_ids if q not in queries]
+        if unknown:
+            raise ValueError(
+                f"{data.root / 'qrels' / (split + '.tsv')}: {len(unknown)} of the query_ids are not judged "
+                f"queries of split {split!r} (first: {unknown[0]!r})"
+            )
+        query_ids = list(query_ids)
+        qrels = {q: qrels[q] for q in query_ids}
+    elif skip_queries:
+        query_ids = held_out_queries(qrels, queries, skip_queries)
+        qrels = {q: qrels[q] for q in query_ids}
+    else:
+        query_ids = list(queries)
     start = time.perf_counter()
     if build:
         retriever.build(data.root / "corpus.jsonl", batch_size=batch_size)
     index_seconds = time.perf_counter() - start
-    query_ids = list(queries)
-    if skip_queries:
-        query_ids = held_out_queries(qrels, queries, skip_queries)
-        qrels = {q: qrels[q] for q in query_ids}
     hits = retriever.search([queries[q] for q in query_ids], k=top_k + 1, batch_size=batch_size)
     seconds = time.perf_counter() - start
     run = drop_self_hits(hits.as_run(query_ids))

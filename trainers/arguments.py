@@ -6,18 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from trainers.config import TrainConfig
-from trainers.dev import DEV_METRIC
 
 
 def training_arguments(
     config: TrainConfig,
     checkpoints: Path,
     batch_sampler: Any,
-    has_dev: bool,
+    dev_metric: str | None,
     arguments_class: Any = None,
     **extra: Any,
 ):
-    """Trainer arguments from the recipe (``arguments_class``: the sparse trainer's own class)."""
+    """Trainer arguments from the recipe (``arguments_class``: the sparse trainer's own class).
+
+    ``dev_metric``: the log key that picks the best checkpoint (``trainers.dev.dev_metric``), or
+    ``None`` without dev scoring.
+    """
     from sentence_transformers import SentenceTransformerTrainingArguments
 
     t = config.training
@@ -37,13 +40,13 @@ def training_arguments(
         fp16=t.precision == "fp16",
         bf16=t.precision == "bf16",
         batch_sampler=batch_sampler,
-        eval_strategy=strategy if has_dev else "no",
+        eval_strategy=strategy if dev_metric else "no",
         eval_steps=t.eval_steps,
         save_strategy=strategy,
         save_steps=t.save_steps or t.eval_steps,
         save_total_limit=max(t.save_total_limit, t.average_last),
-        load_best_model_at_end=has_dev,
-        metric_for_best_model=DEV_METRIC if has_dev else None,
+        load_best_model_at_end=dev_metric is not None,
+        metric_for_best_model=dev_metric,
         greater_is_better=True,
         logging_steps=t.logging_steps,
         report_to="none",

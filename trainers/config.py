@@ -38,7 +38,10 @@ class DataConfig:
         extra_datasets: more BEIR data sets whose ``split`` pairs are added to the training set.
         max_queries: keep at most this many training queries (``None``: all).
         max_positives: positives kept per query, highest relevance first.
-        dev_max_queries: dev queries scored during training.
+        dev_max_queries: dev queries scored during training (sorted by id; ``None``: all).
+        dev_corpus: how dev is scored (``trainers.dev``): ``full`` indexes the whole corpus and scores
+            graded nDCG@10 as ``winnow eval beir`` does; ``sample`` uses a BM25 sample of the corpus
+            and binary relevance (cheaper on a large corpus).
         title_queries: unlabelled documents of ``dataset``'s corpus whose title becomes an extra
             training query with the rest of the document as its positive (``trainers.title_queries``;
             0: none).
@@ -51,6 +54,7 @@ class DataConfig:
     max_queries: int | None = None
     max_positives: int = 4
     dev_max_queries: int | None = 300
+    dev_corpus: Literal["full", "sample"] = "sample"
     title_queries: int = 0
 
 

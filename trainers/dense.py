@@ -23,7 +23,7 @@ from retrieval.encoders import DenseEncoder
 from trainers.arguments import training_arguments
 from trainers.checkpoints import latest_checkpoint
 from trainers.config import TrainConfig, to_dict
-from trainers.dev import DEV_METRIC, build_dev_evaluator
+from trainers.dev import build_dev_evaluator, dev_metric, dev_score
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss, InBatchMarginMSELoss
 from trainers.losses.distillation import distillation_loss
 from trainers.recipe import Recipe
@@ -106,10 +106,16 @@ def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -
     evaluator = None
     if config.data.dev_split:
         evaluator = build_dev_evaluator(
-            config.data.dataset, config.data.dev_split, config.data.dev_max_queries
+            config.data.dataset,
+            config.data.dev_split,
+            config.data.dev_max_queries,
+            corpus=config.data.dev_corpus,
+            max_length=inference_max_length,
         )
     checkpoints = output.with_name(output.name + ".checkpoints")
-    args = training_arguments(config, checkpoints, recipe.batch_sampler(rows), evaluator is not None)
+    args = training_arguments(
+        config, checkpoints, recipe.batch_sampler(rows), dev_metric(evaluator) if evaluator else None
+    )
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=rows.to_dataset(), loss=loss, evaluator=evaluator
     )
@@ -122,7 +128,7 @@ def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -
     if config.training.average_last > 1 and trainer.is_world_process_zero():
         average_checkpoints(model, checkpoints, config.training.average_last, SentenceTransformer)
     history = trainer.state.log_history
-    best = max((e[DEV_METRIC] for e in history if DEV_METRIC in e), default=None)
+    best = max((v for e in history if (v := dev_score(e)) is not None), default=None)
     model.max_seq_length = inference_max_length  # training may truncate harder than inference should
     if not trainer.is_world_process_zero():  # under DDP only rank 0 writes the model
         return output

@@ -1,46 +1,185 @@
-"""Dev-set scoring during training: sentence-transformers' InformationRetrievalEvaluator on a BEIR split.
+"""Dev-set scoring during training, for model selection: two protocols.
 
-Encoding a whole corpus at every evaluation is too slow on small machines, so the dev corpus is the
-judged documents of the dev queries plus the top BM25 candidates of each (hard distractors, model
-independent) up to ``max_corpus`` documents. Figures are for model selection only; report test
+``full``: :class:`BeirDevEvaluator` scores the model in training as ``winnow eval beir --split dev``
+scores a saved one: the whole corpus indexed, graded relevance, pytrec_eval, texts cut at the
+model's inference length (training may cut them shorter). Its nDCG@10 is the
+metric the test report uses, so the checkpoint dev picks is the one that metric prefers.
+
+``sample``: sentence-transformers' ``InformationRetrievalEvaluator`` over the judged documents of
+the dev queries plus the top BM25 candidates of each (hard, model-independent distractors), with
+binary relevance, at the training length. Cheaper on a large corpus, but an easier and different
+task than the report's (``bench/dev_protocols.py`` measures how far its gains are from test's).
+
+``sample`` is the default (``data.dev_corpus``). Figures are for model selection only; report test
 scores with ``winnow eval beir``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
-from retrieval.corpus import document_text, iter_corpus, open_beir
+from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+
+from retrieval.corpus import BeirDataset, document_text, iter_corpus, open_beir
 from retrieval.settings import resolve_beir
 from trainers.bm25 import BM25
 
 logger = logging.getLogger(__name__)
 
+DevCorpus = Literal["full", "sample"]
+DEV_CORPORA: tuple[str, ...] = ("full", "sample")
+
 DEV_NAME = "dev"
-DEV_METRIC = f"eval_{DEV_NAME}_cosine_ndcg@10"
+FULL_METRIC = f"eval_{DEV_NAME}_ndcg@10"
+SAMPLE_METRIC = f"eval_{DEV_NAME}_cosine_ndcg@10"
+DEV_METRICS = (FULL_METRIC, SAMPLE_METRIC)
+
+
+def dev_score(entry: Mapping[str, Any]) -> float | None:
+    """The dev nDCG@10 in one training-log entry (either protocol), else ``None``."""
+    return next((float(entry[k]) for k in DEV_METRICS if k in entry), None)
+
+
+def dev_metric(evaluator: Any) -> str:
+    """The log key of ``evaluator``'s nDCG@10 (``metric_for_best_model``)."""
+    return FULL_METRIC if isinstance(evaluator, BeirDevEvaluator) else SAMPLE_METRIC
+
+
+def dev_query_ids(data: BeirDataset, split: str, max_queries: int | None) -> list[str]:
+    """The judged queries with a relevant document, sorted by id, the first ``max_queries`` of them."""
+    qrels = data.qrels(split)
+    ids = sorted(q for q, docs in qrels.items() if any(r > 0 for r in docs.values()))
+    if not ids:
+        raise ValueError(f"{data.root / 'qrels' / (split + '.tsv')}: no query has a relevant document")
+    return ids[:max_queries] if max_queries else ids
+
+
+class BeirDevEvaluator(BaseEvaluator):
+    """nDCG@10 (and recall@100, MRR@10) of the model in training on a BEIR split, as ``winnow eval beir``.
+
+    Args:
+        dataset: a BEIR folder or a name under ``$WINNOW_DATA/beir/``.
+        split: the qrels split (``dev``).
+        max_queries: score the first this many judged queries (sorted by id; ``None``: all).
+        encoder: builds the :class:`~retrieval.encoders.Encoder` that wraps the model in training
+            (default: ``DenseEncoder``).
+        max_length: tokens per text while scoring (the model's inference limit; training may truncate
+            harder); ``None`` keeps the model's current limit.
+        batch_size: texts per forward pass.
+
+    Example:
+        >>> evaluator = BeirDevEvaluator("nfcorpus", "dev", max_queries=100, max_length=256)
+        >>> evaluator(model)["dev_ndcg@10"]
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        split: str,
+        max_queries: int | None = None,
+        *,
+        encoder: Callable[[Any], Any] | None = None,
+        max_length: int | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__()
+        self.data = open_beir(resolve_beir(dataset))
+        self.split = split
+        self.query_ids = dev_query_ids(self.data, split, max_queries)
+        self.encoder = encoder
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.name = DEV_NAME
+        self.primary_metric = "ndcg@10"
+
+    def __call__(
+        self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
+    ) -> dict[str, float]:
+        from eval.beir import evaluate
+        from retrieval.encoders import DenseEncoder
+        from retrieval.retriever import Retriever
+
+        trained_length = model.max_seq_length
+        if self.max_length is not None:
+            model.max_seq_length = self.max_length
+        try:
+            encoder = self.encoder(model) if self.encoder else DenseEncoder(model, name="dev")
+            retriever = Retriever(encoder, device="cpu")
+            retriever.build(self.data.root / "corpus.jsonl", batch_size=self.batch_size, progress=False)
+            result = evaluate(
+                retriever,
+                self.data,
+                self.split,
+                metrics=("ndcg@10", "recall@100", "mrr@10"),
+                top_k=100,
+                batch_size=self.batch_size,
+                build=False,
+                query_ids=self.query_ids,
+            )
+        finally:
+            model.max_seq_length = trained_length
+        logger.info(
+            "dev (%s, %d queries, whole corpus): nDCG@10 %.4f after step %d",
+            self.split,
+            len(self.query_ids),
+            result["metrics"]["ndcg@10"],
+            steps,
+        )
+        return self.prefix_name_to_metrics(result["metrics"], self.name)
 
 
 def build_dev_evaluator(
-    dataset: str, split: str, max_queries: int | None = 300, per_query: int = 30, batch_size: int = 64
+    dataset: str,
+    split: str,
+    max_queries: int | None = 300,
+    *,
+    per_query: int = 30,
+    batch_size: int = 64,
+    corpus: DevCorpus = "sample",
+    max_length: int | None = None,
 ):
-    """An ``InformationRetrievalEvaluator`` named ``dev`` (its nDCG@10 is ``eval_dev_cosine_ndcg@10``)."""
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-
+    """The dev evaluator of protocol ``corpus`` (see the module docstring); its log key is
+    :func:`dev_metric` of it."""
+    if corpus not in DEV_CORPORA:
+        raise ValueError(f"dev corpus {corpus!r}: expected one of {', '.join(DEV_CORPORA)}")
     data = open_beir(resolve_beir(dataset))
+    if corpus == "full":
+        return BeirDevEvaluator(dataset, split, max_queries, max_length=max_length, batch_size=batch_size)
+    return sampled_dev_evaluator(data, split, max_queries, per_query, batch_size)
+
+
+def sample_corpus(
+    data: BeirDataset, split: str, query_ids: list[str], corpus: dict[str, str], per_query: int = 30
+) -> set[str]:
+    """The ``sample`` protocol's documents: the judged relevant documents of ``query_ids`` plus the top
+    ``per_query`` BM25 candidates of each."""
     qrels = data.qrels(split)
     queries = data.queries(split)
-    relevant = {q: {d for d, r in docs.items() if r > 0} for q, docs in qrels.items()}
-    relevant = {q: docs for q, docs in relevant.items() if docs}
-    query_ids = sorted(relevant)[:max_queries] if max_queries else sorted(relevant)
+    ids, _ = BM25(corpus).search([queries[q] for q in query_ids], per_query)
+    relevant = {d for q in query_ids for d, r in qrels[q].items() if r > 0}
+    return relevant | {d for row in ids for d in row}
+
+
+def sampled_dev_evaluator(
+    data: BeirDataset, split: str, max_queries: int | None, per_query: int = 30, batch_size: int = 64
+):
+    """An ``InformationRetrievalEvaluator`` named ``dev`` over a BM25 sample of the corpus (binary
+    relevance); its nDCG@10 is logged as ``eval_dev_cosine_ndcg@10``."""
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    qrels = data.qrels(split)
+    queries = data.queries(split)
+    query_ids = dev_query_ids(data, split, max_queries)
+    relevant = {q: {d for d, r in qrels[q].items() if r > 0} for q in query_ids}
     corpus = {d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
-    bm25 = BM25(corpus)
-    ids, _ = bm25.search([queries[q] for q in query_ids], per_query)
-    keep = {d for q in query_ids for d in relevant[q]} | {d for row in ids for d in row}
+    keep = sample_corpus(data, split, query_ids, corpus, per_query)
     logger.info("dev: %d %s queries over %d of %d documents", len(query_ids), split, len(keep), len(corpus))
     return InformationRetrievalEvaluator(
         queries={q: queries[q] for q in query_ids},
         corpus={d: corpus[d] for d in keep},
-        relevant_docs={q: relevant[q] for q in query_ids},
+        relevant_docs=relevant,
         name=DEV_NAME,
         ndcg_at_k=[10],
         mrr_at_k=[10],

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from trainers.dev import DEV_METRIC
+from trainers.dev import dev_score
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def plot_history(history: list[dict[str, Any]], path: Path, title: str = "") -> 
     import matplotlib.pyplot as plt
 
     loss = [(e["step"], e["loss"]) for e in history if "loss" in e and "step" in e]
-    dev = [(e["step"], e[DEV_METRIC]) for e in history if DEV_METRIC in e and "step" in e]
+    dev = [(e["step"], dev_score(e)) for e in history if dev_score(e) is not None and "step" in e]
     if not loss and not dev:
         return None
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -218,7 +218,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
     if config.sparse.trainable_idf and config.sparse.idf_learning_rate is not None:
         extra["learning_rate_mapping"] = {r"sub_modules\.query\.0\.weight": config.sparse.idf_learning_rate}
     args = training_arguments(
-        config, checkpoints, recipe.batch_sampler(rows), False, SparseEncoderTrainingArguments, **extra
+        config, checkpoints, recipe.batch_sampler(rows), None, SparseEncoderTrainingArguments, **extra
     )
     trainer = SparseEncoderTrainer(
         model=model,
