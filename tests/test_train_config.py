@@ -62,6 +62,10 @@ CROSS_FIELD_RULES = [
     ),
     ("loss: {teacher_pool: -1}\n", "loss.teacher_pool must be >= 0; got -1"),
     (
+        "kind: sparse\ndata: {dev_split: dev, dev_corpus: sample}\n",
+        "data.dev_corpus 'sample' scores dense students only",
+    ),
+    (
         "loss: {teacher_pool: 30}\nmining: {enabled: false}\n",
         "loss.teacher_pool takes the miner's candidates",
     ),

@@ -18,6 +18,7 @@ from tests.test_onnx import build_tiny_mlm
 def setup(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sparse")
     write_beir(root / "data" / "beir" / "tiny", split="train")
+    write_beir(root / "data" / "beir" / "tiny", split="dev")
     return {
         "root": root,
         "mlm": build_tiny_mlm(root / "mlm"),
@@ -72,6 +73,21 @@ def test_sparse_training_writes_an_inference_free_model(
     assert weights[0] < 0.01 and weights[-1] == pytest.approx(0.01)  # quadratic warm-up over 2 steps
     meta = json.loads((out / "meta.json").read_text())
     assert meta["model_type"] == "sparse" and meta["steps"] == 3
+    assert meta["best_dev_ndcg_at_10"] is None  # no dev split asked for
+
+
+def test_sparse_training_scores_dev_as_the_report_does(setup, monkeypatch) -> None:
+    monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
+    out = setup["root"] / "model-dev"
+    path = recipe(setup, FULL)
+    text = path.read_text().replace("split: train}", "split: train, dev_split: dev}")
+    path.write_text(text.replace("training: {", "training: {eval_steps: 1, "))
+    assert main(["-q", "train", str(path), "--output", str(out)]) == 0
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    dev = [e["eval_dev_ndcg@10"] for e in log if "eval_dev_ndcg@10" in e]
+    assert len(dev) == 3 and all(0.0 <= v <= 1.0 for v in dev)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["best_dev_ndcg_at_10"] == pytest.approx(max(dev))
 
 
 def test_trainable_idf_moves_the_query_weights_and_frozen_keeps_them(setup, monkeypatch) -> None:

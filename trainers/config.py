@@ -40,8 +40,9 @@ class DataConfig:
         max_positives: positives kept per query, highest relevance first.
         dev_max_queries: dev queries scored during training (sorted by id; ``None``: all).
         dev_corpus: how dev is scored (``trainers.dev``): ``full`` indexes the whole corpus and scores
-            graded nDCG@10 as ``winnow eval beir`` does; ``sample`` uses a BM25 sample of the corpus
-            and binary relevance (cheaper on a large corpus).
+            graded nDCG@10 as ``winnow eval beir`` does; ``sample`` (dense students only) uses a BM25
+            sample of the corpus and binary relevance, cheaper on a large corpus; ``None``: ``sample``
+            for a dense student, ``full`` for a sparse one.
         title_queries: unlabelled documents of ``dataset``'s corpus whose title becomes an extra
             training query with the rest of the document as its positive (``trainers.title_queries``;
             0: none).
@@ -54,7 +55,7 @@ class DataConfig:
     max_queries: int | None = None
     max_positives: int = 4
     dev_max_queries: int | None = 300
-    dev_corpus: Literal["full", "sample"] = "sample"
+    dev_corpus: Literal["full", "sample"] | None = None
     title_queries: int = 0
 
 
@@ -293,6 +294,11 @@ class TrainConfig:
         if self.training.average_last < 1:
             raise ConfigError(
                 f"{where}: training.average_last must be >= 1; got {self.training.average_last}"
+            )
+        if self.kind == "sparse" and self.data.dev_corpus == "sample":
+            raise ConfigError(
+                f"{where}: data.dev_corpus 'sample' scores dense students only; a sparse student is "
+                "scored with 'full' (or leave it unset)"
             )
         if self.training.average_last > 1 and self.data.dev_split:
             raise ConfigError(

@@ -109,7 +109,7 @@ def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -
             config.data.dataset,
             config.data.dev_split,
             config.data.dev_max_queries,
-            corpus=config.data.dev_corpus,
+            corpus=config.data.dev_corpus or "sample",
             max_length=inference_max_length,
         )
     checkpoints = output.with_name(output.name + ".checkpoints")

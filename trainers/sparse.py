@@ -31,6 +31,7 @@ from retrieval.sparse_encoder import SparseModelEncoder
 from trainers.arguments import training_arguments
 from trainers.checkpoints import latest_checkpoint
 from trainers.config import TrainConfig, to_dict
+from trainers.dev import BeirDevEvaluator, dev_metric, dev_score
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss
 from trainers.losses.distillation import distillation_loss
 from trainers.losses.flops import FlopsRegularizer
@@ -217,14 +218,30 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
     }
     if config.sparse.trainable_idf and config.sparse.idf_learning_rate is not None:
         extra["learning_rate_mapping"] = {r"sub_modules\.query\.0\.weight": config.sparse.idf_learning_rate}
+    evaluator = None
+    if config.data.dev_split:
+        name = student_name(config)
+        evaluator = BeirDevEvaluator(  # the sample protocol is sentence-transformers' dense evaluator
+            config.data.dataset,
+            config.data.dev_split,
+            config.data.dev_max_queries,
+            encoder=lambda m: SparseModelEncoder(m, name=name),
+            max_length=config.sparse.max_length,
+        )
     args = training_arguments(
-        config, checkpoints, recipe.batch_sampler(rows), None, SparseEncoderTrainingArguments, **extra
+        config,
+        checkpoints,
+        recipe.batch_sampler(rows),
+        dev_metric(evaluator) if evaluator else None,
+        SparseEncoderTrainingArguments,
+        **extra,
     )
     trainer = SparseEncoderTrainer(
         model=model,
         args=args,
         train_dataset=rows.to_dataset(),
         loss=loss,
+        evaluator=evaluator,
         callbacks=sparse_callbacks(loss, config.sparse.warmup_steps, config.sparse.trainable_idf),
     )
     checkpoint = latest_checkpoint(checkpoints) if resume else None
@@ -251,6 +268,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
             base_model=config.model,
             steps=trainer.state.global_step,
             doc_active_terms=last.get("doc_active_terms"),
+            best_dev_ndcg_at_10=max((v for e in history if (v := dev_score(e)) is not None), default=None),
             pruning=pruned,
             config=to_dict(config),
         )
