@@ -11,7 +11,8 @@ on the dev split in several ways and on test:
 - ``test``: the whole corpus, binary and graded (the report).
 
 ``trainer`` is the trainer's own ``sample`` evaluator (sentence-transformers'
-``InformationRetrievalEvaluator``) at ``--train-length`` tokens, as training runs it. The table gives
+``InformationRetrievalEvaluator``) at ``--train-length`` tokens, as training ran it before session
+20 (it now scores at the inference length). The table gives
 each model's nDCG@10 and its gain over the first model: a protocol whose gains follow test's picks
 the checkpoints test would.
 
@@ -35,7 +36,7 @@ from bench.record import command_line, save_record  # noqa: E402
 logger = logging.getLogger("bench.dev_protocols")
 
 COLUMNS = (
-    ("trainer (sample, N, train length)", "trainer"),
+    ("sample, N, training length (the trainer before session 20)", "trainer"),
     ("dev sample, N", "sample_n"),
     ("dev sample, all", "sample_all"),
     ("dev full binary, all", "full_binary"),

@@ -74,3 +74,24 @@ def test_query_ids_are_checked_before_indexing(dev_beir: Path, tiny_model_dir: P
     with pytest.raises(ValueError, match="not both"):
         evaluate(retriever, dev_beir, "dev", query_ids=["q1"], skip_queries=1)
     assert len(retriever.index) == 0, "nothing was indexed for a bad request"
+
+
+def test_sample_protocol_scores_at_the_inference_length(dev_beir: Path, tiny_model_dir: Path) -> None:
+    from retrieval.corpus import open_beir
+    from trainers.dev import sampled_dev_evaluator
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    model.max_seq_length = 8  # the training length
+    seen: list[int] = []
+    encode_document = model.encode_document
+
+    def spy(*args, **kwargs):
+        seen.append(model.max_seq_length)
+        return encode_document(*args, **kwargs)
+
+    model.encode_document = spy  # type: ignore[method-assign]
+    evaluator = sampled_dev_evaluator(open_beir(dev_beir), "dev", None, max_length=64)
+    metrics = evaluator(model)
+    assert seen and set(seen) == {64}, "documents must be encoded at the inference length"
+    assert model.max_seq_length == 8, "the training length must be restored after scoring"
+    assert 0.0 <= metrics[evaluator.primary_metric] <= 1.0

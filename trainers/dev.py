@@ -7,8 +7,12 @@ metric the test report uses, so the checkpoint dev picks is the one that metric 
 
 ``sample``: sentence-transformers' ``InformationRetrievalEvaluator`` over the judged documents of
 the dev queries plus the top BM25 candidates of each (hard, model-independent distractors), with
-binary relevance, at the training length. Cheaper on a large corpus, but an easier and different
-task than the report's (``bench/dev_protocols.py`` measures how far its gains are from test's).
+binary relevance. Cheaper on a large corpus, but an easier and different task than the report's
+(``bench/dev_protocols.py`` measures how far its gains are from test's).
+
+Both score the model at its inference length (``max_length``): training may cut texts shorter, and
+a model scored at its training length is not the model that is saved (before session 20 the
+``sample`` protocol scored at the training length).
 
 ``sample`` is the default (``data.dev_corpus``). Figures are for model selection only; report test
 scores with ``winnow eval beir``.
@@ -21,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
 from retrieval.corpus import BeirDataset, document_text, iter_corpus, open_beir
 from retrieval.settings import resolve_beir
@@ -147,7 +152,9 @@ def build_dev_evaluator(
     data = open_beir(resolve_beir(dataset))
     if corpus == "full":
         return BeirDevEvaluator(dataset, split, max_queries, max_length=max_length, batch_size=batch_size)
-    return sampled_dev_evaluator(data, split, max_queries, per_query, batch_size)
+    return sampled_dev_evaluator(
+        data, split, max_queries, per_query=per_query, batch_size=batch_size, max_length=max_length
+    )
 
 
 def sample_corpus(
@@ -162,13 +169,40 @@ def sample_corpus(
     return relevant | {d for row in ids for d in row}
 
 
-def sampled_dev_evaluator(
-    data: BeirDataset, split: str, max_queries: int | None, per_query: int = 30, batch_size: int = 64
-):
-    """An ``InformationRetrievalEvaluator`` named ``dev`` over a BM25 sample of the corpus (binary
-    relevance); its nDCG@10 is logged as ``eval_dev_cosine_ndcg@10``."""
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+class SampledDevEvaluator(InformationRetrievalEvaluator):
+    """sentence-transformers' ``InformationRetrievalEvaluator`` that scores the model at
+    ``max_length`` tokens per text (its inference length) and restores the training length after.
 
+    Args:
+        max_length: tokens per text while scoring; ``None`` keeps the model's current limit.
+        **kwargs: ``InformationRetrievalEvaluator``'s arguments.
+    """
+
+    def __init__(self, *, max_length: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = max_length
+
+    def __call__(self, model: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
+        trained_length = model.max_seq_length
+        if self.max_length is not None:
+            model.max_seq_length = self.max_length
+        try:
+            return super().__call__(model, *args, **kwargs)
+        finally:
+            model.max_seq_length = trained_length
+
+
+def sampled_dev_evaluator(
+    data: BeirDataset,
+    split: str,
+    max_queries: int | None,
+    *,
+    per_query: int = 30,
+    batch_size: int = 64,
+    max_length: int | None = None,
+) -> SampledDevEvaluator:
+    """A :class:`SampledDevEvaluator` named ``dev`` over a BM25 sample of the corpus (binary
+    relevance); its nDCG@10 is logged as ``eval_dev_cosine_ndcg@10``."""
     qrels = data.qrels(split)
     queries = data.queries(split)
     query_ids = dev_query_ids(data, split, max_queries)
@@ -176,7 +210,8 @@ def sampled_dev_evaluator(
     corpus = {d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
     keep = sample_corpus(data, split, query_ids, corpus, per_query)
     logger.info("dev: %d %s queries over %d of %d documents", len(query_ids), split, len(keep), len(corpus))
-    return InformationRetrievalEvaluator(
+    return SampledDevEvaluator(
+        max_length=max_length,
         queries={q: queries[q] for q in query_ids},
         corpus={d: corpus[d] for d in keep},
         relevant_docs=relevant,
