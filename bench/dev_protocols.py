@@ -115,7 +115,11 @@ def main() -> int:
 
     data = open_beir(resolve_beir(args.data))
     corpus = {d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
-    rows = {name: score_model(name, data, args, corpus) for name in args.model}
+    rows: dict[str, dict[str, float]] = {}
+    for name in args.model:
+        rows[name] = score_model(name, data, args, corpus)
+        if args.json:  # after every model, so a later failure keeps the rows already scored
+            save_record(args.json, data=args.data, dev_queries=args.dev_queries, models=rows)
     base = rows[args.model[0]]
     print(f"# {command_line()}\n")
     print("| model | " + " | ".join(label.replace("N", str(args.dev_queries)) for label, _ in COLUMNS) + " |")
@@ -126,8 +130,6 @@ def main() -> int:
             for _, key in COLUMNS
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    if args.json:
-        save_record(args.json, data=args.data, dev_queries=args.dev_queries, models=rows)
     return 0
 
 
