@@ -23,7 +23,7 @@ from retrieval.encoders import DenseEncoder
 from trainers.arguments import training_arguments
 from trainers.checkpoints import latest_checkpoint
 from trainers.config import TrainConfig, to_dict
-from trainers.dev import build_dev_evaluator, dev_metric, dev_score
+from trainers.dev import best_dev_score, build_dev_evaluator, dev_metric
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss, InBatchMarginMSELoss
 from trainers.losses.distillation import distillation_loss
 from trainers.recipe import Recipe
@@ -128,7 +128,7 @@ def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -
     if config.training.average_last > 1 and trainer.is_world_process_zero():
         average_checkpoints(model, checkpoints, config.training.average_last, SentenceTransformer)
     history = trainer.state.log_history
-    best = max((v for e in history if (v := dev_score(e)) is not None), default=None)
+    best = best_dev_score(history)
     model.max_seq_length = inference_max_length  # training may truncate harder than inference should
     if not trainer.is_world_process_zero():  # under DDP only rank 0 writes the model
         return output

@@ -21,8 +21,9 @@ scores with ``winnow eval beir``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Literal, get_args
 
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
@@ -34,7 +35,7 @@ from trainers.bm25 import BM25
 logger = logging.getLogger(__name__)
 
 DevCorpus = Literal["full", "sample"]
-DEV_CORPORA: tuple[str, ...] = ("full", "sample")
+DEV_CORPORA: tuple[str, ...] = get_args(DevCorpus)
 
 DEV_NAME = "dev"
 FULL_METRIC = f"eval_{DEV_NAME}_ndcg@10"
@@ -45,6 +46,24 @@ DEV_METRICS = (FULL_METRIC, SAMPLE_METRIC)
 def dev_score(entry: Mapping[str, Any]) -> float | None:
     """The dev nDCG@10 in one training-log entry (either protocol), else ``None``."""
     return next((float(entry[k]) for k in DEV_METRICS if k in entry), None)
+
+
+def best_dev_score(history: Iterable[Mapping[str, Any]]) -> float | None:
+    """The best dev nDCG@10 in a training log (either protocol), else ``None``."""
+    return max((v for entry in history if (v := dev_score(entry)) is not None), default=None)
+
+
+@contextmanager
+def scoring_length(model: Any, max_length: int | None) -> Iterator[None]:
+    """Score ``model`` at ``max_length`` tokens per text (``None``: as it is), then restore its
+    training length."""
+    trained_length = model.max_seq_length
+    if max_length is not None:
+        model.max_seq_length = max_length
+    try:
+        yield
+    finally:
+        model.max_seq_length = trained_length
 
 
 def dev_metric(evaluator: Any) -> str:
@@ -106,10 +125,7 @@ class BeirDevEvaluator(BaseEvaluator):
         from retrieval.encoders import DenseEncoder
         from retrieval.retriever import Retriever
 
-        trained_length = model.max_seq_length
-        if self.max_length is not None:
-            model.max_seq_length = self.max_length
-        try:
+        with scoring_length(model, self.max_length):
             encoder = self.encoder(model) if self.encoder else DenseEncoder(model, name="dev")
             retriever = Retriever(encoder, device="cpu")
             retriever.build(self.data.root / "corpus.jsonl", batch_size=self.batch_size, progress=False)
@@ -123,8 +139,6 @@ class BeirDevEvaluator(BaseEvaluator):
                 build=False,
                 query_ids=self.query_ids,
             )
-        finally:
-            model.max_seq_length = trained_length
         logger.info(
             "dev (%s, %d queries, whole corpus): nDCG@10 %.4f after step %d",
             self.split,
@@ -149,11 +163,15 @@ def build_dev_evaluator(
     :func:`dev_metric` of it."""
     if corpus not in DEV_CORPORA:
         raise ValueError(f"dev corpus {corpus!r}: expected one of {', '.join(DEV_CORPORA)}")
-    data = open_beir(resolve_beir(dataset))
     if corpus == "full":
         return BeirDevEvaluator(dataset, split, max_queries, max_length=max_length, batch_size=batch_size)
     return sampled_dev_evaluator(
-        data, split, max_queries, per_query=per_query, batch_size=batch_size, max_length=max_length
+        open_beir(resolve_beir(dataset)),
+        split,
+        max_queries,
+        per_query=per_query,
+        batch_size=batch_size,
+        max_length=max_length,
     )
 
 
@@ -183,13 +201,8 @@ class SampledDevEvaluator(InformationRetrievalEvaluator):
         self.max_length = max_length
 
     def __call__(self, model: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
-        trained_length = model.max_seq_length
-        if self.max_length is not None:
-            model.max_seq_length = self.max_length
-        try:
+        with scoring_length(model, self.max_length):
             return super().__call__(model, *args, **kwargs)
-        finally:
-            model.max_seq_length = trained_length
 
 
 def sampled_dev_evaluator(

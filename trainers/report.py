@@ -24,7 +24,7 @@ def plot_history(history: list[dict[str, Any]], path: Path, title: str = "") -> 
     import matplotlib.pyplot as plt
 
     loss = [(e["step"], e["loss"]) for e in history if "loss" in e and "step" in e]
-    dev = [(e["step"], dev_score(e)) for e in history if dev_score(e) is not None and "step" in e]
+    dev = [(e["step"], v) for e in history if "step" in e and (v := dev_score(e)) is not None]
     if not loss and not dev:
         return None
     fig, ax = plt.subplots(figsize=(7, 4))

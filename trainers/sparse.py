@@ -31,7 +31,7 @@ from retrieval.sparse_encoder import SparseModelEncoder
 from trainers.arguments import training_arguments
 from trainers.checkpoints import latest_checkpoint
 from trainers.config import TrainConfig, to_dict
-from trainers.dev import BeirDevEvaluator, dev_metric, dev_score
+from trainers.dev import BeirDevEvaluator, best_dev_score, dev_metric
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss
 from trainers.losses.distillation import distillation_loss
 from trainers.losses.flops import FlopsRegularizer
@@ -268,7 +268,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
             base_model=config.model,
             steps=trainer.state.global_step,
             doc_active_terms=last.get("doc_active_terms"),
-            best_dev_ndcg_at_10=max((v for e in history if (v := dev_score(e)) is not None), default=None),
+            best_dev_ndcg_at_10=best_dev_score(history),
             pruning=pruned,
             config=to_dict(config),
         )
