@@ -55,13 +55,17 @@ def ndcg10(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], g
     return mean_scores(per_query_scores(qrels, run, ["ndcg@10"]))["ndcg@10"]
 
 
-def score_model(name: str, data, args: argparse.Namespace, corpus: dict[str, str]) -> dict[str, float]:
+def score_model(
+    name: str, data, args: argparse.Namespace, corpus: dict[str, str], samples: dict[str, set[str]]
+) -> dict[str, float]:
+    """One model's row; ``samples`` holds the ``sample`` protocol's documents (model-independent) for
+    the first ``--dev-queries`` dev queries (``sample_n``) and for all of them (``sample_all``)."""
     from sentence_transformers import SentenceTransformer
 
     from eval.metrics import drop_self_hits
     from retrieval.encoders import DenseEncoder
     from retrieval.retriever import Retriever
-    from trainers.dev import dev_query_ids, sample_corpus, sampled_dev_evaluator
+    from trainers.dev import dev_query_ids, sampled_dev_evaluator
 
     model = SentenceTransformer(name, device="cpu")
     row: dict[str, float] = {}
@@ -90,7 +94,7 @@ def score_model(name: str, data, args: argparse.Namespace, corpus: dict[str, str
         row["full_binary"] = ndcg10(judged, run, graded=False)
         row["full_graded_n"] = ndcg10({q: judged[q] for q in first}, run, graded=True)
         for key, subset in (("sample_n", first), ("sample_all", ids)):
-            keep = sample_corpus(data, split, subset, corpus)
+            keep = samples[key]
             ranked = {q: {d: s for d, s in run[q].items() if d in keep} for q in subset}
             row[key] = ndcg10({q: judged[q] for q in subset}, ranked, graded=False)
     logger.info("%s: %s", name, ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
@@ -112,12 +116,17 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from retrieval.corpus import document_text, iter_corpus, open_beir
     from retrieval.settings import resolve_beir
+    from trainers.dev import dev_query_ids, sample_corpus
 
     data = open_beir(resolve_beir(args.data))
     corpus = {d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
+    samples = {
+        key: sample_corpus(data, "dev", dev_query_ids(data, "dev", limit), corpus)
+        for key, limit in (("sample_n", args.dev_queries), ("sample_all", None))
+    }
     rows: dict[str, dict[str, float]] = {}
     for name in args.model:
-        rows[name] = score_model(name, data, args, corpus)
+        rows[name] = score_model(name, data, args, corpus, samples)
         if args.json:  # after every model, so a later failure keeps the rows already scored
             save_record(args.json, data=args.data, dev_queries=args.dev_queries, models=rows)
     base = rows[args.model[0]]
