@@ -15,6 +15,13 @@ models never saw and the test split stays for the final report:
 
     python bench/train_ablation.py --datasets scifact --variants mnrl full --held-out 159 \
         --set guide.margin=-0.05 --out runs/select/margin-0.05
+
+Where a data set has a dev split, ``--score dev`` scores every model on all of it (the whole corpus,
+graded qrels: ``winnow eval beir --split dev``) instead of the test split, so a setting is chosen on
+dev first; a later run with the same ``--out`` reuses the trained models to report test:
+
+    python bench/train_ablation.py --datasets nfcorpus --variants full --score dev \
+        --set data.max_positives=16 --out runs/select/pos16
 """
 
 from __future__ import annotations
@@ -49,12 +56,14 @@ def winnow(*args: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
-def evaluate(model: str, dataset: str, out: Path, held_out: tuple[int, int] | None = None) -> dict:
-    """Score ``model`` on the test split, or with ``held_out=(train, total)`` on the training queries
-    after the first ``train``."""
+def evaluate(
+    model: str, dataset: str, out: Path, held_out: tuple[int, int] | None = None, score: str = "test"
+) -> dict:
+    """Score ``model`` on the ``score`` split (test or dev), or with ``held_out=(train, total)`` on
+    the training queries after the first ``train``."""
     if not out.is_file():
         split = (
-            ["--split", "test"]
+            ["--split", score]
             if held_out is None
             else ["--split", "train", "--skip-queries", str(held_out[0])]
         )
@@ -78,14 +87,30 @@ def held_out_split(dataset: str, held_out: int) -> tuple[int, int]:
     return total - held_out, total
 
 
+def check_dev_splits(datasets: list[str]) -> None:
+    """Refuse ``--score dev`` before any training when a data set has no dev qrels."""
+    from retrieval.settings import resolve_beir
+
+    for dataset in datasets:
+        qrels = resolve_beir(dataset) / "qrels"
+        if not (qrels / "dev.tsv").is_file():
+            splits = sorted(p.stem for p in qrels.glob("*.tsv"))
+            raise SystemExit(f"--score dev: {dataset} has no {qrels / 'dev.tsv'} (its splits: {splits})")
+
+
 def run(
-    dataset: str, variant: str, out_dir: Path, overrides: list[str], split: tuple[int, int] | None = None
+    dataset: str,
+    variant: str,
+    out_dir: Path,
+    overrides: list[str],
+    split: tuple[int, int] | None = None,
+    score: str = "test",
 ) -> dict:
-    result_file = out_dir / f"{dataset}-{variant}.json"
+    result_file = out_dir / f"{dataset}-{variant}{'' if score == 'test' else '-' + score}.json"
     if split is not None:
         overrides = [f"data.max_queries={split[0]}", *overrides]
     if variant == "base":
-        return evaluate(BASE_MODEL, dataset, result_file, split)
+        return evaluate(BASE_MODEL, dataset, result_file, split, score)
     model_dir = out_dir / "models" / f"{dataset}-{variant}"
     if not (model_dir / "meta.json").is_file():
         start = time.perf_counter()
@@ -99,7 +124,7 @@ def run(
             *(["--resume"] if model_dir.with_name(model_dir.name + ".checkpoints").exists() else []),
         )
         (model_dir / "train_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
-    result = evaluate(str(model_dir), dataset, result_file, split)
+    result = evaluate(str(model_dir), dataset, result_file, split, score)
     meta = json.loads((model_dir / "meta.json").read_text())
     result["train_steps"] = meta.get("steps")
     result["train_seconds"] = (
@@ -141,7 +166,15 @@ def main() -> int:
         metavar="N",
         help="train on all but the last N training queries and score those N instead of the test split",
     )
+    parser.add_argument(
+        "--score",
+        choices=["test", "dev"],
+        default="test",
+        help="split the models are scored on (default test; dev: select first, report test later)",
+    )
     args = parser.parse_args()
+    if args.score == "dev" and args.held_out is not None:
+        parser.error("--score dev and --held-out both choose the scored queries; give one")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("WINNOW_DATA", str((ROOT / ".." / "shared" / "data").resolve()))
     out_dir = ROOT / args.out
@@ -154,16 +187,20 @@ def main() -> int:
             )
     out_dir.mkdir(parents=True, exist_ok=True)
     table: dict[str, dict[str, dict]] = {}
+    if args.score == "dev":
+        check_dev_splits(args.datasets)
     for dataset in args.datasets:
         split = held_out_split(dataset, args.held_out) if args.held_out is not None else None
         for variant in args.variants:
-            table.setdefault(dataset, {})[variant] = run(dataset, variant, out_dir, args.set, split)
+            result = run(dataset, variant, out_dir, args.set, split, args.score)
+            table.setdefault(dataset, {})[variant] = result
             m = table[dataset][variant]["metrics"]
             logger.info("%s %s: nDCG@10 %.4f R@100 %.4f", dataset, variant, m["ndcg@10"], m["recall@100"])
     command = command_line()
     print(f"# {command}\n")
     print("| data set | " + " | ".join(args.variants) + " |")
     print("|---|" + "---|" * len(args.variants))
+    scored = f"held-out {args.held_out}" if args.held_out is not None else args.score
     for dataset, rows in table.items():
         base = rows.get("base", {}).get("metrics", {}).get("ndcg@10")
         cells = []
@@ -171,9 +208,9 @@ def main() -> int:
             value = rows[variant]["metrics"]["ndcg@10"]
             delta = f" ({value - base:+.4f})" if base is not None and variant != "base" else ""
             cells.append(f"{value:.4f}{delta}")
-        print(f"| {dataset} nDCG@10 | " + " | ".join(cells) + " |")
+        print(f"| {dataset} {scored} nDCG@10 | " + " | ".join(cells) + " |")
         print(
-            f"| {dataset} R@100 | "
+            f"| {dataset} {scored} R@100 | "
             + " | ".join(f"{rows[v]['metrics']['recall@100']:.4f}" for v in args.variants)
             + " |"
         )
