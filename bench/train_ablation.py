@@ -89,13 +89,13 @@ def held_out_split(dataset: str, held_out: int) -> tuple[int, int]:
 
 def check_dev_splits(datasets: list[str]) -> None:
     """Refuse ``--score dev`` before any training when a data set has no dev qrels."""
+    from retrieval.corpus import open_beir
     from retrieval.settings import resolve_beir
 
     for dataset in datasets:
-        qrels = resolve_beir(dataset) / "qrels"
-        if not (qrels / "dev.tsv").is_file():
-            splits = sorted(p.stem for p in qrels.glob("*.tsv"))
-            raise SystemExit(f"--score dev: {dataset} has no {qrels / 'dev.tsv'} (its splits: {splits})")
+        data = open_beir(resolve_beir(dataset))
+        if "dev" not in data.splits():
+            raise SystemExit(f"--score dev: {data.root} has no dev qrels (its splits: {data.splits()})")
 
 
 def run(
