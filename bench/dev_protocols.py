@@ -28,10 +28,15 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.record import command_line, save_record  # noqa: E402
+
+if TYPE_CHECKING:
+    from retrieval.corpus import BeirDataset
+    from trainers.dev import SampledDevEvaluator
 
 logger = logging.getLogger("bench.dev_protocols")
 
@@ -56,23 +61,28 @@ def ndcg10(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], g
 
 
 def score_model(
-    name: str, data, args: argparse.Namespace, corpus: dict[str, str], samples: dict[str, set[str]]
+    name: str,
+    data: BeirDataset,
+    args: argparse.Namespace,
+    corpus: dict[str, str],
+    samples: dict[str, set[str]],
+    trainer_evaluator: SampledDevEvaluator,
 ) -> dict[str, float]:
     """One model's row; ``samples`` holds the ``sample`` protocol's documents (model-independent) for
-    the first ``--dev-queries`` dev queries (``sample_n``) and for all of them (``sample_all``)."""
+    the first ``--dev-queries`` dev queries (``sample_n``) and for all of them (``sample_all``), and
+    ``trainer_evaluator`` is the trainer's evaluator over ``sample_n``, built once for every model."""
     from sentence_transformers import SentenceTransformer
 
     from eval.metrics import drop_self_hits
     from retrieval.encoders import DenseEncoder
     from retrieval.retriever import Retriever
-    from trainers.dev import dev_query_ids, sampled_dev_evaluator
+    from trainers.dev import dev_query_ids
 
     model = SentenceTransformer(name, device="cpu")
     row: dict[str, float] = {}
     start = time.perf_counter()
     model.max_seq_length = args.train_length
-    evaluator = sampled_dev_evaluator(data, "dev", args.dev_queries, batch_size=args.batch_size)
-    row["trainer"] = float(evaluator(model)[evaluator.primary_metric])
+    row["trainer"] = float(trainer_evaluator(model)[trainer_evaluator.primary_metric])
     row["seconds_trainer"] = round(time.perf_counter() - start, 1)
     start = time.perf_counter()
     model.max_seq_length = args.max_length
@@ -116,17 +126,18 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from retrieval.corpus import document_text, iter_corpus, open_beir
     from retrieval.settings import resolve_beir
-    from trainers.dev import dev_query_ids, sample_corpus
+    from trainers.dev import dev_query_ids, sample_corpus, sampled_dev_evaluator
 
     data = open_beir(resolve_beir(args.data))
     corpus = {d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
+    evaluator = sampled_dev_evaluator(data, "dev", args.dev_queries, batch_size=args.batch_size)
     samples = {
-        key: sample_corpus(data, "dev", dev_query_ids(data, "dev", limit), corpus)
-        for key, limit in (("sample_n", args.dev_queries), ("sample_all", None))
+        "sample_n": set(evaluator.corpus_ids),
+        "sample_all": sample_corpus(data, "dev", dev_query_ids(data, "dev", None), corpus),
     }
     rows: dict[str, dict[str, float]] = {}
     for name in args.model:
-        rows[name] = score_model(name, data, args, corpus, samples)
+        rows[name] = score_model(name, data, args, corpus, samples, evaluator)
         if args.json:  # after every model, so a later failure keeps the rows already scored
             save_record(args.json, data=args.data, dev_queries=args.dev_queries, models=rows)
     base = rows[args.model[0]]
