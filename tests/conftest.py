@@ -33,12 +33,26 @@ QUERIES = {"q1": "cat on a rock", "q2": "heart disease from salt", "q3": "vitami
 QRELS = [("q1", "d1", 1), ("q2", "d4", 1), ("q3", "d3", 2), ("q3", "d4", 1)]
 
 
+def tiny_bert_config(vocab_size: int, **overrides: object):
+    """The tiny BERT shape the tests share: 2 layers, hidden 32, 2 heads; ``overrides`` change any field."""
+    from transformers import BertConfig
+
+    shape: dict[str, object] = {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 128,
+    }
+    return BertConfig(vocab_size=vocab_size, **{**shape, **overrides})
+
+
 def build_tiny_model(path: Path, seed: int = 0) -> Path:
     """A 2-layer, hidden-32 BERT with a 100-word vocabulary and mean pooling, saved as a ST model."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Pooling, Transformer
-    from transformers import BertConfig, BertModel, BertTokenizer
+    from transformers import BertModel, BertTokenizer
 
     torch.manual_seed(seed)
     hf_dir = path / "hf"
@@ -47,15 +61,7 @@ def build_tiny_model(path: Path, seed: int = 0) -> Path:
     (hf_dir / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
     tokenizer = BertTokenizer(str(hf_dir / "vocab.txt"))
     assert tokenizer.vocab_size == len(dict.fromkeys(vocab)), "tokenizer lost its vocabulary"
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(hf_dir)
+    BertModel(tiny_bert_config(tokenizer.vocab_size)).save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     transformer = Transformer(str(hf_dir), max_seq_length=64)
     model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")])

@@ -184,3 +184,41 @@ def test_scoring_resumes_after_the_last_saved_chunk(tmp_path) -> None:
     np.testing.assert_allclose(np.concatenate(scores), np.arange(6))
     with pytest.raises(ValueError, match="chunk_pairs must be at least 1"):
         PairScoreStore(tmp_path, "cross", chunk_pairs=0)
+
+
+def test_cross_encoder_teacher_splits_scores_per_query(tmp_path) -> None:
+    """A tiny local CrossEncoder: scores come back per query, in candidate order, as predict gives them."""
+    import torch
+    from sentence_transformers import CrossEncoder
+    from transformers import BertForSequenceClassification, BertTokenizer
+
+    from tests.conftest import WORDS, tiny_bert_config
+    from trainers.teachers import CrossEncoderTeacher
+
+    torch.manual_seed(0)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    (tmp_path / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
+    tokenizer = BertTokenizer(str(tmp_path / "vocab.txt"))
+    # wide random weights, so that different pairs get clearly different scores
+    config = tiny_bert_config(
+        tokenizer.vocab_size,
+        num_hidden_layers=1,
+        max_position_embeddings=64,
+        num_labels=1,
+        initializer_range=0.5,
+    )
+    BertForSequenceClassification(config).save_pretrained(tmp_path / "cross")
+    tokenizer.save_pretrained(tmp_path / "cross")
+
+    teacher = CrossEncoderTeacher(str(tmp_path / "cross"), batch_size=2)
+    queries = ["cat on a rock", "heart disease", "sea"]
+    candidates = [["the cat sat", "salt and fat", "fish in the sea"], [], ["the blue sea"]]
+    scores = teacher.score(queries, candidates)
+    assert [s.shape for s in scores] == [(3,), (0,), (1,)]
+    reference = CrossEncoder(str(tmp_path / "cross"))
+    for query, docs, got in zip(queries, candidates, scores, strict=True):
+        for doc, value in zip(docs, got, strict=True):
+            assert value == pytest.approx(float(reference.predict([(query, doc)])[0]), abs=1e-5)
+    flat = np.concatenate(scores)
+    assert np.min(np.abs(flat[:, None] - flat[None, :]) + np.eye(len(flat))) > 1e-3, "pairs must score apart"
+    assert teacher.name.startswith("cross:")
