@@ -33,6 +33,18 @@ QUERIES = {"q1": "cat on a rock", "q2": "heart disease from salt", "q3": "vitami
 QRELS = [("q1", "d1", 1), ("q2", "d4", 1), ("q3", "d3", 2), ("q3", "d4", 1)]
 
 
+def tiny_tokenizer(folder: Path, letters: bool = False):
+    """A BertTokenizer over the tests' words, plus single letters if ``letters``; vocab.txt in ``folder``."""
+    from transformers import BertTokenizer
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = list(dict.fromkeys([*special, *WORDS, *("abcdefghijklmnopqrstuvwxyz" if letters else "")]))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"))
+    assert tokenizer.vocab_size == len(vocab), "tokenizer lost its vocabulary"
+    return tokenizer
+
+
 def tiny_bert_config(vocab_size: int, **overrides: object):
     """The tiny BERT shape the tests share: 2 layers, hidden 32, 2 heads; ``overrides`` change any field."""
     from transformers import BertConfig
@@ -52,15 +64,12 @@ def build_tiny_model(path: Path, seed: int = 0) -> Path:
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Pooling, Transformer
-    from transformers import BertModel, BertTokenizer
+    from transformers import BertModel
 
     torch.manual_seed(seed)
     hf_dir = path / "hf"
     hf_dir.mkdir(parents=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz"]
-    (hf_dir / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    tokenizer = BertTokenizer(str(hf_dir / "vocab.txt"))
-    assert tokenizer.vocab_size == len(dict.fromkeys(vocab)), "tokenizer lost its vocabulary"
+    tokenizer = tiny_tokenizer(hf_dir, letters=True)
     BertModel(tiny_bert_config(tokenizer.vocab_size)).save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     transformer = Transformer(str(hf_dir), max_seq_length=64)

@@ -18,24 +18,14 @@ TEXTS = ["the cat sat on the rock", "vitamin d lower risk of bone disease in pat
 def build_tiny_mlm(path: Path) -> Path:
     """A 2-layer BertForMaskedLM (a SPLADE-style document encoder) with the tests' vocabulary."""
     import torch
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+    from transformers import BertForMaskedLM
 
-    from tests.conftest import WORDS
+    from tests.conftest import tiny_bert_config, tiny_tokenizer
 
     torch.manual_seed(0)
     path.mkdir(parents=True)
-    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]))
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizer(str(path / "vocab.txt"))
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertForMaskedLM(config).save_pretrained(path)
+    tokenizer = tiny_tokenizer(path)
+    BertForMaskedLM(tiny_bert_config(tokenizer.vocab_size)).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 

@@ -190,15 +190,13 @@ def test_cross_encoder_teacher_splits_scores_per_query(tmp_path) -> None:
     """A tiny local CrossEncoder: scores come back per query, in candidate order, as predict gives them."""
     import torch
     from sentence_transformers import CrossEncoder
-    from transformers import BertForSequenceClassification, BertTokenizer
+    from transformers import BertForSequenceClassification
 
-    from tests.conftest import WORDS, tiny_bert_config
+    from tests.conftest import tiny_bert_config, tiny_tokenizer
     from trainers.teachers import CrossEncoderTeacher
 
     torch.manual_seed(0)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
-    (tmp_path / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    tokenizer = BertTokenizer(str(tmp_path / "vocab.txt"))
+    tokenizer = tiny_tokenizer(tmp_path)
     # wide random weights, so that different pairs get clearly different scores
     config = tiny_bert_config(
         tokenizer.vocab_size,
