@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import DEFAULT_METRICS, drop_self_hits, mean_scores, per_query_scores
-from retrieval.bm25 import BM25Retriever
-from retrieval.corpus import BeirDataset, open_beir
-from retrieval.retriever import Retriever
+from retrieval.base import RetrieverProtocol
+from retrieval.corpus import BeirDataset, iter_corpus, open_beir
 
 logger = logging.getLogger(__name__)
 
@@ -36,21 +35,37 @@ def held_out_queries(qrels: dict[str, dict[str, int]], queries: dict[str, str], 
     return held_out
 
 
+def check_covers_corpus(retriever: RetrieverProtocol, data: BeirDataset) -> None:
+    """Raise a ValueError unless every document of the data set's corpus is in the retriever's index."""
+    indexed = set(retriever.index.ids)
+    corpus = data.root / "corpus.jsonl"
+    missing = [doc["_id"] for doc in iter_corpus(corpus) if doc["_id"] not in indexed]
+    if missing:
+        raise ValueError(
+            f"the {retriever.index_spec} index of {retriever.name!r} lacks {len(missing)} document(s) of "
+            f"{corpus} (first: {missing[0]!r}); it was built from another corpus: index this data set "
+            "(winnow index --corpus ...) or evaluate with build=True"
+        )
+
+
 def evaluate(
-    retriever: Retriever | BM25Retriever,
+    retriever: RetrieverProtocol,
     dataset: str | Path | BeirDataset,
     split: str = "test",
     *,
     metrics: Iterable[str] = DEFAULT_METRICS,
     top_k: int = 1000,
     batch_size: int = 64,
-    build: bool = True,
+    build: bool | None = None,
     model_name: str | None = None,
     skip_queries: int = 0,
     query_ids: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Index the data set's corpus (unless ``build=False``), search its ``split`` queries, and score them.
+    """Index the data set's corpus, search its ``split`` queries, and score them.
 
+    ``build``: ``True`` encodes and indexes the corpus; ``False`` scores the retriever as it is (a loaded
+    one: :func:`retrieval.load_retriever`), after checking that its index holds every corpus document;
+    ``None`` (the default) builds when the index is empty and checks otherwise.
     With ``skip_queries`` only the :func:`held_out_queries` are searched and scored; with ``query_ids``
     only those (judged queries of ``split``).
 
@@ -78,6 +93,10 @@ def evaluate(
         qrels = {q: qrels[q] for q in query_ids}
     else:
         query_ids = list(queries)
+    if build is None:
+        build = len(retriever.index) == 0
+    if not build:
+        check_covers_corpus(retriever, data)
     start = time.perf_counter()
     if build:
         retriever.build(data.root / "corpus.jsonl", batch_size=batch_size)
@@ -91,7 +110,7 @@ def evaluate(
     return {
         "dataset": data.name,
         "split": split,
-        "model": model_name or getattr(retriever, "encoder", retriever).name,
+        "model": model_name or retriever.name,
         "index": retriever.index_spec,
         "metrics": scores,
         "n_queries": len(query_ids),

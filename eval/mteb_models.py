@@ -8,8 +8,9 @@ Every model carries a name and a revision, so results land in ``<model>/<revisio
 - any other hub id gets its cached snapshot revision; a local directory gets ``winnow/<dir name>``
   and a revision hashed from its weights;
 - sparse models (SPLADE, inference-free Router models, and sparse ONNX exports) are served through
-  :class:`SparseSearchModel`, mteb's ``SearchProtocol``, backed by exact sparse search, so mteb scores
-  the retrieval a user deploys (IDF query table included).
+  :class:`SparseSearchModel`, mteb's ``SearchProtocol``, backed by the exact inverted index
+  (:class:`~indexes.inverted.InvertedIndex`), so mteb scores the retrieval a user deploys (IDF query
+  table included).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from indexes.base import Index
+from indexes.factory import index_factory
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +66,15 @@ def is_sparse(name_or_path: str) -> bool:
         from indexes.io import read_meta
 
         return read_meta(path).get("encoder_kind") == "sparse"
-    from retrieval.onnx_export import is_sparse_model
+    from retrieval.encoders import is_sparse_model
 
     return is_sparse_model(name_or_path)
 
 
 class SparseSearchModel:
-    """mteb ``SearchProtocol``: sparse documents in a CSR matrix, exact dot-product top-k.
+    """mteb ``SearchProtocol``: sparse documents in the embedded inverted index, exact dot-product top-k.
+
+    A query's results are the documents sharing a term with it (a positive score), at most ``top_k``.
 
     Args:
         name_or_path: a sentence-transformers ``SparseEncoder`` (hub id or directory) or a sparse
@@ -92,8 +98,7 @@ class SparseSearchModel:
                 SparseEncoder(self.name_or_path, device=device), self.name_or_path
             )
         self.mteb_model_meta = _meta(self.name_or_path, "sparse", similarity_fn_name="dot")
-        self._docs = None
-        self._doc_ids: list[str] = []
+        self._index: Index | None = None
 
     def _encode(self, texts: list[str], role: str):
         """CSR rows: both encoders return sparse vectors for sparse models."""
@@ -115,11 +120,10 @@ class SparseSearchModel:
     ) -> None:
         titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
         texts = [f"{t} {x}".strip() if t else x for t, x in zip(titles, corpus["text"], strict=True)]
-        self._doc_ids = list(corpus["id"])
-        self._docs = self._encode(texts, "document").T.tocsr()  # (vocab, n_docs): rows are postings
-        logger.info(
-            "indexed %d documents, %.1f non-zeros each", len(texts), self._docs.nnz / max(len(texts), 1)
-        )
+        docs = self._encode(texts, "document")
+        self._index = index_factory("inverted", docs.shape[1])
+        self._index.add(docs, list(corpus["id"]))
+        logger.info("indexed %d documents, %.1f non-zeros each", len(texts), docs.nnz / max(len(texts), 1))
 
     def search(
         self,
@@ -134,23 +138,16 @@ class SparseSearchModel:
         num_proc=None,
         **kwargs: Any,
     ) -> dict[str, dict[str, float]]:
-        if self._docs is None:
+        if self._index is None:
             raise RuntimeError("search() before index()")
-        q = self._encode(list(queries["text"]), "query")
-        results: dict[str, dict[str, float]] = {}
-        k = min(top_k, len(self._doc_ids))
-        for start in range(0, q.shape[0], 256):
-            scores = (q[start : start + 256] @ self._docs).toarray()
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            for row, qid in enumerate(queries["id"][start : start + 256]):
-                results[qid] = {self._doc_ids[j]: float(scores[row, j]) for j in top[row]}
-        return results
+        hits = self._index.search(self._encode(list(queries["text"]), "query"), top_k)
+        return hits.as_run(list(queries["id"]))
 
 
 class CachedEncoder:
     """An mteb encoder serving embeddings from (and storing them in) an ``EmbeddingCache``.
 
-    Texts already embedded (by an earlier run, or on a GPU machine with ``scripts/gpu_embed.py``) are
+    Texts already embedded (by an earlier run, or on a GPU machine: docs/gpu.md) are
     read back; the rest are computed by the model and stored. Queries use the model's query encoding,
     everything else its document encoding (sentence-transformers' ``encode_query`` /
     ``encode_document``), which is what mteb's wrapper does for models without task-specific prompts;
@@ -162,8 +159,8 @@ class CachedEncoder:
     """
 
     def __init__(self, inner: Any, cache_dir: str | Path) -> None:
+        from retrieval.embedding_cache import EmbeddingCache
         from retrieval.encoders import DenseEncoder
-        from trainers.embedding_cache import EmbeddingCache
 
         prompts = getattr(inner, "model_prompts", None) or {}
         if any(key not in ("query", "document") for key in prompts):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -45,16 +45,41 @@ class Hits:
 
 @runtime_checkable
 class Index(Protocol):
-    """What every Winnow index offers (faiss-like uniform interface)."""
+    """What every Winnow vector index offers (FAISS, inverted, Lucene impact), faiss-style.
+
+    Attributes:
+        dim: vector dimension (the vocabulary size of a sparse index).
+        metric: ``ip`` (inner product) or ``l2``.
+        is_trained: False until an index that needs training (FAISS IVF/PQ) has been trained.
+        ids: the document ids, in the order they were added.
+
+    Example:
+        >>> index = index_factory("faiss:IVF256,Flat", 384)
+        >>> index.train(sample)            # a no-op where nothing needs training
+        >>> index.add(vectors, ids)
+        >>> hits = index.search(queries, k=10)
+        >>> same = type(index).load(index.save("runs/my-index"))
+    """
 
     dim: int
     metric: str
 
-    def add(self, vectors: np.ndarray, ids: Sequence[str]) -> None: ...
+    @property
+    def is_trained(self) -> bool: ...
 
-    def search(self, queries: np.ndarray, k: int) -> Hits: ...
+    @property
+    def ids(self) -> list[str]: ...
+
+    def train(self, vectors: Any) -> None: ...
+
+    def add(self, vectors: Any, ids: Sequence[str]) -> None: ...
+
+    def search(self, queries: Any, k: int) -> Hits: ...
 
     def save(self, directory: str | Path) -> Path: ...
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Index: ...
 
     def __len__(self) -> int: ...
 

@@ -3,7 +3,7 @@
 The wrapper keeps FAISS's own index (``index_factory`` strings such as ``Flat``, ``HNSW32``,
 ``IVF1024,Flat``, ``IVF1024,PQ32``) and adds what retrieval needs around it: string ids, input
 checks, training on first add, search-time parameters (``nprobe``, ``efSearch``), GPU placement and
-atomic save/load. ``bench/search_speed.py`` measures its overhead against calling faiss directly.
+atomic save/load. ``bench.search_speed`` measures its overhead against calling faiss directly.
 """
 
 from __future__ import annotations

@@ -163,6 +163,14 @@ class InvertedIndex:
         return len(self.ids)
 
     @property
+    def is_trained(self) -> bool:
+        """Always True: an inverted index needs no training."""
+        return True
+
+    def train(self, vectors: Any) -> None:
+        """A no-op (nothing to train); here so that every index answers the same calls."""
+
+    @property
     def n_postings(self) -> int:
         return len(self._finalize()[1])
 

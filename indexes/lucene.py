@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 IMPACT_KIND = "lucene-impact"
 BM25_KIND = "lucene-bm25"
 LUCENE_DIR = "lucene"
+IDS_FILE = "ids.json"
 
 
 def impact_rows(matrix: Any, vocabulary: Sequence[str], scale: float) -> Iterable[dict[str, int]]:
@@ -62,6 +63,7 @@ def index_collection(collection: str, input_dir: Path, index_dir: Path, threads:
         "-index", str(index_dir),
         "-threads", str(threads),
         *extra,
+        *([] if logger.isEnabledFor(logging.INFO) else ["-quiet"]),  # Anserini's INFO log follows ours
     ]  # fmt: skip
     logger.info("Lucene: IndexCollection %s", " ".join(args))
     _jvm.autoclass("io.anserini.index.IndexCollection").main(args)
@@ -94,11 +96,42 @@ class _LuceneBase:
         self._index_dir: Path | None = None
         self._searcher: Any = None
         self._ids: set[str] = set()
+        self._order: list[str] | None = []  # None: loaded from a folder saved without ids.json
         self._count = 0
         self._parts = 0
 
     def __len__(self) -> int:
         return self._count
+
+    @property
+    def ids(self) -> list[str]:
+        """The document ids in the order they were added (read from the Lucene index for a folder saved
+        without ``ids.json``)."""
+        if self._order is None:
+            _jvm.pyserini()
+            from pyserini.index.lucene import LuceneIndexReader
+
+            reader = LuceneIndexReader(str(self.build()))
+            self._order = [reader.convert_internal_docid_to_collection_docid(i) for i in range(self._count)]
+        return list(self._order)
+
+    def _remember(self, ids: list[str]) -> None:
+        self._ids.update(ids)
+        if self._order is not None:
+            self._order.extend(ids)
+        self._count += len(ids)
+
+    def _open(self, directory: Path, meta: dict[str, Any]) -> None:
+        """Point this object at a saved folder's Lucene index and ids."""
+        self._index_dir = directory / LUCENE_DIR
+        self._count = int(meta["n_documents"])
+        ids_file = directory / IDS_FILE
+        self._order = json.loads(ids_file.read_text(encoding="utf-8")) if ids_file.is_file() else None
+        if self._order is not None and len(self._order) != self._count:
+            raise ValueError(
+                f"{ids_file} holds {len(self._order)} ids but meta.json says {self._count} documents"
+            )
+        self._ids = set(self._order or ())
 
     def __del__(self) -> None:
         work = getattr(self, "_work", None)
@@ -135,6 +168,7 @@ class _LuceneBase:
         source = self.build()
         with atomic_directory(directory) as tmp:
             shutil.copytree(source, tmp / LUCENE_DIR)
+            (tmp / IDS_FILE).write_text(json.dumps(self.ids), encoding="utf-8")
             self._save_files(tmp)
             write_meta(tmp, self.kind, n_documents=self._count, **self._extra_meta(), **(extra_meta or {}))
         return Path(directory)
@@ -189,8 +223,15 @@ class LuceneImpactIndex(_LuceneBase):
         csr = check_sparse(vectors, self.dim, "document vectors", non_negative=True)
         ids = check_ids(ids, csr.shape[0], self._ids)
         write_json_vectors(self._new_part(), csr, ids, self.vocabulary, self.impact_scale)
-        self._ids.update(ids)
-        self._count += len(ids)
+        self._remember(ids)
+
+    @property
+    def is_trained(self) -> bool:
+        """Always True: an impact index needs no training."""
+        return True
+
+    def train(self, vectors: Any) -> None:
+        """A no-op (nothing to train); here so that every index answers the same calls."""
 
     def searcher(self) -> Any:
         if self._searcher is None:
@@ -245,8 +286,7 @@ class LuceneImpactIndex(_LuceneBase):
             query_scale=meta["query_scale"],
             threads=threads,
         )
-        index._index_dir = directory / LUCENE_DIR
-        index._count = int(meta["n_documents"])
+        index._open(directory, meta)
         return index
 
     def _save_files(self, directory: Path) -> None:
@@ -276,8 +316,7 @@ class LuceneBM25Index(_LuceneBase):
         with self._new_part().open("w", encoding="utf-8") as out:
             for doc_id, text in zip(ids, texts, strict=True):
                 out.write(json.dumps({"id": doc_id, "contents": text}) + "\n")
-        self._ids.update(ids)
-        self._count += len(ids)
+        self._remember(ids)
 
     def searcher(self) -> Any:
         if self._searcher is None:
@@ -300,6 +339,5 @@ class LuceneBM25Index(_LuceneBase):
         directory = Path(directory)
         meta = read_meta(directory, kinds=(BM25_KIND,))
         index = cls(k1=meta["k1"], b=meta["b"], threads=threads)
-        index._index_dir = directory / LUCENE_DIR
-        index._count = int(meta["n_documents"])
+        index._open(directory, meta)
         return index

@@ -4,7 +4,7 @@ pyserini's ``LuceneImpactSearcher`` and ``LuceneSearcher`` (what :class:`~indexe
 and :class:`~indexes.lucene.LuceneBM25Index` search with) wrap every query in Anserini's search layer:
 score-then-id sorting, a re-ranker cascade and stored-document loading, which on SciFact costs more
 than Lucene's scoring itself, and more for impact queries than for BM25 (README, "Benchmarks").
-This module asks Lucene directly, so that ``bench/sparse_search.py`` can compare the two kinds of
+This module asks Lucene directly, so that ``bench.sparse_search`` can compare the two kinds of
 query *in the engine*: both queries are built by Anserini's ``BagOfWordsQueryGenerator`` (BM25 text
 through Anserini's default English analyzer, as ``LuceneSearcher`` does; impact queries from the same
 integer weights ``LuceneImpactIndex`` sends) and both run through ``IndexSearcher.search(query, k)``,

@@ -6,27 +6,34 @@ Example:
     >>> retriever.build("data/beir/scifact")
     >>> hits = retriever.search(["vitamin D and bone fractures"], k=10)
     >>> hits.ids[0][:3]
+    >>> retriever.save("runs/scifact-minilm")
+    >>> same = load_retriever("runs/scifact-minilm")  # any saved folder: dense, sparse or BM25
 """
 
 from __future__ import annotations
 
 from indexes.base import Hits
+from retrieval.base import RetrieverProtocol, load_retriever
+from retrieval.bm25 import BM25Retriever
 from retrieval.corpus import Document, load_corpus, load_qrels, load_queries, open_beir
 from retrieval.embed import Embeddings, embed_corpus
 from retrieval.encoders import DenseEncoder, Encoder, load_encoder
 from retrieval.retriever import Retriever
 
 __all__ = [
+    "BM25Retriever",
     "DenseEncoder",
     "Document",
     "Embeddings",
     "Encoder",
     "Hits",
     "Retriever",
+    "RetrieverProtocol",
     "embed_corpus",
     "load_corpus",
     "load_encoder",
     "load_qrels",
     "load_queries",
+    "load_retriever",
     "open_beir",
 ]

@@ -1,7 +1,8 @@
 """``BM25Retriever``: BM25 over raw text in Lucene (pyserini), the lexical reference of every evaluation.
 
-It offers the retriever surface :func:`eval.beir.evaluate` uses (``build``, ``search``, ``index``,
-``index_spec``, ``save``/``load``), so ``winnow eval beir --model bm25`` scores it like any model.
+It follows :class:`~retrieval.base.RetrieverProtocol` (``build``, ``search``, ``index``, ``index_spec``,
+``save``/``load``), so ``winnow eval beir --model bm25`` scores it like any model and
+:func:`~retrieval.base.load_retriever` opens its saved folders.
 
 Example:
     >>> bm25 = BM25Retriever().build("data/beir/scifact")
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from indexes.base import Hits
+from indexes.factory import index_spec
 from indexes.lucene import LuceneBM25Index
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 
@@ -39,28 +41,36 @@ class BM25Retriever:
 
     @property
     def index_spec(self) -> str:
-        return f"lucene:bm25(k1={self.index.k1:g},b={self.index.b:g})"
+        """``lucene:bm25(k1=...,b=...)``."""
+        return index_spec(self.index)
 
     def build(
         self, corpus: CorpusSource | Sequence[Document], chunk_size: int = 65_536, **_: object
     ) -> BM25Retriever:
-        """Write the documents (``title + " " + text``) to a Lucene collection; indexed on first search."""
+        """Write the documents (``title + " " + text``) to a Lucene collection; indexed on first search.
+
+        Other keywords (an encoder's ``batch_size``, ``progress``) are accepted and ignored.
+        """
         docs = iter_corpus(corpus)
         while chunk := list(itertools.islice(docs, chunk_size)):
             self.index.add_texts([document_text(d) for d in chunk], [d["_id"] for d in chunk])
         return self
 
-    def search(self, queries: Sequence[str] | Mapping[str, str], k: int = 10, **_: object) -> Hits:
+    def search(self, queries: Sequence[str] | Mapping[str, str], k: int = 10, batch_size: int = 64) -> Hits:
+        """The top ``k`` documents by BM25 for each query (texts or ``{id: text}``); ``batch_size`` is
+        accepted for the retrievers' common signature (Lucene searches all queries in one batch)."""
         if isinstance(queries, str):
             raise TypeError("queries must be a list of strings or a {query_id: text} mapping, not one string")
         texts = list(queries.values()) if isinstance(queries, Mapping) else list(queries)
         return self.index.search_texts(texts, k)
 
     def save(self, directory: str | Path) -> Path:
+        """Write the Lucene index, the document ids and ``meta.json`` atomically; return the directory."""
         return self.index.save(directory, extra_meta={"encoder": BM25_MODEL, "encoder_kind": "lexical"})
 
     @classmethod
     def load(cls, directory: str | Path) -> BM25Retriever:
+        """Open a folder written by :meth:`save`."""
         retriever = cls.__new__(cls)
         retriever.index = LuceneBM25Index.load(directory)
         return retriever

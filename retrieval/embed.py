@@ -23,6 +23,7 @@ from indexes.io import write_json_atomic
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 from retrieval.encoders import Encoder
 from retrieval.identity import model_identity
+from retrieval.settings import show_progress
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,13 @@ def embed_corpus(
         mode = "r+" if resumable else "w+"
         vectors = np.lib.format.open_memmap(out / VECTORS_FILE, mode=mode, dtype=np.float32, shape=(n, dim))
         (out / IDS_FILE).write_text(json.dumps(ids), encoding="utf-8")
-    bar = tqdm(total=n, initial=min(done * chunk_size, n), unit="doc", desc="encoding", disable=not progress)
+    bar = tqdm(
+        total=n,
+        initial=min(done * chunk_size, n),
+        unit="doc",
+        desc="encoding",
+        disable=not (progress and show_progress()),
+    )
     docs = iter_corpus(corpus)
     for chunk_no, batch in enumerate(_batched(docs, chunk_size)):
         if chunk_no < done:

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
+from scipy import sparse
+
+from retrieval.settings import show_progress
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +26,23 @@ SIMILARITIES: tuple[str, ...] = ("cosine", "dot", "euclidean")
 
 @runtime_checkable
 class Encoder(Protocol):
-    """What the retriever, indexes and evaluators need from a model."""
+    """What the retriever, indexes and evaluators need from a model.
+
+    Dense encoders return float32 ``(n, dim)`` arrays; sparse encoders (``kind == "sparse"``) return
+    ``scipy.sparse.csr_matrix`` rows over their vocabulary and name their terms in ``vocabulary``.
+
+    Attributes:
+        name: the hub id or path the model was loaded from.
+        kind: ``dense`` or ``sparse``.
+        similarity: ``cosine``, ``dot`` or ``euclidean`` (which index metric scores it).
+        dim: vector dimension (a sparse encoder's vocabulary size).
+        vocabulary: the token string of every dimension for sparse encoders; None for dense ones.
+
+    Example:
+        >>> encoder = load_encoder("sentence-transformers/all-MiniLM-L6-v2")
+        >>> encoder.encode_documents(texts, batch_size=32, progress=True).shape
+        (len(texts), 384)
+    """
 
     name: str
     kind: Literal["dense", "sparse"]
@@ -32,13 +51,16 @@ class Encoder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def encode_queries(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
+    @property
+    def vocabulary(self) -> list[str] | None: ...
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
+    def encode_queries(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray | sparse.csr_matrix: ...
 
-
-# Sparse encoders (``kind == "sparse"``) return ``scipy.sparse.csr_matrix`` rows over their vocabulary
-# instead of dense arrays, and name their terms in ``vocabulary`` (the token strings).
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray | sparse.csr_matrix: ...
 
 
 def index_metric(similarity: str) -> str:
@@ -63,6 +85,7 @@ class DenseEncoder:
     """
 
     kind: Literal["dense"] = "dense"
+    vocabulary: None = None  # dense dimensions name no tokens
 
     def __init__(self, model: object, name: str, max_length: int | None = None) -> None:
         self.model = model
@@ -97,7 +120,7 @@ class DenseEncoder:
             batch_size=batch_size,
             convert_to_numpy=True,
             normalize_embeddings=self.normalize,
-            show_progress_bar=progress,
+            show_progress_bar=progress and show_progress(),
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -113,6 +136,52 @@ class DenseEncoder:
 
     def __repr__(self) -> str:
         return f"DenseEncoder(name={self.name!r}, dim={self.dim}, similarity={self.similarity!r})"
+
+
+SPARSE_MODULES = ("Router", "SpladePooling", "SparseStaticEmbedding")
+
+
+def _modules_json(name: str) -> str:
+    """The text of a model's ``modules.json`` (local folder or Hugging Face cache); "" when it has none."""
+    from huggingface_hub import try_to_load_from_cache
+
+    path = Path(name)
+    if path.is_dir():
+        return (path / "modules.json").read_text() if (path / "modules.json").is_file() else ""
+    try:
+        cached = try_to_load_from_cache(name, "modules.json")
+    except ValueError:  # not a valid hub id either (e.g. a missing local path)
+        return ""
+    return Path(cached).read_text() if isinstance(cached, str) else ""
+
+
+def is_sparse_model(name_or_path: str | Path, strict: bool = False) -> bool:
+    """Whether a model is SPLADE-style or inference-free (loaded as a ``SparseEncoder``); loads no weights.
+
+    A sentence-transformers model is sparse when its ``modules.json`` names a sparse module
+    (:data:`SPARSE_MODULES`); a bare transformers model when its architecture is a masked-LM head.
+
+    Args:
+        name_or_path: hub id or model directory.
+        strict: raise FileNotFoundError when no model can be read there; otherwise answer False.
+
+    Example:
+        >>> is_sparse_model("naver/splade-v3"), is_sparse_model("sentence-transformers/all-MiniLM-L6-v2")
+        (True, False)
+    """
+    from transformers import AutoConfig
+
+    name = str(name_or_path)
+    modules = _modules_json(name)
+    if modules:
+        return any(module in modules for module in SPARSE_MODULES)
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        if strict:
+            raise FileNotFoundError(f"cannot load a model from {name!r}: {exc}") from exc
+        return False
+    return any(a.endswith("ForMaskedLM") for a in (config.architectures or []))
 
 
 def _resolve_device(device: str | None) -> str | None:
@@ -155,8 +224,6 @@ def load_encoder(
             f"{name} is not a model directory: it has neither modules.json (sentence-transformers) "
             "nor config.json (transformers)"
         )
-    from retrieval.onnx_export import is_sparse_model
-
     sparse_model = is_sparse_model(name)
     try:
         if sparse_model:

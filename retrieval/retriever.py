@@ -21,49 +21,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from indexes.base import Hits, Index
-from indexes.faiss_index import FaissIndex
-from indexes.inverted import InvertedIndex
+from indexes.factory import index_factory, index_spec, load_index, parse_index_spec
 from indexes.io import read_meta
+from indexes.lucene import BM25_KIND
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 from retrieval.embed import Embeddings, embed_corpus
 from retrieval.encoders import Encoder, index_metric, load_encoder
+from retrieval.settings import show_progress
 
 logger = logging.getLogger(__name__)
 
-INDEX_BACKENDS = ("faiss", "inverted", "lucene")
-INDEX_SPECS = (
-    "faiss:FACTORY (dense; e.g. faiss:Flat, faiss:HNSW32, faiss:IVF1024,PQ32), "
-    "inverted[:impact[=SCALE]] (sparse, embedded exact index; float weights or integer impacts), "
-    "lucene[:impact=SCALE] (sparse, Lucene impact index through pyserini)"
-)
 TRAIN_SAMPLE = 100_000  # vectors used to train IVF/PQ indexes
-DEFAULT_IMPACT_SCALE = 100.0
-
-
-def parse_index_spec(spec: str) -> tuple[str, str]:
-    """Split ``"faiss:IVF1024,Flat"`` into ``("faiss", "IVF1024,Flat")``; a bare backend gets its default."""
-    backend, _, arg = spec.partition(":")
-    if backend not in INDEX_BACKENDS:
-        raise ValueError(f"unknown index {spec!r}; expected one of: {INDEX_SPECS}")
-    if backend == "faiss":
-        return backend, arg or "Flat"
-    if arg and not (arg == "impact" or arg.startswith("impact=")):
-        raise ValueError(f"index {spec!r}: unknown option {arg!r}; expected impact or impact=SCALE")
-    return backend, arg
-
-
-def impact_scale(backend: str, arg: str) -> float | None:
-    """The integer-impact scale an ``inverted``/``lucene`` spec asks for (None: float weights)."""
-    if not arg:
-        return DEFAULT_IMPACT_SCALE if backend == "lucene" else None
-    _, _, value = arg.partition("=")
-    try:
-        scale = float(value) if value else DEFAULT_IMPACT_SCALE
-    except ValueError as exc:
-        raise ValueError(f"impact scale {value!r} is not a number") from exc
-    if scale <= 0:
-        raise ValueError(f"impact scale must be positive; got {scale}")
-    return scale
 
 
 def default_index_spec(encoder: Encoder) -> str:
@@ -71,55 +39,25 @@ def default_index_spec(encoder: Encoder) -> str:
     return "faiss:Flat" if encoder.kind == "dense" else "inverted"
 
 
-def make_index(spec: str | None, encoder: Encoder, search_params: dict[str, Any] | None, device: str) -> Any:
-    """A new, empty index of the kind ``spec`` names (None: the default), checked against the encoder."""
+def make_index(
+    spec: str | None, encoder: Encoder, search_params: dict[str, Any] | None, device: str
+) -> Index:
+    """A new, empty index of the kind ``spec`` names (None: the default), checked against the encoder:
+    a dense encoder needs ``faiss:FACTORY``, a sparse one ``inverted`` or ``lucene``."""
     spec = spec or default_index_spec(encoder)
-    backend, arg = parse_index_spec(spec)
+    backend, _ = parse_index_spec(spec)
     if (backend == "faiss") != (encoder.kind == "dense"):
         want = "faiss:FACTORY" if encoder.kind == "dense" else "inverted or lucene"
         raise ValueError(
             f"index {spec!r} does not fit the {encoder.kind} encoder {encoder.name!r}; use {want}"
         )
-    if backend == "faiss":
-        return FaissIndex(
-            encoder.dim,
-            arg,
-            metric=index_metric(encoder.similarity),
-            device=device,
-            search_params=search_params,
-        )
-    vocabulary = getattr(encoder, "vocabulary", None)
-    scale = impact_scale(backend, arg)
-    if backend == "inverted":
-        return InvertedIndex(encoder.dim, impact_scale=scale, vocabulary=vocabulary)
-    from indexes.lucene import LuceneImpactIndex
-
-    if vocabulary is None:
-        raise ValueError(f"encoder {encoder.name!r} names no vocabulary; a Lucene index needs token strings")
-    return LuceneImpactIndex(encoder.dim, vocabulary, impact_scale=scale or DEFAULT_IMPACT_SCALE)
-
-
-def index_spec(index: Any) -> str:
-    if isinstance(index, FaissIndex):
-        return f"faiss:{index.factory}"
-    backend = "inverted" if isinstance(index, InvertedIndex) else "lucene"
-    scale = getattr(index, "impact_scale", None)
-    return f"{backend}:impact={scale:g}" if scale is not None else backend
-
-
-def load_index(directory: str | Path, device: str | None = None) -> Any:
-    """Any saved index, by the kind its ``meta.json`` names."""
-    kind = read_meta(directory).get("kind")
-    if kind == "faiss":
-        return FaissIndex.load(directory, device="gpu" if device == "gpu" else "auto")
-    if kind == "inverted":
-        return InvertedIndex.load(directory)
-    if kind == "lucene-impact":
-        from indexes.lucene import LuceneImpactIndex
-
-        return LuceneImpactIndex.load(directory)
-    raise ValueError(
-        f"{directory}: index kind {kind!r} cannot back a Retriever (faiss, inverted, lucene-impact)"
+    return index_factory(
+        spec,
+        encoder.dim,
+        metric=index_metric(encoder.similarity),
+        vocabulary=encoder.vocabulary,
+        device=device,
+        search_params=search_params,
     )
 
 
@@ -155,7 +93,13 @@ class Retriever:
         self.index = index
 
     @property
+    def name(self) -> str:
+        """The encoder's name (hub id or path): what results and ``meta.json`` record as the model."""
+        return self.encoder.name
+
+    @property
     def index_spec(self) -> str:
+        """The index spec string (``faiss:HNSW32``, ``inverted:impact=100`` ...)."""
         return index_spec(self.index)
 
     def build(
@@ -200,7 +144,7 @@ class Retriever:
     ) -> None:
         """Encode documents chunk by chunk into CSR rows and add them to the sparse index."""
         docs = iter_corpus(corpus)
-        bar = tqdm(desc="encoding documents", unit="doc", disable=not progress)
+        bar = tqdm(desc="encoding documents", unit="doc", disable=not (progress and show_progress()))
         nnz = 0
         while chunk := list(itertools.islice(docs, chunk_size)):
             vectors = self.encoder.encode_documents([document_text(d) for d in chunk], batch_size=batch_size)
@@ -235,8 +179,16 @@ class Retriever:
     def load(
         cls, directory: str | Path, encoder: Encoder | None = None, device: str | None = None
     ) -> Retriever:
-        """Load a retriever saved with :meth:`save`; the encoder comes from ``meta.json`` unless given."""
+        """Load a retriever saved with :meth:`save`; the encoder comes from ``meta.json`` unless given.
+
+        :func:`retrieval.load_retriever` opens BM25 folders as well.
+        """
         meta = read_meta(directory)
+        if meta.get("kind") == BM25_KIND:
+            raise ValueError(
+                f"{directory} holds a BM25 index, which has no encoder; open it with "
+                "retrieval.load_retriever or BM25Retriever.load"
+            )
         if "encoder" not in meta and encoder is None:
             raise ValueError(f"{directory}/meta.json names no encoder; pass encoder=")
         index = load_index(directory, device=device)

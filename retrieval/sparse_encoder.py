@@ -17,6 +17,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy import sparse
 
+from retrieval.settings import show_progress
+
 logger = logging.getLogger(__name__)
 
 ENCODE_CHUNK = 256  # texts per encode() call: bounds the dense (batch, vocab) buffers
@@ -132,7 +134,7 @@ class SparseModelEncoder:
                     texts[start : start + ENCODE_CHUNK],
                     batch_size=batch_size,
                     convert_to_sparse_tensor=True,
-                    show_progress_bar=progress,
+                    show_progress_bar=progress and show_progress(),
                 )
             )
             for start in range(0, len(texts), ENCODE_CHUNK)

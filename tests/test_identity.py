@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from retrieval.embed import embed_corpus
+from retrieval.embedding_cache import EmbeddingCache
 from retrieval.encoders import load_encoder
 from retrieval.identity import model_identity
 from tests.conftest import build_tiny_model
-from trainers.embedding_cache import EmbeddingCache
 
 
 def retrain_in_place(model_dir: Path, scratch: Path, seed: int) -> None:

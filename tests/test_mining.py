@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from retrieval.embedding_cache import EmbeddingCache
 from trainers.config import MiningConfig
 from trainers.data import TrainingData
-from trainers.embedding_cache import EmbeddingCache
 from trainers.guide import Guide
 from trainers.mining import mine_hard_negatives
 
@@ -143,14 +143,14 @@ def test_put_stores_vectors_computed_elsewhere(tmp_path) -> None:
 
 def test_queries_whose_negatives_were_all_filtered_get_a_random_one(tmp_path) -> None:
     from trainers.config import TrainConfig
-    from trainers.recipe import Recipe
+    from trainers.preparation import Preparation
 
-    recipe = Recipe.__new__(Recipe)
-    recipe.config = TrainConfig()
-    recipe.data = TrainingData(
+    preparation = Preparation.__new__(Preparation)
+    preparation.config = TrainConfig()
+    preparation.data = TrainingData(
         {"q": "query", "r": "other"}, {"q": ["d0"], "r": ["d1"]}, {f"d{i}": f"text {i}" for i in range(4)}
     )
-    filled = recipe.fill_empty({"q": [], "r": ["d2"]})
+    filled = preparation.fill_empty({"q": [], "r": ["d2"]})
     assert filled["r"] == ["d2"] and len(filled["q"]) == 1 and filled["q"][0] in {"d1", "d2", "d3"}
 
 
@@ -164,7 +164,7 @@ def test_interleave_takes_each_miner_in_turn_and_keeps_first_places() -> None:
 
 def test_extra_miners_share_the_negative_budget(tmp_path) -> None:
     from trainers.config import TrainConfig
-    from trainers.recipe import Recipe
+    from trainers.preparation import Preparation
 
     class Reversed(Ranked):
         name = "reversed"
@@ -176,13 +176,14 @@ def test_extra_miners_share_the_negative_budget(tmp_path) -> None:
     config = TrainConfig()
     config.mining = MiningConfig(model="bm25", extra_models=["other"], num_negatives=4, guide_filter=False)
     config.cache_dir = str(tmp_path)
-    recipe = Recipe.__new__(Recipe)
-    recipe.config, recipe.cache_root, recipe.guide, recipe._searcher = config, tmp_path, None, None
-    recipe.data = data(8)
+    preparation = Preparation.__new__(Preparation)
+    preparation.config, preparation.cache_root, preparation.guide = config, tmp_path, None
+    preparation._searcher = None
+    preparation.data = data(8)
     miners = {"bm25": Ranked(8), "other": Reversed(8)}
-    recipe._build_searcher = miners.__getitem__  # type: ignore[method-assign]
+    preparation._build_searcher = miners.__getitem__  # type: ignore[method-assign]
     # bm25 ranks d0 d1 d3 ...; the other miner d7 d6 d5 ...: two of each, alternating.
-    assert recipe.negatives() == {"q": ["d0", "d7", "d1", "d6"]}
+    assert preparation.negatives() == {"q": ["d0", "d7", "d1", "d6"]}
     # Each miner's negatives are cached under its own name.
     assert len(list((tmp_path / "negatives").glob("negatives-*.json"))) == 2
 

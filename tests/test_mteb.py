@@ -6,6 +6,7 @@ import json
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eval.mteb_data import LocalDataMissing, load_local
@@ -122,3 +123,36 @@ def test_embedding_cache_gives_the_same_scores(tiny_model_dir, task_data, tmp_pa
     assert [s.score for s in plain.scores] == pytest.approx([s.score for s in cached.scores], abs=1e-6)
     assert list((tmp_path / "emb").rglob("shard-*.npy"))  # the embeddings were stored
     assert cached.model == plain.model and cached.revision == plain.revision
+
+
+def test_sparse_search_model_returns_the_exact_top_k(no_network) -> None:
+    from datasets import Dataset
+
+    from eval.mteb_models import SparseSearchModel
+    from tests.test_inverted_index import random_sparse
+
+    docs, queries = random_sparse(80, 40, 0.1, seed=5), random_sparse(6, 40, 0.1, seed=6)
+
+    class Fixed:
+        """Stands in for the sparse encoder: fixed document and query vectors."""
+
+        def encode_documents(self, texts, batch_size=16, progress=False):
+            return docs[[int(t.split()[-1]) for t in texts]]
+
+        def encode_queries(self, texts, batch_size=16, progress=False):
+            return queries[[int(t) for t in texts]]
+
+    model = SparseSearchModel.__new__(SparseSearchModel)
+    model._encoder, model.batch_size, model._index = Fixed(), 4, None
+    with pytest.raises(RuntimeError, match="before index"):
+        model.search(Dataset.from_dict({"id": ["q0"], "text": ["0"]}))
+    doc_ids = [f"d{i}" for i in range(80)]
+    texts = [f"doc {i}" for i in range(80)]
+    model.index(Dataset.from_dict({"id": doc_ids, "title": [""] * 80, "text": texts}))
+    query_ids = [f"q{i}" for i in range(6)]
+    got = model.search(Dataset.from_dict({"id": query_ids, "text": [str(i) for i in range(6)]}), top_k=10)
+    scores = (queries @ docs.T).toarray()
+    for row, qid in enumerate(query_ids):
+        top = [j for j in np.argsort(-scores[row], kind="stable")[:10] if scores[row, j] > 0]
+        assert list(got[qid]) == [doc_ids[j] for j in top]  # best first, only documents sharing a term
+        np.testing.assert_allclose(list(got[qid].values()), scores[row, top], rtol=1e-5)

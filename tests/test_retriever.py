@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from indexes.factory import parse_index_spec
 from retrieval.corpus import document_text, load_corpus
 from retrieval.embed import PROGRESS_FILE, embed_corpus
 from retrieval.encoders import load_encoder
-from retrieval.retriever import Retriever, parse_index_spec
+from retrieval.retriever import Retriever
 
 
 def test_encoder_outputs_normalised_float32(tiny_encoder) -> None:

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from indexes.factory import parse_index_spec
 from retrieval.cli import main
 from retrieval.encoders import load_encoder
-from retrieval.retriever import Retriever, parse_index_spec
+from retrieval.retriever import Retriever
 from tests.test_onnx import build_tiny_mlm
 
 

@@ -14,9 +14,9 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
+from retrieval.embedding_cache import EmbeddingCache, Role
 from retrieval.encoders import Encoder
 from retrieval.identity import model_identity
-from trainers.embedding_cache import EmbeddingCache, Role
 
 logger = logging.getLogger(__name__)
 

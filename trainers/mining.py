@@ -23,15 +23,16 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from indexes.faiss_index import FaissIndex
-from indexes.inverted import InvertedIndex
+from indexes.base import Index
+from indexes.factory import index_factory
 from indexes.io import write_json_atomic
+from retrieval.embedding_cache import EmbeddingCache
 from retrieval.encoders import index_metric
 from retrieval.identity import model_identity
+from retrieval.settings import show_progress
 from trainers.bm25 import BM25
 from trainers.config import MiningConfig
 from trainers.data import TrainingData
-from trainers.embedding_cache import EmbeddingCache
 from trainers.guide import Guide, positive_reference
 
 logger = logging.getLogger(__name__)
@@ -61,9 +62,9 @@ class DenseSearcher:
         self.chunk_size = chunk_size
 
     @functools.cached_property
-    def index(self) -> FaissIndex:
+    def index(self) -> Index:
         encoder = self.cache.encoder
-        index = FaissIndex(encoder.dim, "Flat", metric=index_metric(encoder.similarity))
+        index = index_factory("faiss:Flat", encoder.dim, metric=index_metric(encoder.similarity))
         doc_ids = list(self.corpus)
         for start in range(0, len(doc_ids), self.chunk_size):
             ids = doc_ids[start : start + self.chunk_size]
@@ -113,8 +114,8 @@ class SparseSearcher:
         return self.encoder.encode_documents(list(self.corpus.values()), progress=True)
 
     @functools.cached_property
-    def index(self) -> InvertedIndex:
-        index = InvertedIndex(self.docs.shape[1])
+    def index(self) -> Index:
+        index = index_factory("inverted", self.docs.shape[1])
         index.add(self.docs, list(self.corpus))
         return index
 
@@ -190,7 +191,9 @@ def mine_hard_negatives(
             guide.embed([data.corpus[d] for d in sorted(needed)], "document")
     mined: dict[str, list[str]] = {}
     dropped_guide = dropped_margin = 0
-    for i, qid in enumerate(tqdm(query_ids, desc="mining", unit="query", disable=len(query_ids) < 1000)):
+    for i, qid in enumerate(
+        tqdm(query_ids, desc="mining", unit="query", disable=len(query_ids) < 1000 or not show_progress())
+    ):
         excluded = data.excluded(qid)
         ranked = [(d, s) for d, s in zip(ids[i], scores[i], strict=False) if d not in excluded]
         window = ranked[config.range_min : config.range_max]

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from retrieval.encoders import Encoder
 from retrieval.identity import model_identity
+from retrieval.settings import show_progress
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class EmbeddingCache:
         return [t for t in unique if text_key(t) not in index]
 
     def put(self, texts: Sequence[str], vectors: np.ndarray, role: Role) -> int:
-        """Store vectors computed elsewhere (``scripts/gpu_embed.py``); returns how many texts were new."""
+        """Store vectors computed elsewhere (e.g. on a GPU machine); returns how many texts were new."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(texts), self.encoder.dim):
             raise ValueError(
@@ -136,7 +137,7 @@ class EmbeddingCache:
                 total=len(todo),
                 unit="text",
                 desc=f"{Path(self.encoder.name).name} {role}s",
-                disable=not progress,
+                disable=not (progress and show_progress()),
             )
             for start in range(0, len(todo), self.shard_size):
                 chunk = todo[start : start + self.shard_size]

@@ -1,0 +1,152 @@
+"""One way to make an index and one way to open a saved one, faiss-style.
+
+An index spec string names the backend and its options:
+
+- ``faiss:FACTORY``: a dense FAISS index from a faiss factory string (``faiss:Flat``, ``faiss:HNSW32``,
+  ``faiss:IVF1024,PQ32``; a bare ``faiss`` is ``faiss:Flat``);
+- ``inverted[:impact[=SCALE]]``: the embedded exact inverted index, float weights or integer impacts;
+- ``lucene[:impact=SCALE]``: a Lucene impact index through pyserini (integer impacts, scale 100 by default).
+
+:func:`load_index` opens any index folder by the ``kind`` its ``meta.json`` names.
+
+Example:
+    >>> index = index_factory("faiss:HNSW32", 384, metric="ip", search_params={"efSearch": 64})
+    >>> index.add(doc_vectors, doc_ids)
+    >>> index.save("runs/my-index")
+    >>> same = load_index("runs/my-index")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from indexes.base import Index
+from indexes.faiss_index import KIND as FAISS_KIND
+from indexes.faiss_index import FaissIndex
+from indexes.inverted import KIND as INVERTED_KIND
+from indexes.inverted import InvertedIndex
+from indexes.io import read_meta
+from indexes.lucene import BM25_KIND, IMPACT_KIND, LuceneBM25Index, LuceneImpactIndex
+
+INDEX_BACKENDS = ("faiss", "inverted", "lucene")
+INDEX_SPECS = (
+    "faiss:FACTORY (dense; e.g. faiss:Flat, faiss:HNSW32, faiss:IVF1024,PQ32), "
+    "inverted[:impact[=SCALE]] (sparse, embedded exact index; float weights or integer impacts), "
+    "lucene[:impact=SCALE] (sparse, Lucene impact index through pyserini)"
+)
+DEFAULT_IMPACT_SCALE = 100.0
+INDEX_KINDS = (FAISS_KIND, INVERTED_KIND, IMPACT_KIND, BM25_KIND)
+
+
+def parse_index_spec(spec: str) -> tuple[str, str]:
+    """Split ``"faiss:IVF1024,Flat"`` into ``("faiss", "IVF1024,Flat")``; a bare backend gets its default.
+
+    Raises:
+        ValueError: an unknown backend or option, naming the valid specs.
+    """
+    backend, _, arg = str(spec).partition(":")
+    if backend not in INDEX_BACKENDS:
+        raise ValueError(f"unknown index {spec!r}; expected one of: {INDEX_SPECS}")
+    if backend == "faiss":
+        return backend, arg or "Flat"
+    if arg and not (arg == "impact" or arg.startswith("impact=")):
+        raise ValueError(f"index {spec!r}: unknown option {arg!r}; expected impact or impact=SCALE")
+    return backend, arg
+
+
+def impact_scale(backend: str, arg: str) -> float | None:
+    """The integer-impact scale an ``inverted``/``lucene`` spec asks for (None: float weights)."""
+    if not arg:
+        return DEFAULT_IMPACT_SCALE if backend == "lucene" else None
+    _, _, value = arg.partition("=")
+    try:
+        scale = float(value) if value else DEFAULT_IMPACT_SCALE
+    except ValueError as exc:
+        raise ValueError(f"impact scale {value!r} is not a number") from exc
+    if scale <= 0:
+        raise ValueError(f"impact scale must be positive; got {scale}")
+    return scale
+
+
+def index_factory(
+    spec: str,
+    dim: int,
+    *,
+    metric: str = "ip",
+    vocabulary: Sequence[str] | None = None,
+    device: str = "auto",
+    search_params: dict[str, Any] | None = None,
+) -> Index:
+    """A new, empty index of the kind ``spec`` names.
+
+    Args:
+        spec: ``faiss:FACTORY``, ``inverted[:impact[=SCALE]]`` or ``lucene[:impact=SCALE]``.
+        dim: vector dimension (the vocabulary size for sparse indexes).
+        metric: ``ip`` or ``l2`` for FAISS; sparse indexes score inner products only.
+        vocabulary: token string of every dimension, for sparse indexes (saved with an inverted index,
+            required by Lucene, whose terms they are); ignored by FAISS.
+        device: ``auto``, ``cpu`` or ``gpu`` for a FAISS index.
+        search_params: FAISS search-time parameters (``{"nprobe": 32}``, ``{"efSearch": 128}``).
+
+    Example:
+        >>> index_factory("faiss:IVF1024,PQ32", 768, metric="ip", search_params={"nprobe": 16})
+        >>> index_factory("inverted:impact=100", encoder.dim, vocabulary=encoder.vocabulary)
+    """
+    backend, arg = parse_index_spec(spec)
+    if backend == "faiss":
+        return FaissIndex(dim, arg, metric=metric, device=device, search_params=search_params)
+    if metric != "ip":
+        raise ValueError(f"index {spec!r} scores inner products; got metric {metric!r}, expected ip")
+    if search_params:
+        raise ValueError(
+            f"index {spec!r} takes no search parameters (got {', '.join(search_params)}); "
+            "they apply to faiss:FACTORY indexes"
+        )
+    scale = impact_scale(backend, arg)
+    if backend == "inverted":
+        return InvertedIndex(dim, impact_scale=scale, vocabulary=vocabulary)
+    if vocabulary is None:
+        raise ValueError(f"index {spec!r} needs vocabulary= (the token string of each of the {dim} terms)")
+    return LuceneImpactIndex(dim, vocabulary, impact_scale=scale or DEFAULT_IMPACT_SCALE)
+
+
+def index_spec(index: Any) -> str:
+    """The spec string that :func:`index_factory` would take to build ``index`` again (for a
+    :class:`~indexes.lucene.LuceneBM25Index`, which it does not build, ``lucene:bm25(k1=...,b=...)``)."""
+    if isinstance(index, FaissIndex):
+        return f"faiss:{index.factory}"
+    if isinstance(index, LuceneBM25Index):
+        return f"lucene:bm25(k1={index.k1:g},b={index.b:g})"
+    backend = "inverted" if isinstance(index, InvertedIndex) else "lucene"
+    scale = getattr(index, "impact_scale", None)
+    return f"{backend}:impact={scale:g}" if scale is not None else backend
+
+
+def load_index(directory: str | Path, device: str | None = None) -> Index | LuceneBM25Index:
+    """Open any saved index folder by the ``kind`` its ``meta.json`` names.
+
+    Args:
+        directory: written by an index's ``save`` (or a retriever's, or ``winnow index``).
+        device: ``gpu`` or ``cpu`` places a FAISS index there; anything else (``None``, ``auto``, a torch
+            device such as ``cuda:0``) lets FAISS use the GPUs it sees.
+
+    Returns:
+        a :class:`~indexes.faiss_index.FaissIndex`, :class:`~indexes.inverted.InvertedIndex`,
+        :class:`~indexes.lucene.LuceneImpactIndex` or :class:`~indexes.lucene.LuceneBM25Index` (BM25
+        over text: searched with ``search_texts``, not vectors).
+    """
+    kind = read_meta(directory).get("kind")
+    if kind == FAISS_KIND:
+        return FaissIndex.load(directory, device=device if device in ("cpu", "gpu") else "auto")
+    if kind == INVERTED_KIND:
+        return InvertedIndex.load(directory)
+    if kind == IMPACT_KIND:
+        return LuceneImpactIndex.load(directory)
+    if kind == BM25_KIND:
+        return LuceneBM25Index.load(directory)
+    raise ValueError(
+        f"{Path(directory) / 'meta.json'}: kind {kind!r} is not an index; "
+        f"expected one of {', '.join(INDEX_KINDS)}"
+    )
