@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
+from retrieval.settings import resolve_beir
+
 
 class Document(TypedDict):
     _id: str
@@ -83,6 +85,26 @@ def iter_corpus(source: CorpusSource) -> Iterator[Document]:
             raise ValueError(f"{where}: duplicate document id {doc['_id']!r}")
         seen.add(doc["_id"])
         yield doc
+
+
+def corpus_texts(datasets: Iterable[str | Path], root: Path | None = None) -> Iterator[str]:
+    """The document texts (:func:`document_text`) of several BEIR corpora, one after another.
+
+    Args:
+        datasets: BEIR folders, or data set names looked up as ``root/beir/<name>``
+            (:func:`retrieval.settings.resolve_beir`).
+        root: the data root for names (``None``: :func:`retrieval.settings.data_root` with no
+            explicit root).
+
+    Example:
+        >>> texts = corpus_texts(["scifact", "/data/beir/nfcorpus"], root=Path("data"))  # doctest: +SKIP
+        >>> next(texts)[:30]  # doctest: +SKIP
+    """
+    for name in datasets:
+        path = resolve_beir(name, root)
+        if not path.is_dir():
+            raise ValueError(f"{name!r} is not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+        yield from (document_text(doc) for doc in iter_corpus(path))
 
 
 def load_corpus(source: CorpusSource) -> list[Document]:

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from indexes.io import read_meta
-from retrieval.onnx_export import KIND, MODEL_FILE, QUERY_WEIGHTS_FILE
+from retrieval.onnx_common import KIND, MODEL_FILE, QUERY_WEIGHTS_FILE
 from retrieval.sparse_encoder import keep_top_terms
 
 logger = logging.getLogger(__name__)
@@ -127,14 +127,20 @@ class OnnxEncoder:
         return out
 
     @property
-    def vocabulary(self) -> list[str]:
+    def vocabulary(self) -> list[str] | None:
+        """Token strings of a sparse export's dimensions; None for a dense one."""
+        if self.kind != "sparse":
+            return None
         from retrieval.sparse_encoder import vocabulary
 
         return vocabulary(self.tokenizer, self.dim)
 
-    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray | sparse.csr_matrix:
+    def encode_queries(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray | sparse.csr_matrix:
         """Dense models run the graph; inference-free sparse models weight the query's tokens by their
-        IDF table (each distinct token once, as ``SparseStaticEmbedding`` does) and return CSR rows."""
+        IDF table (each distinct token once, as ``SparseStaticEmbedding`` does) and return CSR rows.
+        ``progress`` is accepted for the :class:`~retrieval.encoders.Encoder` signature (no bar)."""
         if self.query_weights is not None:
             encoded = self.tokenizer(
                 list(texts), add_special_tokens=False, truncation=True, max_length=self.max_length
@@ -159,7 +165,9 @@ class OnnxEncoder:
             )
         return self.embed(texts, batch_size)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray | sparse.csr_matrix:
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray | sparse.csr_matrix:
         return (
             self.embed_sparse(texts, batch_size) if self.kind == "sparse" else self.embed(texts, batch_size)
         )

@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 
 from indexes.io import atomic_directory, write_meta
+from retrieval.encoders import is_sparse_model
+from retrieval.onnx_common import KIND, MODEL_FILE, QUERY_WEIGHTS_FILE
 
 logger = logging.getLogger(__name__)
 
-KIND = "onnx-encoder"
-MODEL_FILE = "model.onnx"
-QUERY_WEIGHTS_FILE = "query_weights.npy"
 OPTIMIZE_LEVELS = ("O1", "O2", "O3", "O4")
 QUANTIZE_MODES = ("int8",)
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "mpnet", "distilbert", "xlm-roberta", "electra")
@@ -48,51 +47,22 @@ class _Loaded:
     query_weights: np.ndarray | None  # inference-free sparse models: the IDF query table
 
 
-def _module_names(model_name: str) -> str:
-    from huggingface_hub import try_to_load_from_cache
-
-    path = Path(model_name)
-    if path.is_dir():
-        return (path / "modules.json").read_text() if (path / "modules.json").is_file() else ""
-    cached = try_to_load_from_cache(model_name, "modules.json")
-    return Path(cached).read_text() if isinstance(cached, str) else ""
-
-
-def _sniff_sparse(model_name: str) -> bool:
-    """SPLADE-style or inference-free, from ``modules.json`` or a bare MLM config; loads no weights.
-
-    Raises FileNotFoundError when there is no model, ValueError for an unsupported architecture.
-    """
-    from transformers import AutoConfig
-
-    modules = _module_names(model_name)
-    if modules:
-        return any(name in modules for name in ("Router", "SpladePooling", "SparseStaticEmbedding"))
-    try:
-        config = AutoConfig.from_pretrained(model_name)
-    except (OSError, ValueError) as exc:
-        raise FileNotFoundError(f"cannot load a model from {model_name!r}: {exc}") from exc
-    _check_architecture(model_name, config)
-    return any(a.endswith("ForMaskedLM") for a in (config.architectures or []))
-
-
-def is_sparse_model(model_name: str) -> bool:
-    """True for SPLADE-style and inference-free models; False for dense ones and for anything unreadable."""
-    try:
-        return _sniff_sparse(model_name)
-    except (FileNotFoundError, ValueError):
-        return False
-
-
 def _load(model_name: str) -> _Loaded:
     """Load a dense model, a SPLADE MLM, or an inference-free (Router) sparse model for export."""
     from sentence_transformers import SentenceTransformer, SparseEncoder
     from sentence_transformers.base.modules import Router
+    from transformers import AutoConfig
 
     path = Path(model_name)
     if (path.exists() or model_name.startswith((".", "/"))) and not path.is_dir():
         raise FileNotFoundError(f"model directory {model_name} not found")
-    sparse = _sniff_sparse(model_name)
+    sparse = is_sparse_model(model_name, strict=True)
+    try:  # fail before loading weights when the top-level config names an unsupported architecture
+        top_config = AutoConfig.from_pretrained(model_name)
+    except (OSError, ValueError):
+        top_config = None  # e.g. a Router model: its transformers sit in subfolders, checked below
+    if top_config is not None:
+        _check_architecture(model_name, top_config)
     kwargs = {"device": "cpu", "model_kwargs": {"attn_implementation": "eager"}}
     model = SparseEncoder(model_name, **kwargs) if sparse else SentenceTransformer(model_name, **kwargs)
     chain, query_weights = model, None

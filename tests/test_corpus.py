@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from retrieval.corpus import document_text, iter_corpus, load_qrels, open_beir
+from retrieval.corpus import corpus_texts, document_text, iter_corpus, load_qrels, open_beir
+from retrieval.settings import data_root, resolve_beir
+from tests.conftest import DOCS, write_beir
 
 
 def test_beir_folder_round_trip(tiny_beir) -> None:
@@ -64,3 +66,45 @@ def test_bad_qrels_and_missing_split(tiny_beir) -> None:
 def test_not_a_beir_folder(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="corpus.jsonl is missing"):
         open_beir(tmp_path)
+
+
+def test_data_root_is_the_flag_else_winnow_data_else_dot_data(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WINNOW_DATA", raising=False)
+    assert data_root(None) == tmp_path.resolve() / "data"
+    monkeypatch.setenv("WINNOW_DATA", str(tmp_path / "env"))
+    assert data_root(None) == tmp_path.resolve() / "env"
+    assert data_root("flag") == tmp_path.resolve() / "flag"  # relative to the current directory
+    assert data_root(tmp_path / "other") == tmp_path.resolve() / "other"
+
+
+def test_resolve_beir_takes_a_folder_or_a_name_under_the_root(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("WINNOW_DATA", raising=False)
+    folder = write_beir(tmp_path / "root" / "beir" / "mini")
+    assert resolve_beir(str(folder), tmp_path / "elsewhere") == folder
+    assert resolve_beir("mini", tmp_path / "root") == folder
+    with pytest.raises(FileNotFoundError) as caught:
+        resolve_beir("scifact", tmp_path / "root")
+    assert str(caught.value) == (
+        f"data set 'scifact' not found: neither a folder nor {tmp_path / 'root' / 'beir' / 'scifact'} "
+        "(data root from --data-dir); run `winnow data fetch scifact` or point WINNOW_DATA at a local copy"
+    )
+    monkeypatch.setenv("WINNOW_DATA", str(tmp_path / "root"))
+    assert resolve_beir("mini") == folder  # no root given: data_root() of no flag
+    with pytest.raises(FileNotFoundError, match=r"\(data root from \$WINNOW_DATA\)"):
+        resolve_beir("scifact", data_root(None))
+    monkeypatch.delenv("WINNOW_DATA")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"\(data root from default \./data\)"):
+        resolve_beir("scifact", data_root(None))
+
+
+def test_corpus_texts_reads_folders_and_names_in_order(tmp_path) -> None:
+    write_beir(tmp_path / "root" / "beir" / "mini")
+    other = write_beir(tmp_path / "other", docs=DOCS[:2])
+    texts = list(corpus_texts(["mini", other], tmp_path / "root"))
+    assert texts == [document_text({"title": t, "text": x}) for _, t, x in [*DOCS, *DOCS[:2]]]
+    with pytest.raises(ValueError, match="is not a BEIR folder"):
+        list(corpus_texts([other / "corpus.jsonl"]))
+    with pytest.raises(FileNotFoundError, match="data set 'missing' not found"):
+        list(corpus_texts(["missing"], tmp_path / "root"))

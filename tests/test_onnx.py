@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from retrieval.cli import main
-from retrieval.encoders import load_encoder
+from retrieval.encoders import is_sparse_model, load_encoder
 from retrieval.onnx_encoder import OnnxEncoder
 from retrieval.onnx_export import export_onnx
 
@@ -28,6 +28,18 @@ def build_tiny_mlm(path: Path) -> Path:
     BertForMaskedLM(tiny_bert_config(tokenizer.vocab_size)).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def test_is_sparse_model_reads_the_config_only(tiny_model_dir, tmp_path) -> None:
+    assert is_sparse_model(build_tiny_mlm(tmp_path / "mlm"))  # a bare masked-LM: a SPLADE document encoder
+    assert not is_sparse_model(tiny_model_dir)  # sentence-transformers modules without a sparse one
+    router = tmp_path / "router"
+    router.mkdir()
+    (router / "modules.json").write_text('[{"idx": 0, "name": "0", "type": "sentence_transformers.Router"}]')
+    assert is_sparse_model(router)
+    assert not is_sparse_model(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="cannot load a model from"):
+        is_sparse_model(tmp_path / "missing", strict=True)
 
 
 @pytest.mark.parametrize(("quantize", "tolerance"), [(None, 1e-5), ("int8", 0.05)])

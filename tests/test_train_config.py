@@ -109,3 +109,56 @@ def test_auto_margin_scale_is_for_sparse_recipes(tmp_path) -> None:
         "loss: {distill: margin_mse, margin_scale: auto}\nteachers: [{kind: bm25}]\n"
     )
     assert load_config(path).loss.margin_scale == "auto"
+
+
+def test_data_root_turns_data_set_names_into_paths(tmp_path) -> None:
+    from tests.conftest import write_beir
+
+    root = tmp_path / "root"
+    mini, extra = write_beir(root / "beir" / "mini"), write_beir(tmp_path / "extra")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"query": "q", "positive": "p"}\n')
+    text = f"data: {{dataset: mini, extra_datasets: [{extra}]}}\nsparse: {{idf_corpora: [mini]}}\n"
+    config = load_config(write(tmp_path, text), data_root=root)
+    assert config.data.dataset == str(mini) and config.data.extra_datasets == [str(extra)]
+    assert config.sparse.idf_corpora == [str(mini)]
+    assert load_config(write(tmp_path, text)).data.dataset == "mini"  # no root: names stay names
+    from_rows = load_config(write(tmp_path, f"data: {{dataset: {rows}}}\n"), data_root=root)
+    assert from_rows.data.dataset == str(rows)  # an existing file stays as it is
+    missing = write(tmp_path, "data: {dataset: mini}\nsparse: {idf_corpora: [mini, nope]}\n")
+    with pytest.raises(
+        FileNotFoundError, match=r"r\.yaml: sparse\.idf_corpora\[1\]: data set 'nope' not found"
+    ):
+        load_config(missing, data_root=root)
+
+
+def test_train_cli_passes_the_data_root_down_as_paths(tmp_path, monkeypatch, capsys) -> None:
+    """``winnow train --data-dir`` resolves the recipe's names once; it leaves the environment alone."""
+    import os
+
+    import trainers.dense
+    from retrieval.cli import main
+    from tests.conftest import write_beir
+
+    mini = write_beir(tmp_path / "root" / "beir" / "mini")
+    seen = {}
+    monkeypatch.setattr(
+        trainers.dense, "train_dense", lambda config, output, resume: seen.update(config=config)
+    )
+    monkeypatch.setenv("WINNOW_DATA", str(tmp_path / "elsewhere"))
+    recipe = write(tmp_path, "data: {dataset: mini}\n")
+    argv = [
+        "-q",
+        "train",
+        str(recipe),
+        "--output",
+        str(tmp_path / "out"),
+        "--data-dir",
+        str(tmp_path / "root"),
+    ]
+    assert main(argv) == 0
+    assert seen["config"].data.dataset == str(mini.resolve())
+    assert os.environ["WINNOW_DATA"] == str(tmp_path / "elsewhere")
+    assert main(argv[:-2]) == 2  # $WINNOW_DATA has no beir/mini
+    err = capsys.readouterr().err
+    assert "data.dataset: data set 'mini' not found" in err and "(data root from $WINNOW_DATA)" in err

@@ -30,7 +30,8 @@ class DataConfig:
     """Where the training pairs come from.
 
     Attributes:
-        dataset: a BEIR folder, a name under ``$WINNOW_DATA/beir/``, a JSONL file of
+        dataset: a BEIR folder, a data set name (a folder ``beir/<name>`` of the data root, see
+            :func:`retrieval.settings.data_root`), a JSONL file of
             ``{"query", "positive"[, "negatives"]}`` rows, or a Hugging Face dataset saved with
             ``save_to_disk``.
         split: qrels split used for training (BEIR input).
@@ -358,8 +359,25 @@ class TrainConfig:
         return self
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Read and validate a YAML recipe; ``overrides`` maps dotted keys (``training.max_steps``) to values."""
+def load_config(
+    path: str | Path, overrides: dict[str, Any] | None = None, data_root: Path | None = None
+) -> TrainConfig:
+    """Read and validate a YAML recipe.
+
+    Args:
+        path: the YAML file.
+        overrides: dotted keys (``training.max_steps``) mapped to values, applied before validation.
+        data_root: the data root (:func:`retrieval.settings.data_root`); when given, every data-set
+            name in the recipe (``data.dataset``, ``data.extra_datasets``, ``sparse.idf_corpora``)
+            becomes the path of its folder (see :func:`resolve_datasets`). ``None`` leaves names as
+            they are (tests and tools that only read a recipe).
+
+    Example:
+        >>> from retrieval.settings import data_root
+        >>> config = load_config("configs/dense-mnrl.yaml", data_root=data_root(None))  # doctest: +SKIP
+        >>> config.data.dataset  # doctest: +SKIP
+        '/home/me/winnow/data/beir/scifact'
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} not found")
@@ -375,7 +393,32 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return from_dict(TrainConfig, raw, str(path)).validate(str(path))
+    config = from_dict(TrainConfig, raw, str(path)).validate(str(path))
+    return config if data_root is None else resolve_datasets(config, data_root, str(path))
+
+
+def resolve_datasets(config: TrainConfig, data_root: Path, where: str = "config") -> TrainConfig:
+    """Turn the recipe's data-set names into paths under ``data_root`` (in place; returns ``config``).
+
+    ``data.dataset`` may also be a JSONL file or a saved Hugging Face dataset: an existing path is kept
+    as it is. A name that is neither raises FileNotFoundError naming the key.
+    """
+    from retrieval.settings import resolve_beir
+
+    def resolve(key: str, value: str) -> str:
+        try:
+            return str(resolve_beir(value, data_root))
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{where}: {key}: {exc}") from exc
+
+    config.data.dataset = resolve("data.dataset", config.data.dataset)
+    config.data.extra_datasets = [
+        resolve(f"data.extra_datasets[{i}]", name) for i, name in enumerate(config.data.extra_datasets)
+    ]
+    config.sparse.idf_corpora = [
+        resolve(f"sparse.idf_corpora[{i}]", name) for i, name in enumerate(config.sparse.idf_corpora)
+    ]
+    return config
 
 
 def to_dict(config: TrainConfig) -> dict[str, Any]:

@@ -1,79 +1,23 @@
 """Training pairs from BEIR qrels, JSONL rows, or a Hugging Face dataset saved on disk.
 
-Whatever the source, the result is a :class:`TrainingData`: query texts, each query's positive
-document ids (best first), the document texts, and any negatives the source already names. Mining
-(``trainers.mining``) adds negatives later.
+Whatever the source, the result is a :class:`~trainers.training_data.TrainingData`: query texts,
+each query's positive document ids (best first), the document texts, and any negatives the source
+already names. Mining (``trainers.mining``) adds negatives later.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrieval.corpus import document_text, iter_corpus, iter_jsonl, open_beir
 from retrieval.settings import resolve_beir
 from trainers.config import DataConfig
+from trainers.title_queries import title_queries
+from trainers.training_data import TrainingData
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingData:
-    """Queries, their positives and the documents they point to.
-
-    Attributes:
-        queries: ``{query_id: text}``.
-        positives: ``{query_id: [doc_id, ...]}``, highest relevance first.
-        corpus: ``{doc_id: text}`` (``title + " " + text`` for BEIR documents).
-        negatives: negatives named by the source (``{query_id: [doc_id, ...]}``).
-        not_negative: documents known to match a query that are not trained on as its positives
-            (``{query_id: [doc_id, ...]}``); mining never returns them for that query. Entries of
-            queries without positives (dropped by ``data.max_queries``) are ignored.
-        unsearchable: documents that serve only as positives (e.g. a document with its title cut
-            off, for a title query); they are left out of every index that mines negatives.
-    """
-
-    queries: dict[str, str]
-    positives: dict[str, list[str]]
-    corpus: dict[str, str]
-    negatives: dict[str, list[str]] = field(default_factory=dict)
-    not_negative: dict[str, list[str]] = field(default_factory=dict)
-    unsearchable: set[str] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        for qid, docs in self.positives.items():
-            if qid not in self.queries:
-                raise ValueError(f"positives name query {qid!r}, which has no text")
-            missing = [d for d in docs if d not in self.corpus]
-            if missing:
-                raise ValueError(f"query {qid!r} has positive {missing[0]!r}, which is not in the corpus")
-
-    @property
-    def query_ids(self) -> list[str]:
-        return list(self.positives)
-
-    @property
-    def search_corpus(self) -> dict[str, str]:
-        """The documents negatives are mined from (``corpus`` less ``unsearchable``)."""
-        if not self.unsearchable:
-            return self.corpus
-        return {d: t for d, t in self.corpus.items() if d not in self.unsearchable}
-
-    def excluded(self, query_id: str) -> set[str]:
-        """Documents that must not be a negative for ``query_id``."""
-        return {*self.positives.get(query_id, ()), *self.not_negative.get(query_id, ())}
-
-    def merge(self, other: TrainingData) -> TrainingData:
-        return TrainingData(
-            queries={**self.queries, **other.queries},
-            positives={**self.positives, **other.positives},
-            corpus={**self.corpus, **other.corpus},
-            negatives={**self.negatives, **other.negatives},
-            not_negative={**self.not_negative, **other.not_negative},
-            unsearchable=self.unsearchable | other.unsearchable,
-        )
 
 
 def _doc_id(text: str) -> str:
@@ -171,7 +115,12 @@ def _hf_rows(path: Path) -> list[tuple[str, dict]]:
 
 
 def load_training_data(config: DataConfig) -> TrainingData:
-    """Read the training set that ``config`` names (plus ``extra_datasets``)."""
+    """Read the training set that ``config`` names (plus ``extra_datasets``).
+
+    ``config.dataset`` and ``extra_datasets`` are paths once :func:`trainers.config.load_config` has
+    resolved them against the data root; a name left in a config built in code is looked up by
+    :func:`retrieval.settings.resolve_beir` under the default data root.
+    """
     path = Path(config.dataset)
     rows: list[tuple[str, dict]] | None = None
     if path.is_file() and path.suffix in (".jsonl", ".json"):
@@ -193,8 +142,6 @@ def load_training_data(config: DataConfig) -> TrainingData:
                 from_beir(extra_root, config.split, config.max_positives, prefix=f"{extra_root.name}/")
             )
         if config.title_queries:
-            from trainers.title_queries import title_queries  # it builds a TrainingData: import here
-
             data = data.merge(title_queries(root / "corpus.jsonl", config.title_queries))
         return data
     if config.max_queries is not None:

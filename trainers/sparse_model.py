@@ -75,16 +75,6 @@ def idf_for(base: str, texts: Iterable[str]) -> np.ndarray:
     return compute_idf(texts, AutoTokenizer.from_pretrained(base))
 
 
-def build_inference_free(
-    base: str, corpus_texts: Iterable[str], output: str, max_length: int | None = None
-) -> str:
-    """Save an untrained inference-free model (IDF from ``corpus_texts``) to ``output``; return it."""
-    model = inference_free_model(base, idf_for(base, corpus_texts), max_length=max_length)
-    model.save(output)
-    logger.info("wrote an untrained inference-free model from %s to %s", base, output)
-    return output
-
-
 def _zero_query_weights(model: Any, select: Callable[[Any], Any], *, required: str | None = None) -> int:
     """Zero the IDF query-table entries that ``select(weights)`` marks, in place; returns how many.
 

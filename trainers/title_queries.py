@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.corpus import document_text, iter_corpus
-from trainers.data import TrainingData
+from trainers.training_data import TrainingData
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from retrieval.cli.options import add_data_dir_option
 from retrieval.offline import MODELS, hub_cache_dir, install_offline, is_seeded
 
 
@@ -29,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--idf-corpus",
         action="append",
         required=True,
-        help="BEIR folder or name under $WINNOW_DATA/beir/ whose corpus gives the IDF (repeatable)",
+        help="BEIR folder, or data set name under DATA_ROOT/beir/, whose corpus gives the IDF (repeatable)",
     )
+    add_data_dir_option(free)
     free.add_argument(
         "--max-length",
         type=int,
@@ -76,10 +78,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_inference_free(args: argparse.Namespace) -> int:
     from indexes.io import atomic_directory, write_meta
-    from trainers.sparse import corpus_texts
+    from retrieval.corpus import corpus_texts
+    from retrieval.settings import data_root
     from trainers.sparse_model import idf_for, inference_free_model
 
-    idf = idf_for(args.base, corpus_texts(args.idf_corpus))
+    idf = idf_for(args.base, corpus_texts(args.idf_corpus, data_root(args.data_dir)))
     model = inference_free_model(args.base, idf, max_length=args.max_length)
     with atomic_directory(args.output) as tmp:
         model.save(str(tmp))
@@ -126,7 +129,7 @@ def run_prune(args: argparse.Namespace) -> int:
 def run_average(args: argparse.Namespace) -> int:
     from sentence_transformers import SentenceTransformer, SparseEncoder
 
-    from retrieval.onnx_export import is_sparse_model
+    from retrieval.encoders import is_sparse_model
     from trainers.soup import average_models
 
     sources = [_model_dir(m) for m in args.model]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import yaml
 
-from retrieval.settings import DATA_ENV
+from retrieval.settings import DATA_ENV, DEFAULT_DATA_ROOT
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--output", default=None, help="model directory to write (default: the recipe's output)"
     )
     parser.add_argument(
-        "--data-dir", default=None, help=f"data root with beir/<name>/ (default: ${DATA_ENV})"
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help=f"data root holding beir/NAME/, where the recipe's data set names are looked up "
+        f"(default: ${DATA_ENV}, else ./{DEFAULT_DATA_ROOT} in the current directory)",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     parser.add_argument(
@@ -42,13 +45,12 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from retrieval.settings import data_root
     from trainers.config import load_config
 
-    if args.data_dir:
-        if not Path(args.data_dir).is_dir():
-            raise FileNotFoundError(f"--data-dir {args.data_dir} is not a directory")
-        os.environ[DATA_ENV] = str(Path(args.data_dir).resolve())
-    config = load_config(args.config, parse_overrides(args.set))
+    if args.data_dir and not Path(args.data_dir).expanduser().is_dir():
+        raise FileNotFoundError(f"--data-dir {args.data_dir} is not a directory")
+    config = load_config(args.config, parse_overrides(args.set), data_root=data_root(args.data_dir))
     output = args.output or config.output
     if not output:
         raise ValueError(
