@@ -148,7 +148,7 @@ def test_sparse_student_mines_its_own_negatives(setup, monkeypatch) -> None:
     corpus through the embedded inverted index; the negatives are its top-ranked non-positives."""
     from retrieval.sparse_encoder import SparseModelEncoder
     from trainers.config import load_config
-    from trainers.recipe import Recipe
+    from trainers.preparation import Preparation
     from trainers.sparse import build_student, student_name
 
     monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
@@ -156,9 +156,9 @@ def test_sparse_student_mines_its_own_negatives(setup, monkeypatch) -> None:
     body = f"guide: {{model: GUIDE}}\n{mining}\n"
     config = load_config(recipe(setup, body))
     student = SparseModelEncoder(build_student(config), name=student_name(config))
-    recipe_ = Recipe(config, student)
-    negatives = recipe_.negatives()
-    data = recipe_.data
+    preparation = Preparation(config, student)
+    negatives = preparation.negatives()
+    data = preparation.data
     docs = list(data.corpus)
     vectors = student.encode_documents([data.corpus[d] for d in docs])
     for qid in data.query_ids:
@@ -311,7 +311,7 @@ def test_average_last_saves_the_mean_of_the_last_epoch_checkpoints(setup, monkey
     import torch
     from sentence_transformers import SparseEncoder
 
-    import trainers.sparse
+    import trainers.loop
     from trainers.checkpoints import checkpoint_dirs
     from trainers.soup import average_checkpoints
 
@@ -326,7 +326,7 @@ def test_average_last_saves_the_mean_of_the_last_epoch_checkpoints(setup, monkey
         seen["final"] = _cpu(model.state_dict())
         return average_checkpoints(model, checkpoints, last, load)
 
-    monkeypatch.setattr(trainers.sparse, "average_checkpoints", recording)
+    monkeypatch.setattr(trainers.loop, "average_checkpoints", recording)
     out = setup["root"] / "model-avg"
     assert main(["train", str(recipe(setup, FULL)), "--output", str(out), "--set", "training.max_steps=-1",
                  "--set", "training.epochs=3", "--set", "training.average_last=2"]) == 0  # fmt: skip

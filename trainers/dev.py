@@ -8,11 +8,10 @@ metric the test report uses, so the checkpoint dev picks is the one that metric 
 ``sample``: sentence-transformers' ``InformationRetrievalEvaluator`` over the judged documents of
 the dev queries plus the top BM25 candidates of each (hard, model-independent distractors), with
 binary relevance. Cheaper on a large corpus, but an easier and different task than the report's
-(``bench/dev_protocols.py`` measures how far its gains are from test's).
+(``experiments/dev_protocols.py`` measures how far its gains are from test's).
 
 Both score the model at its inference length (``max_length``): training may cut texts shorter, and
-a model scored at its training length is not the model that is saved (before session 20 the
-``sample`` protocol scored at the training length).
+a model scored at its training length is not the model that is saved.
 
 ``sample`` is the default (``data.dev_corpus``). Figures are for model selection only; report test
 scores with ``winnow eval beir``.

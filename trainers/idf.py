@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from retrieval.settings import show_progress
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,7 +34,9 @@ def document_frequencies(
         n += len(batch)
         batch.clear()
 
-    for text in tqdm(texts, desc="document frequencies", unit="doc", mininterval=5):
+    for text in tqdm(
+        texts, desc="document frequencies", unit="doc", mininterval=5, disable=not show_progress()
+    ):
         batch.append(text)
         if len(batch) >= batch_size:
             flush()

@@ -7,8 +7,7 @@ teacher's name and both texts (a collision among 10 million pairs has probabilit
 of newly scored pairs is written as its own part (``pairs-<teacher digest>/part-<keys digest>.npz``,
 atomically), so saving costs the new pairs only, however large the store has grown, and two
 processes adding to the same store at once both keep what they scored. Opening a store reads every
-part (and a single-file store of an earlier version, ``pairs-<teacher digest>.npz``) into one sorted
-key array.
+part, and a single-file store ``pairs-<teacher digest>.npz`` when present, into one sorted key array.
 """
 
 from __future__ import annotations
@@ -48,8 +47,8 @@ class PairScoreStore:
         self.chunk_pairs = chunk_pairs
         digest = hashlib.sha1(teacher_name.encode()).hexdigest()[:16]
         self.path = Path(directory) / f"pairs-{digest}"
-        legacy = Path(directory) / f"pairs-{digest}.npz"
-        parts = [legacy] if legacy.is_file() else []
+        single_file = Path(directory) / f"pairs-{digest}.npz"
+        parts = [single_file] if single_file.is_file() else []
         parts += sorted(self.path.glob("part-*.npz"))
         stored_keys, stored_values = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.float32)]
         for part in parts:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from retrieval.embedding_cache import Role
 from trainers.data import TrainingData
-from trainers.embedding_cache import Role
 from trainers.teachers import Ensemble
 
 

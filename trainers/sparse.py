@@ -1,9 +1,10 @@
 """``train_sparse(config)``: train an inference-free learned sparse retriever on ``SparseEncoderTrainer``.
 
 The student is built by :mod:`trainers.sparse_model` (IDF query table + SPLADE MLM documents). The
-preparation is the dense trainer's :class:`~trainers.recipe.Recipe` (pairs, guide-filtered mined
-negatives, guide embeddings, teacher ensemble, TAS-Balanced sampler), all cached. The loss is
-sentence-transformers' ``SpladeLoss`` around Winnow's terms:
+training inputs are the dense trainer's :class:`~trainers.preparation.Preparation` (pairs,
+guide-filtered mined negatives, guide embeddings, teacher ensemble, TAS-Balanced sampler), all
+cached, and the training loop is the dense trainer's (:func:`trainers.loop.run_training`). The loss
+is sentence-transformers' ``SpladeLoss`` around Winnow's terms:
 
 - base: guided in-batch contrastive (GIST mask, dot-product scores) + ensemble distillation
   (Margin-MSE or KL on dot products), sharing one forward pass (:class:`~trainers.losses.CombinedLoss`);
@@ -17,28 +18,21 @@ other column to the MLM.
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from indexes.io import atomic_directory, write_meta
-from retrieval.corpus import document_text, iter_corpus
-from retrieval.settings import resolve_beir
+from retrieval.corpus import corpus_texts
 from retrieval.sparse_encoder import SparseModelEncoder
-from trainers.arguments import training_arguments
-from trainers.checkpoints import latest_checkpoint
-from trainers.config import TrainConfig, to_dict
-from trainers.dev import BeirDevEvaluator, best_dev_score, dev_metric
+from trainers.config import TrainConfig
+from trainers.dev import BeirDevEvaluator
+from trainers.loop import prepare, run_training
 from trainers.losses import CachedGuideGISTLoss, CombinedLoss
 from trainers.losses.distillation import distillation_loss
 from trainers.losses.flops import FlopsRegularizer
-from trainers.recipe import Recipe
-from trainers.report import plot_history, write_log
+from trainers.preparation import Preparation
 from trainers.rows import TrainingRows, labelled_pairs
-from trainers.soup import average_checkpoints
 from trainers.sparse_model import clamp_query_weights, idf_for, inference_free_model, prune
 
 logger = logging.getLogger(__name__)
@@ -49,15 +43,6 @@ QUERY_COLUMN = "anchor"
 def idf_corpora(config: TrainConfig) -> list[str]:
     """The data sets whose corpora define the IDF table."""
     return config.sparse.idf_corpora or [config.data.dataset, *config.data.extra_datasets]
-
-
-def corpus_texts(datasets: list[str]) -> Iterator[str]:
-    for name in datasets:
-        path = resolve_beir(name)
-        if not Path(path).is_dir():
-            raise ValueError(f"sparse.idf_corpora: {name!r} is not a BEIR folder; IDF needs a corpus")
-        for doc in iter_corpus(path):
-            yield document_text(doc)
 
 
 def student_name(config: TrainConfig) -> str:
@@ -105,14 +90,14 @@ def auto_margin_scale(model: Any, rows: TrainingRows, sample: int = 256, seed: i
     return scale
 
 
-def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: TrainingRows) -> Any:
+def build_sparse_loss(config: TrainConfig, model: Any, preparation: Preparation, rows: TrainingRows) -> Any:
     """``SpladeLoss(CombinedLoss(contrastive, distillation), document_regularizer=FlopsRegularizer)``."""
     from sentence_transformers.sparse_encoder.losses import SpladeLoss
 
     spec = config.loss
     terms: list[tuple[Any, float]] = []
     if spec.contrastive_weight:
-        guide = recipe.guide_matrix(rows) if spec.name == "gist" else None
+        guide = preparation.guide_matrix(rows) if spec.name == "gist" else None
         if guide is None:  # mnrl: the same loss without the guide mask
             guide = np.zeros((len(rows.table), 1), dtype=np.float32)
         contrastive = CachedGuideGISTLoss(
@@ -124,7 +109,7 @@ def build_sparse_loss(config: TrainConfig, model: Any, recipe: Recipe, rows: Tra
             else "absolute",
             margin=config.guide.margin if config.guide and spec.name == "gist" else -float("inf"),
             similarity="dot",
-            labelled_pairs=labelled_pairs(recipe.data, rows) if spec.mask_labelled else None,
+            labelled_pairs=labelled_pairs(preparation.data, rows) if spec.mask_labelled else None,
         )
         terms.append((contrastive, spec.contrastive_weight))
     if spec.distill is not None:
@@ -192,35 +177,35 @@ def sparse_callbacks(loss: Any, warmup_steps: int | None, trainable_idf: bool = 
 
 
 def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) -> Path:
-    """Train the sparse recipe and write a ``SparseEncoder`` directory to ``output``.
+    """Train the inference-free model the sparse recipe ``config`` describes and write a
+    ``SparseEncoder`` folder to ``output``, with ``meta.json``, ``training_log.jsonl`` and
+    ``training_curve.png``; the saved model is pruned as ``sparse.doc_max_terms`` and
+    ``sparse.query_min_idf`` ask.
 
     Checkpoints go to ``OUTPUT.checkpoints/``; with ``resume`` the latest one is continued.
+
+    Example:
+        >>> train_sparse(load_config("configs/sparse-full.yaml"), "runs/models/sparse-full")
     """
     from sentence_transformers import SparseEncoder, SparseEncoderTrainer
     from sentence_transformers.sparse_encoder.training_args import SparseEncoderTrainingArguments
     from transformers import set_seed
 
-    output = Path(output)
     set_seed(config.training.seed)
     model = build_student(config)
-    recipe = Recipe(config, SparseModelEncoder(model, name=student_name(config)))
-    rows = recipe.rows()
-    if config.training.max_length:
-        model.max_seq_length = config.training.max_length
-    logger.info(
-        "%d training rows for %d queries, %d distinct texts", len(rows), len(rows.query_ids), len(rows.table)
-    )
-    loss = build_sparse_loss(config, model, recipe, rows)
-    checkpoints = output.with_name(output.name + ".checkpoints")
+    name = student_name(config)
+    preparation, rows = prepare(config, model, SparseModelEncoder(model, name=name))
+    loss = build_sparse_loss(config, model, preparation, rows)
     columns = [c for c in rows.columns if c != "label"]
-    extra: dict[str, Any] = {
+    arguments: dict[str, Any] = {
         "router_mapping": {c: "query" if c == QUERY_COLUMN else "document" for c in columns}
     }
     if config.sparse.trainable_idf and config.sparse.idf_learning_rate is not None:
-        extra["learning_rate_mapping"] = {r"sub_modules\.query\.0\.weight": config.sparse.idf_learning_rate}
+        arguments["learning_rate_mapping"] = {
+            r"sub_modules\.query\.0\.weight": config.sparse.idf_learning_rate
+        }
     evaluator = None
     if config.data.dev_split:
-        name = student_name(config)
         evaluator = BeirDevEvaluator(  # the sample protocol is sentence-transformers' dense evaluator
             config.data.dataset,
             config.data.dev_split,
@@ -228,50 +213,28 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
             encoder=lambda m: SparseModelEncoder(m, name=name),
             max_length=config.sparse.max_length,
         )
-    args = training_arguments(
+
+    def finish(model: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
+        """Prune the trained model; its query encoder, sparsity and pruning go into ``meta.json``."""
+        pruned = prune(model, config.sparse.doc_max_terms, config.sparse.query_min_idf)
+        last = next((e for e in reversed(history) if "doc_active_terms" in e), {})
+        return {"query_encoder": "idf", "doc_active_terms": last.get("doc_active_terms"), "pruning": pruned}
+
+    return run_training(
         config,
-        checkpoints,
-        recipe.batch_sampler(rows),
-        dev_metric(evaluator) if evaluator else None,
-        SparseEncoderTrainingArguments,
-        **extra,
-    )
-    trainer = SparseEncoderTrainer(
+        output,
         model=model,
-        args=args,
-        train_dataset=rows.to_dataset(),
         loss=loss,
+        rows=rows,
+        batch_sampler=preparation.batch_sampler(rows),
+        trainer_class=SparseEncoderTrainer,
+        arguments_class=SparseEncoderTrainingArguments,
+        load=SparseEncoder,
+        model_type="sparse",
+        inference_length=config.sparse.max_length,
         evaluator=evaluator,
         callbacks=sparse_callbacks(loss, config.sparse.warmup_steps, config.sparse.trainable_idf),
+        arguments=arguments,
+        finish=finish,
+        resume=resume,
     )
-    checkpoint = latest_checkpoint(checkpoints) if resume else None
-    if resume and checkpoint is None:
-        logger.warning("--resume: no checkpoint in %s; starting from scratch", checkpoints)
-    trainer.train(resume_from_checkpoint=checkpoint)
-    if config.training.average_last > 1 and trainer.is_world_process_zero():
-        average_checkpoints(model, checkpoints, config.training.average_last, SparseEncoder)
-    model.max_seq_length = config.sparse.max_length
-    history = trainer.state.log_history
-    if not trainer.is_world_process_zero():
-        return output
-    pruned = prune(model, config.sparse.doc_max_terms, config.sparse.query_min_idf)
-    with atomic_directory(output) as tmp:
-        model.save(str(tmp))
-        write_log(history, tmp / "training_log.jsonl")
-        plot_history(history, tmp / "training_curve.png", title=f"{config.model} -> {output.name} (sparse)")
-        last = next((e for e in reversed(history) if "doc_active_terms" in e), {})
-        write_meta(
-            tmp,
-            "model",
-            model_type="sparse",
-            query_encoder="idf",
-            base_model=config.model,
-            steps=trainer.state.global_step,
-            doc_active_terms=last.get("doc_active_terms"),
-            best_dev_ndcg_at_10=best_dev_score(history),
-            pruning=pruned,
-            config=to_dict(config),
-        )
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    logger.info("wrote %s (%d steps)", output, trainer.state.global_step)
-    return output

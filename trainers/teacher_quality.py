@@ -2,7 +2,7 @@
 
 Each query has a score array over its candidates whose first ``n_pos`` entries are its positives and
 the rest its (mined) negatives. These measures are computed on *training* candidates, so teacher
-weights can be chosen without touching a test split (``bench/teacher_quality.py``).
+weights can be chosen without touching a test split (``experiments/teacher_quality.py``).
 
 Example:
     >>> pairwise_accuracy([np.array([0.9, 0.2, 0.5])], [1])

@@ -19,9 +19,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from retrieval.embedding_cache import EmbeddingCache
 from retrieval.identity import model_identity
 from trainers.bm25 import BM25
-from trainers.embedding_cache import EmbeddingCache
 from trainers.pair_scores import PairScoreStore
 
 logger = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ class InBatchMarginMSELoss(nn.Module):
         +------------------------------------------------+----------------------------------+
 
     Example:
-        >>> term = InBatchMarginMSELoss(model, recipe.guide_matrix(rows), margin_scale=5.0)
+        >>> term = InBatchMarginMSELoss(model, preparation.teacher_matrix(rows), margin_scale=5.0)
         >>> loss = CombinedLoss(model, [(gist, 1.0), (pairwise, 1.0), (term, 1.0)])
     """
 

@@ -1,10 +1,12 @@
-"""``Recipe``: the cached, model-independent preparation both trainers share.
+"""``Preparation``: the cached training inputs both trainers share.
 
-Training pairs (``trainers.data``), hard negatives mined and guide-filtered (``trainers.mining``),
-the guide's and the dense teacher's embeddings of every training text (``trainers.embedding_cache``),
-the teacher ensemble's per-query normalised scores (``trainers.teachers``), the row table
-(``trainers.rows``) and the query-level batch sampler (``trainers.samplers``), each cached on disk so
-a rerun or ``--resume`` repeats no work.
+A recipe (a training configuration such as ``configs/dense-full.yaml``) names the data, the miners,
+the guide, the teachers and the sampler; :class:`Preparation` computes what they produce before the
+first step: training pairs (``trainers.data``), hard negatives mined and guide-filtered
+(``trainers.mining``), the guide's and the dense teacher's embeddings of every training text
+(``retrieval.embedding_cache``), the teacher ensemble's per-query normalised scores
+(``trainers.teachers``), the row table (``trainers.rows``) and the query-level batch sampler
+(``trainers.samplers``), each cached on disk so a rerun or ``--resume`` repeats no work.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from indexes.io import write_file_atomic
+from retrieval.embedding_cache import EmbeddingCache
 from retrieval.encoders import Encoder, load_encoder
 from trainers.config import TeacherConfig, TrainConfig
 from trainers.data import TrainingData, load_training_data
-from trainers.embedding_cache import EmbeddingCache
 from trainers.guide import Guide
 from trainers.mining import Searcher, SparseSearcher, build_searcher, interleave, mine_hard_negatives
 from trainers.rows import TrainingRows, build_rows
@@ -36,12 +38,21 @@ from trainers.teachers import BM25Teacher, CrossEncoderTeacher, DenseTeacher, En
 logger = logging.getLogger(__name__)
 
 
-class Recipe:
-    """The cached, model-independent preparation shared by the dense and sparse trainers."""
+class Preparation:
+    """The cached training inputs of one recipe, shared by the dense and sparse trainers.
+
+    Args:
+        config: the recipe.
+        student_encoder: mines with ``mining.model: student`` (dense: FAISS over cached embeddings;
+            sparse: the embedded inverted index); its name goes into the mined-negative cache key.
+
+    Example:
+        >>> preparation = Preparation(config, DenseEncoder(model, name=config.model))
+        >>> rows = preparation.rows()
+        >>> sampler = preparation.batch_sampler(rows)
+    """
 
     def __init__(self, config: TrainConfig, student_encoder: Encoder | None = None) -> None:
-        """``student_encoder`` mines with ``mining.model: student`` (dense: FAISS over cached embeddings;
-        sparse: the embedded inverted index); its name goes into the mined-negative cache key."""
         self.config = config
         self.cache_root = Path(config.cache_dir)
         self.data: TrainingData = load_training_data(config.data)
