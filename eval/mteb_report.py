@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eval.mteb_run import MtebRun
-from eval.report import render_csv, render_markdown
+from eval.report import bar_chart, render_csv, render_markdown
 
 
 def _table(runs: Sequence[MtebRun]) -> tuple[list[str], list[list[str]]]:
@@ -42,28 +42,11 @@ def csv_summary(runs: Sequence[MtebRun]) -> str:
     return render_csv(*_table(runs))
 
 
-def bar_chart(runs: Sequence[MtebRun], path: str | Path) -> Path:
-    """Grouped bars: one group per task, one bar per model (main score x 100)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def mteb_chart(runs: Sequence[MtebRun], path: str | Path) -> Path:
+    """Grouped bars: one group per task, one bar per model (main score x 100), written atomically."""
     tasks = sorted({s.task for r in runs for s in r.scored})
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(tasks) * max(1, len(runs)) / 2), 4))
-    width = 0.8 / max(1, len(runs))
-    for i, run in enumerate(runs):
+    series = {}
+    for run in runs:
         by_task = {s.task: s.score for s in run.scored}
-        xs = [t + i * width for t in range(len(tasks))]
-        ax.bar(xs, [100 * (by_task.get(name) or 0) for name in tasks], width, label=run.model)
-    ax.set_xticks([t + width * (len(runs) - 1) / 2 for t in range(len(tasks))], tasks)
-    ax.set_ylabel("main score (x100)")
-    ax.legend(
-        fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(runs), 3), frameon=False
-    )
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        series[run.model] = [100 * by_task[t] if by_task.get(t) is not None else None for t in tasks]
+    return bar_chart(tasks, series, path, ylabel="main score (x100)")

@@ -1,11 +1,12 @@
-"""Side-by-side tables of ``winnow eval beir`` results (Markdown or CSV)."""
+"""Side-by-side tables of ``winnow eval beir`` results (Markdown or CSV), and grouped bar charts."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,69 @@ def significance_rows(
             ]
         )
     return header, rows
+
+
+def bar_chart(
+    groups: Sequence[str],
+    series: Mapping[str, Sequence[float | None]],
+    path: str | Path,
+    ylabel: str,
+) -> Path:
+    """Grouped bars written atomically to a PNG: one group per entry of ``groups``, one bar per series.
+
+    Args:
+        groups: the x-axis groups (data sets, tasks).
+        series: ``{label: values}``, one value per group; None leaves the bar out.
+        path: the PNG to write; it appears only once complete.
+        ylabel: the y-axis label.
+
+    Example:
+        >>> bar_chart(["scifact", "fiqa"], {"bm25": [0.67, 0.24], "e5": [0.72, None]}, "c.png", "ndcg@10")
+    """
+    if not groups or not series:
+        raise ValueError("bar_chart needs at least one group and one series; got none")
+    for label, values in series.items():
+        if len(values) != len(groups):
+            raise ValueError(f"series {label!r} has {len(values)} values for {len(groups)} groups")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(groups) * len(series)), 4))
+    for i, (label, values) in enumerate(series.items()):
+        kept = [(g, v) for g, v in enumerate(values) if v is not None]
+        ax.bar([g + i * width for g, _ in kept], [v for _, v in kept], width, label=label)
+    ax.set_xticks([g + width * (len(series) - 1) / 2 for g in range(len(groups))], groups)
+    ax.set_ylabel(ylabel)
+    ax.legend(
+        fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(series), 3), frameon=False
+    )
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fig.savefig(tmp, dpi=110, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def beir_chart(results: Sequence[dict[str, Any]], path: str | Path, metric: str = "ndcg@10") -> Path:
+    """Bar chart of `winnow eval beir` results: one group per data set, one bar per model, ``metric``."""
+    if not results:
+        raise ValueError("beir_chart needs at least one `winnow eval beir` result; got none")
+    if not any(metric in r["metrics"] for r in results):
+        have = sorted({m for r in results for m in r["metrics"]})
+        raise ValueError(f"no result has metric {metric!r}; they have {', '.join(have)}")
+    datasets = list(dict.fromkeys(str(r.get("dataset", "?")) for r in results))
+    scores: dict[str, dict[str, float]] = {}
+    for r in results:
+        if metric in r["metrics"]:
+            scores.setdefault(str(r.get("model", "?")), {})[str(r.get("dataset", "?"))] = r["metrics"][metric]
+    series = {model: [by_set.get(d) for d in datasets] for model, by_set in scores.items()}
+    return bar_chart(datasets, series, path, ylabel=metric)

@@ -7,12 +7,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from retrieval.cli import eval_cmd, export_cmd, index_cmd, models_cmd, search_cmd, train_cmd
+from retrieval.cli import data_cmd, eval_cmd, export_cmd, index_cmd, models_cmd, search_cmd, train_cmd
+from retrieval.cli.options import warn_deprecated
 from retrieval.settings import configure_logging
 
 logger = logging.getLogger("winnow")
 
-SUBCOMMANDS = (models_cmd, train_cmd, index_cmd, search_cmd, eval_cmd, export_cmd)
+SUBCOMMANDS = (data_cmd, models_cmd, train_cmd, index_cmd, search_cmd, eval_cmd, export_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="winnow", description="Train, index, search and evaluate retrievers."
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (DEBUG)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="results and errors only: no progress bars, no library warnings",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.register(sub)
@@ -31,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(-1 if args.quiet else args.verbose)
+    warn_deprecated(args)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 from eval.beir import evaluate
 from eval.metrics import DEFAULT_METRICS
 from eval.report import (
+    beir_chart,
     csv_table,
     load_pooled,
     load_results,
@@ -18,24 +19,39 @@ from eval.report import (
     significance_rows,
 )
 from indexes.io import write_json_atomic
+from retrieval.base import RetrieverProtocol, load_retriever
 from retrieval.bm25 import BM25_MODEL, BM25Retriever
-from retrieval.cli.options import add_encoder_options, add_index_options, parse_search_params
+from retrieval.cli.options import (
+    add_data_dir_option,
+    add_device_option,
+    add_encoder_options,
+    add_index_options,
+    add_option,
+    parse_search_params,
+)
 from retrieval.corpus import open_beir
 from retrieval.encoders import load_encoder
 from retrieval.retriever import Retriever, parse_index_spec
-from retrieval.settings import resolve_beir
+from retrieval.settings import data_root, resolve_beir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="evaluate a model")
     targets = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
     beir = targets.add_parser("beir", help="score a model on a BEIR-layout folder")
-    beir.add_argument(
-        "--model", required=True, help="hub id or model directory, or bm25 (Lucene BM25 through pyserini)"
+    system = beir.add_mutually_exclusive_group(required=True)
+    system.add_argument("--model", help="hub id or model directory, or bm25 (Lucene BM25 through pyserini)")
+    system.add_argument(
+        "--index-dir",
+        metavar="DIR",
+        help="directory written by `winnow index` (dense, sparse or BM25): scored without re-encoding",
     )
-    beir.add_argument("--data", required=True, help="BEIR folder, or a name under $WINNOW_DATA/beir/")
+    beir.add_argument("--data", required=True, help="BEIR folder, or a data set name under DATA_ROOT/beir/")
+    add_data_dir_option(beir)
     beir.add_argument("--split", default="test", help="qrels split (default test)")
-    beir.add_argument("--top-k", type=int, default=1000, help="documents retrieved per query (default 1000)")
+    beir.add_argument(
+        "-k", "--top-k", type=int, default=1000, help="documents retrieved per query (default 1000)"
+    )
     beir.add_argument(
         "--metric",
         action="append",
@@ -64,9 +80,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument(
         "--tasks", help="comma-separated task names, e.g. SciFact,NFCorpus,STSBenchmark,SICK-R"
     )
-    mteb.add_argument("--task-data", default=None, help="local task data root (beir/<name>/, sts/<name>/)")
+    add_option(
+        mteb,
+        "--data-dir",
+        old=["--task-data"],
+        default=None,
+        metavar="DIR",
+        help="load tasks from local copies under DIR (beir/NAME/, sts/NAME/; default: mteb downloads them)",
+    )
     mteb.add_argument("--output", default="runs/mteb", help="results folder (mteb layout; default runs/mteb)")
-    mteb.add_argument("--device", default=None)
+    add_device_option(mteb)
     mteb.add_argument("--overwrite", action="store_true", help="rerun tasks that have cached results")
     mteb.add_argument(
         "--embedding-cache",
@@ -77,6 +100,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     table = targets.add_parser("table", help="print `eval beir` result files side by side")
     table.add_argument("results", nargs="+", help="JSON files written by `winnow eval beir --output`")
     table.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    table.add_argument(
+        "--chart",
+        default=None,
+        metavar="PNG",
+        help="also draw a bar chart: one group per data set, one bar per model",
+    )
+    table.add_argument("--metric", default="ndcg@10", help="metric NAME@K of the chart (default ndcg@10)")
     table.set_defaults(func=run_table)
     compare = targets.add_parser(
         "compare",
@@ -98,18 +128,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_mteb_cmd(args: argparse.Namespace) -> int:
-    from eval.mteb_report import bar_chart, csv_summary, markdown_summary
+    from eval.mteb_report import csv_summary, markdown_summary, mteb_chart
     from eval.mteb_run import run_mteb
 
-    if args.task_data and not Path(args.task_data).is_dir():
-        raise FileNotFoundError(f"--task-data {args.task_data} is not a directory")
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise FileNotFoundError(f"--data-dir {args.data_dir} is not a directory")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     runs = [
         run_mteb(
             m,
             tasks=tasks,
             benchmark=args.benchmark,
-            task_data=args.task_data,
+            task_data=args.data_dir,
             output=args.output,
             device=args.device,
             overwrite=args.overwrite,
@@ -123,7 +153,7 @@ def run_mteb_cmd(args: argparse.Namespace) -> int:
     (out / "summary.md").write_text(summary, encoding="utf-8")
     (out / "summary.csv").write_text(csv_summary(runs), encoding="utf-8")
     if any(r.scored for r in runs):
-        bar_chart(runs, out / "summary.png")
+        mteb_chart(runs, out / "summary.png")
     print(f"results: {out / 'results'}; summary: {out / 'summary.md'}, .csv, .png", file=sys.stderr)
     return 0
 
@@ -131,6 +161,9 @@ def run_mteb_cmd(args: argparse.Namespace) -> int:
 def run_table(args: argparse.Namespace) -> int:
     results = load_results(args.results)
     sys.stdout.write(markdown_table(results) if args.format == "markdown" else csv_table(results))
+    if args.chart:
+        path = beir_chart(results, args.chart, metric=args.metric)
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -172,15 +205,18 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_beir(args: argparse.Namespace) -> int:
-    data = open_beir(resolve_beir(args.data))  # check the cheap inputs before loading a model
+    data = open_beir(resolve_beir(args.data, data_root(args.data_dir)))  # cheap inputs before a model
     params = parse_search_params(args.search_param)
     if args.index:
         parse_index_spec(args.index)
-    if args.model == BM25_MODEL:
-        retriever: Retriever | BM25Retriever = BM25Retriever()
+    if args.index_dir:
+        retriever, model_name = _saved_retriever(args)
+    elif args.model == BM25_MODEL:
+        retriever, model_name = BM25Retriever(), args.model
     else:
         encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
         retriever = Retriever(encoder, index=args.index, search_params=params)
+        model_name = args.model
     result = evaluate(
         retriever,
         data,
@@ -188,9 +224,12 @@ def run_beir(args: argparse.Namespace) -> int:
         metrics=args.metric or DEFAULT_METRICS,
         top_k=args.top_k,
         batch_size=args.batch_size,
-        model_name=args.model,
+        build=not args.index_dir,
+        model_name=model_name,
         skip_queries=args.skip_queries,
     )
+    if args.index_dir:
+        result["index_dir"] = str(args.index_dir)
     width = max(len(m) for m in result["metrics"])
     print(f"{result['dataset']} ({result['split']}, {result['n_queries']} queries) model={result['model']}")
     for metric, value in result["metrics"].items():
@@ -200,3 +239,13 @@ def run_beir(args: argparse.Namespace) -> int:
         write_json_atomic(args.output, result)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _saved_retriever(args: argparse.Namespace) -> tuple[RetrieverProtocol, str]:
+    """The retriever saved in ``--index-dir`` and the model it searches with (an encoder, or bm25)."""
+    if args.index or args.search_param:
+        raise ValueError(
+            "--index and --search-param choose how to build an index; the --index-dir one is built already"
+        )
+    retriever = load_retriever(args.index_dir, device=args.device)
+    return retriever, retriever.name

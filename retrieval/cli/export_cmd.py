@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from retrieval.cli.options import add_data_dir_option, add_option, resolve_corpus
 from retrieval.onnx_export import OPTIMIZE_LEVELS, QUANTIZE_MODES
 
 
@@ -12,7 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
     onnx = formats.add_parser("onnx", help="export to ONNX for onnxruntime")
     onnx.add_argument("--model", required=True, help="hub id or model directory (dense, or a SPLADE MLM)")
-    onnx.add_argument("--out", required=True, help="directory to write (loads with retrieval.load_encoder)")
+    add_option(
+        onnx,
+        "--output",
+        old=["--out"],
+        required=True,
+        help="directory to write (loads with retrieval.load_encoder)",
+    )
     onnx.add_argument(
         "--optimize", choices=OPTIMIZE_LEVELS, default=None, help="onnxruntime graph optimisation"
     )
@@ -23,10 +30,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "opensearch", help="sparse document vectors as OpenSearch _bulk NDJSON (rank_features field)"
     )
     search.add_argument("--model", required=True, help="sparse model (SPLADE or inference-free)")
-    search.add_argument("--corpus", required=True, help="BEIR folder or corpus.jsonl")
-    search.add_argument("--out", required=True, help="directory for bulk.ndjson, index.json, query.json")
+    search.add_argument(
+        "--corpus", required=True, help="BEIR folder, corpus.jsonl, or a data set name under DATA_ROOT/beir/"
+    )
+    add_data_dir_option(search)
+    add_option(
+        search,
+        "--output",
+        old=["--out"],
+        required=True,
+        help="directory for bulk.ndjson, index.json, query.json",
+    )
     search.add_argument("--index-name", default="winnow", help="OpenSearch index name (default winnow)")
-    search.add_argument("--batch-size", type=int, default=16)
+    search.add_argument("--batch-size", type=int, default=16, help="texts per forward pass (default 16)")
     search.add_argument("--chunk-size", type=int, default=1024, help="documents encoded per step")
     search.set_defaults(func=run_opensearch)
 
@@ -34,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_onnx(args: argparse.Namespace) -> int:
     from retrieval.onnx_export import export_onnx
 
-    path = export_onnx(args.model, args.out, optimize=args.optimize, quantize=args.quantize, opset=args.opset)
+    path = export_onnx(
+        args.model, args.output, optimize=args.optimize, quantize=args.quantize, opset=args.opset
+    )
     print(f"exported {args.model} to {path}")
     return 0
 
@@ -48,14 +66,15 @@ def run_opensearch(args: argparse.Namespace) -> int:
     from retrieval.corpus import document_text, iter_corpus
     from retrieval.encoders import load_encoder
 
+    corpus = resolve_corpus(args.corpus, args.data_dir)
     encoder = load_encoder(args.model)
     if encoder.kind != "sparse":
         raise ValueError(
             f"{args.model} is a {encoder.kind} model; OpenSearch rank_features need a sparse one"
         )
-    docs = iter_corpus(args.corpus)
+    docs = iter_corpus(corpus)
     written = 0
-    with atomic_directory(args.out) as tmp:
+    with atomic_directory(args.output) as tmp:
         while chunk := list(itertools.islice(docs, args.chunk_size)):
             texts = [document_text(d) for d in chunk]
             vectors = encoder.encode_documents(texts, batch_size=args.batch_size)
@@ -76,7 +95,7 @@ def run_opensearch(args: argparse.Namespace) -> int:
         (tmp / "query.json").write_text(json.dumps(sample, indent=2), encoding="utf-8")
         write_meta(tmp, "opensearch-bulk", encoder=args.model, index=args.index_name, n_documents=written)
     print(
-        f"wrote {written} documents to {args.out}/bulk.ndjson; create the index with index.json "
+        f"wrote {written} documents to {args.output}/bulk.ndjson; create the index with index.json "
         f"(PUT /{args.index_name}), load with POST /_bulk, query like query.json"
     )
     return 0

@@ -3,13 +3,84 @@
 from __future__ import annotations
 
 import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from retrieval.settings import data_root, resolve_beir
 
-def add_encoder_options(parser: argparse.ArgumentParser) -> None:
+logger = logging.getLogger("winnow")
+
+DEPRECATED_DEST = "deprecated_flags"
+
+
+class DeprecatedAlias(argparse.Action):
+    """Store like the flag it stands for, and note the old spelling so the CLI can warn about it."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, new_flag: str = "", **kwargs: Any) -> None:
+        self.new_flag = new_flag
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        noted = getattr(namespace, DEPRECATED_DEST, None) or []
+        setattr(namespace, DEPRECATED_DEST, [*noted, (option_string, self.new_flag)])
+
+
+def add_option(
+    parser: argparse.ArgumentParser | Any,
+    flag: str,
+    *,
+    old: Sequence[str] = (),
+    required: bool = False,
+    **kwargs: Any,
+) -> None:
+    """Add ``flag``; each spelling in ``old`` still works, hidden from --help, with a deprecation warning.
+
+    Example:
+        >>> add_option(parser, "--output", old=["--out"], required=True, help="directory to write")
+    """
+    dest = kwargs.pop("dest", None) or flag.lstrip("-").replace("-", "_")
+    if required and old:
+        parser = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument(flag, dest=dest, required=required and not old, **kwargs)
+    hidden = {k: v for k, v in kwargs.items() if k in ("type", "metavar", "choices")}
+    for spelling in old:
+        parser.add_argument(
+            spelling, dest=dest, action=DeprecatedAlias, new_flag=flag, help=argparse.SUPPRESS, **hidden
+        )
+
+
+def warn_deprecated(args: argparse.Namespace) -> None:
+    """Log one warning per deprecated spelling used on the command line."""
+    for old, new in getattr(args, DEPRECATED_DEST, None) or []:
+        logger.warning("%s is deprecated and will be removed; use %s", old, new)
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default=None, help="torch device for the encoder (cpu, cuda, cuda:1; default: auto)"
     )
+
+
+def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="data root holding beir/NAME/ (default: $WINNOW_DATA, else ./data)",
+    )
+
+
+def add_encoder_options(parser: argparse.ArgumentParser) -> None:
+    add_device_option(parser)
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
     parser.add_argument(
         "--max-length", type=int, default=None, help="maximum tokens per text (default: the model's)"
@@ -47,3 +118,16 @@ def parse_search_params(items: list[str]) -> dict[str, Any]:
             except ValueError as exc:
                 raise ValueError(f"--search-param {item!r}: value must be a number") from exc
     return params
+
+
+def resolve_corpus(corpus: str, data_dir: str | None) -> Path:
+    """A corpus path as given, else a data set name looked up under the data root."""
+    path = Path(corpus).expanduser()
+    if path.exists():
+        return path
+    try:
+        return resolve_beir(corpus, data_root(data_dir))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"corpus {corpus} not found (expected a BEIR folder, a corpus.jsonl or a data set name): {exc}"
+        ) from exc

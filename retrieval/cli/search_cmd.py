@@ -7,30 +7,37 @@ import json
 import sys
 from pathlib import Path
 
+from retrieval.base import load_retriever
+from retrieval.cli.options import add_device_option
 from retrieval.corpus import load_queries
-from retrieval.retriever import Retriever
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("search", help="search a saved index")
-    parser.add_argument("--index-dir", required=True, help="directory written by `winnow index`")
+    parser.add_argument(
+        "--index-dir",
+        required=True,
+        metavar="DIR",
+        help="directory written by `winnow index` (dense, sparse or BM25)",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--query", action="append", help="a query text (repeatable)")
     source.add_argument("--queries", help="queries.jsonl with _id and text")
     parser.add_argument("-k", "--top-k", type=int, default=10, help="hits per query (default 10)")
     parser.add_argument("--output", default=None, help="write a TREC run file here instead of stdout")
     parser.add_argument("--format", choices=("trec", "jsonl"), default="trec", help="output format")
-    parser.add_argument("--device", default=None, help="torch device for the encoder")
+    add_device_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    retriever = Retriever.load(args.index_dir, device=args.device)
+    retriever = load_retriever(args.index_dir, device=args.device)
     queries = load_queries(args.queries) if args.queries else {str(i): q for i, q in enumerate(args.query)}
     query_ids = list(queries)
     hits = retriever.search([queries[q] for q in query_ids], k=args.top_k)
     lines = []
-    for qid, ids, scores in zip(query_ids, hits.ids, hits.scores, strict=True):
+    for qid, ids, padded in zip(query_ids, hits.ids, hits.scores, strict=True):
+        scores = padded[: len(ids)]  # fewer hits than k: the scores are padded, the ids are not
         if args.format == "jsonl":
             lines.append(
                 json.dumps({"query_id": qid, "ids": ids, "scores": [round(float(s), 6) for s in scores]})
