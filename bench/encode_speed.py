@@ -6,22 +6,23 @@ documents per second count encoding time only. Quality is nDCG@10 on the test sp
 search: dense queries are encoded by the same variant; sparse queries by the PyTorch SPLADE query
 encoder for every variant, so only the document encoder differs.
 
-    python bench/encode_speed.py                         # SciFact, full corpus
-    python bench/encode_speed.py --limit 1000 --json runs/bench/encode_speed.json
+    python -m bench.encode_speed                         # SciFact, full corpus, on the CPU
+    python -m bench.encode_speed --limit 1000 --json runs/bench/encode_speed.json
+    python -m bench.encode_speed --device cuda --limit 2000   # PyTorch on the GPU, ONNX on its CUDA provider
+
+ONNX models are exported once into ``--work`` and reused.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.record import command_line, save_record
+from bench.common import command_line, log_progress, save_record
 from eval.metrics import drop_self_hits, evaluate_run
 from indexes.faiss_index import FaissIndex
 from retrieval.corpus import document_text, open_beir
@@ -33,27 +34,37 @@ logger = logging.getLogger("bench.encode_speed")
 
 
 class TorchSparseDocs:
-    """SPLADE document (and siamese query) encoding with sentence-transformers, as dense vocab arrays."""
+    """SPLADE document (and siamese query) encoding with sentence-transformers, as dense vocab arrays.
 
-    def __init__(self, name: str) -> None:
+    Args:
+        name: a SPLADE model (hub name or folder).
+        device: torch device, e.g. ``cpu`` or ``cuda``.
+    """
+
+    def __init__(self, name: str, device: str = "cpu") -> None:
         from sentence_transformers import SparseEncoder
 
-        self.model = SparseEncoder(name, device="cpu")
+        self.model = SparseEncoder(name, device=device)
 
     def encode_documents(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         return (
             self.model.encode_document(texts, batch_size=batch_size, convert_to_tensor=True)
             .to_dense()
+            .cpu()
             .numpy()
         )
 
     def encode_queries(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         return (
-            self.model.encode_query(texts, batch_size=batch_size, convert_to_tensor=True).to_dense().numpy()
+            self.model.encode_query(texts, batch_size=batch_size, convert_to_tensor=True)
+            .to_dense()
+            .cpu()
+            .numpy()
         )
 
 
 def exported(model: str, work: Path, quantize: str | None) -> Path:
+    """``model`` exported to ONNX under ``work`` (``quantize``: ``int8``, or None for fp32), once."""
     out = work / f"{Path(model).name}-{quantize or 'fp32'}"
     if not (out / "model.onnx").is_file():
         export_onnx(model, out, quantize=quantize)
@@ -61,6 +72,7 @@ def exported(model: str, work: Path, quantize: str | None) -> Path:
 
 
 def encode_interleaved(variants: dict, texts: list[str], chunk: int, batch: int) -> tuple[dict, dict]:
+    """Document vectors and encoding seconds per variant, each chunk encoded by every variant in turn."""
     vectors: dict[str, list[np.ndarray]] = {name: [] for name in variants}
     seconds = dict.fromkeys(variants, 0.0)
     for start in range(0, len(texts), chunk):
@@ -102,9 +114,15 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="encode only the first N documents")
     parser.add_argument("--chunk", type=int, default=256)
     parser.add_argument("--work", default="runs/bench/onnx", help="where exported models are kept")
-    parser.add_argument("--json", default=None)
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default) or cuda, cuda:1, ...: PyTorch runs there and ONNX on the CUDA provider "
+        "(needs onnxruntime-gpu)",
+    )
+    parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    log_progress()
     data = open_beir(resolve_beir(args.data))
     docs = data.corpus()[: args.limit]
     texts, doc_ids = [document_text(d) for d in docs], [d["_id"] for d in docs]
@@ -113,11 +131,15 @@ def main() -> int:
     work = Path(args.work)
     rows = []
     for kind, model in (("dense", args.dense), ("sparse", args.sparse)):
-        torch_encoder = load_encoder(model, device="cpu") if kind == "dense" else TorchSparseDocs(model)
+        torch_encoder = (
+            load_encoder(model, device=args.device)
+            if kind == "dense"
+            else TorchSparseDocs(model, args.device)
+        )
         variants = {
             "torch fp32": torch_encoder,
-            "onnx fp32": load_encoder(exported(model, work, None), device="cpu"),
-            "onnx int8": load_encoder(exported(model, work, "int8"), device="cpu"),
+            "onnx fp32": load_encoder(exported(model, work, None), device=args.device),
+            "onnx int8": load_encoder(exported(model, work, "int8"), device=args.device),
         }
         # SPLADE materialises (batch, tokens, vocabulary) logits: small batches keep memory bounded.
         vectors, seconds = encode_interleaved(variants, texts, args.chunk, 32 if kind == "dense" else 8)
@@ -139,7 +161,10 @@ def main() -> int:
             )
     command = command_line()
     print(f"# {command}")
-    print(f"# {len(texts)} documents of {data.name}, chunks of {args.chunk} interleaved across variants")
+    print(
+        f"# {len(texts)} documents of {data.name}, chunks of {args.chunk} interleaved across variants, "
+        f"device {args.device}"
+    )
     print("| model | variant | docs/s | speed-up | nDCG@10 | vs fp32 |\n|---|---|---|---|---|---|")
     for row in rows:
         base = next(r for r in rows if r["model"] == row["model"] and r["variant"] == "torch fp32")
@@ -150,7 +175,7 @@ def main() -> int:
             f"{row['ndcg@10']:.4f} | {100 * row['ndcg_change']:+.2f}% |"
         )
     if args.json:
-        save_record(args.json, rows=rows)
+        save_record(args.json, device=args.device, rows=rows)
     return 0
 
 

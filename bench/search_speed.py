@@ -4,8 +4,9 @@ Both sides search the very same faiss index object (the wrapper's), so the diffe
 what the wrapper adds: input checks, float32 conversion and mapping labels to string ids. Runs are
 interleaved (raw, wrapper, raw, wrapper ...) and the median of each is reported.
 
-    python bench/search_speed.py                 # 100k x 384, 1,000 queries, Flat and HNSW32
-    python bench/search_speed.py --n 20000 --json runs/bench/search_speed.json
+    python -m bench.search_speed                 # 100k x 384, 1,000 queries, Flat and HNSW32
+    python -m bench.search_speed --n 20000 --json runs/bench/search_speed.json
+    python -m bench.search_speed --device gpu    # Flat on every visible GPU (needs faiss-gpu)
 """
 
 from __future__ import annotations
@@ -13,21 +14,19 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import faiss
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.record import command_line, save_record
-from indexes.faiss_index import FaissIndex
+from bench.common import command_line, save_record, timed
+from indexes.faiss_index import FaissIndex, gpu_count
 
 logger = logging.getLogger("bench.search_speed")
 
 
 def clustered(n: int, dim: int, seed: int, n_clusters: int = 256) -> np.ndarray:
+    """``n`` unit vectors around ``n_clusters`` random centres (closer to real embeddings than noise)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(n_clusters, dim)).astype(np.float32)
     x = centres[rng.integers(0, n_clusters, n)] + 0.5 * rng.normal(size=(n, dim)).astype(np.float32)
@@ -35,30 +34,24 @@ def clustered(n: int, dim: int, seed: int, n_clusters: int = 256) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def time_it(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def bench_factory(factory: str, params: dict, x: np.ndarray, q: np.ndarray, k: int, repeats: int) -> dict:
+def bench_factory(
+    factory: str, params: dict, x: np.ndarray, q: np.ndarray, k: int, repeats: int, device: str = "cpu"
+) -> dict:
+    """One table row: build ``factory`` over ``x`` on ``device``, then time raw faiss and the wrapper."""
     ids = [f"doc-{i}" for i in range(len(x))]
     start = time.perf_counter()
-    wrapper = FaissIndex(x.shape[1], factory, metric="ip", device="cpu", search_params=params)
+    wrapper = FaissIndex(x.shape[1], factory, metric="ip", device=device, search_params=params)
     wrapper.add(x, ids)
     build_s = time.perf_counter() - start
     raw = wrapper._index  # the same faiss index, searched without the wrapper
     raw_times, wrap_times = [], []
     for i in range(repeats):  # interleaved, order alternating, so load changes hit both sides alike
         if i % 2:
-            wrap_times += time_it(lambda: wrapper.search(q, k), 1)
-            raw_times += time_it(lambda: raw.search(q, k), 1)
+            wrap_times.append(timed(lambda: wrapper.search(q, k))[0])
+            raw_times.append(timed(lambda: raw.search(q, k))[0])
         else:
-            raw_times += time_it(lambda: raw.search(q, k), 1)
-            wrap_times += time_it(lambda: wrapper.search(q, k), 1)
+            raw_times.append(timed(lambda: raw.search(q, k))[0])
+            wrap_times.append(timed(lambda: wrapper.search(q, k))[0])
     # The wrapper must return what faiss returns.
     _, labels = raw.search(q, k)
     assert wrapper.search(q, k).ids == [[ids[j] for j in row] for row in labels.tolist()]
@@ -82,19 +75,27 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "gpu"],
+        default="cpu",
+        help="where faiss searches (gpu: every visible GPU, Flat only, as faiss has no GPU HNSW)",
+    )
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     x, q = clustered(args.n, args.dim, seed=0), clustered(args.queries, args.dim, seed=1)
+    factories = [("Flat", {})] if args.device == "gpu" else [("Flat", {}), ("HNSW32", {"efSearch": 64})]
     rows = [
-        bench_factory(factory, params, x, q, args.k, args.repeats)
-        for factory, params in (("Flat", {}), ("HNSW32", {"efSearch": 64}))
+        bench_factory(factory, params, x, q, args.k, args.repeats, args.device)
+        for factory, params in factories
     ]
     command = command_line()
+    where = f"{gpu_count()} GPU(s)" if args.device == "gpu" else f"{faiss.omp_get_max_threads()} threads"
     print(f"# {command}")
     print(
         f"# {args.n} x {args.dim} clustered vectors, {args.queries} queries, top {args.k}, "
-        f"{faiss.omp_get_max_threads()} threads, {args.repeats} interleaved runs in alternating order"
+        f"{where}, {args.repeats} interleaved runs in alternating order"
     )
     print("| index | faiss QPS | winnow QPS | overhead (median) | overhead (best run) | build s |")
     print("|---|---|---|---|---|---|")
@@ -104,7 +105,7 @@ def main() -> int:
             f"{100 * r['overhead']:+.1f}% | {100 * r['overhead_best']:+.1f}% | {r['build_seconds']:.1f} |"
         )
     if args.json:
-        save_record(args.json, rows=rows)
+        save_record(args.json, device=where, rows=rows)
     return 0
 
 

@@ -5,10 +5,11 @@ to the embedded index (float weights, and integer impacts) and to a Lucene impac
 same impacts. The script reports nDCG@10 / R@100 of each, whether the embedded index and Lucene return
 the same top-10 for every query, and the largest score difference between them.
 
-    python bench/sparse_quality.py --model runs/models/splade-tiny-idf --model runs/models/sparse-full \\
+    python -m bench.sparse_quality --model runs/models/splade-tiny-idf --model runs/models/sparse-full \\
         --datasets scifact nfcorpus --json runs/bench/sparse_quality.json
 
-Encoded vectors are kept under ``--work`` (keyed by model directory and data set) for bench/sparse_search.py.
+Encoded vectors are kept under ``--work`` (keyed by model directory and data set) for
+``bench.sparse_search`` and ``experiments.sparse_pruning``.
 """
 
 from __future__ import annotations
@@ -17,19 +18,17 @@ import argparse
 import hashlib
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import log_progress, save_record
 from eval.beir import held_out_queries
 from eval.metrics import drop_self_hits, evaluate_run
 from indexes.base import Hits
 from indexes.inverted import InvertedIndex
-from indexes.io import write_json_atomic
 from retrieval.bm25 import BM25Retriever
 from retrieval.corpus import document_text, open_beir
 from retrieval.encoders import load_encoder
@@ -119,6 +118,7 @@ def evaluate_model(
     skip_queries: int = 0,
     max_length: int | None = None,
 ) -> list[dict]:
+    """Table rows of one model on one data set: the float and impact inverted indexes, and Lucene."""
     matrix, ids, ctx = encode(model, dataset, work, batch_size, max_length)
     encoder, data = ctx["encoder"], ctx["data"]
     queries, qrels = data.queries(split), data.qrels(split)
@@ -165,6 +165,7 @@ def evaluate_model(
 
 
 def bm25_row(dataset: str, split: str = "test") -> dict:
+    """The BM25 (Lucene) row of ``dataset``."""
     data = open_beir(resolve_beir(dataset))
     queries, qrels = data.queries(split), data.qrels(split)
     query_ids = [q for q in queries if q in qrels]
@@ -197,9 +198,9 @@ def main() -> int:
         "--max-length", type=int, default=None, help="document tokens read (default: each model's own limit)"
     )
     parser.add_argument("--no-lucene", action="store_true")
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    log_progress()
     rows = []
     for dataset in args.datasets:
         if not args.no_lucene:
@@ -226,7 +227,7 @@ def main() -> int:
             f"{r.get('doc_terms', '-')} | {r.get('same_top10', '-')} | {r.get('max_score_diff', '-')} |"
         )
     if args.json:
-        write_json_atomic(args.json, {"command": " ".join(sys.argv), "rows": rows})
+        save_record(args.json, rows=rows)
     return 0
 
 

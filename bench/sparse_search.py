@@ -2,7 +2,7 @@
 
 Two collections, in one run:
 
-1. SciFact: the trained model's document vectors (cached by bench/sparse_quality.py) and the test
+1. SciFact: the trained model's document vectors (cached by ``bench.sparse_quality``) and the test
    queries encoded inference-free (IDF-weighted tokens); BM25 in Lucene searches the same queries' text.
 2. Synthetic: ``--synthetic-docs`` documents (default 1M) drawn with the trained model's term
    statistics on SciFact (document length distribution, term document frequencies, weight
@@ -18,7 +18,7 @@ median of ``--repeats`` interleaved passes, each timed call right after an untim
 index and Lucene use the same integer impacts (x100); pyseismic-lsr is approximate and reports its
 recall@10 against the exact results.
 
-    python bench/sparse_search.py --model runs/models/sparse-full --json runs/bench/sparse_search.json
+    python -m bench.sparse_search --model runs/models/sparse-full --json runs/bench/sparse_search.json
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,10 +37,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import log_progress, save_record, timed
 from bench.sparse_quality import vectors_outdated, vectors_path
 from indexes.inverted import InvertedIndex
-from indexes.io import write_json_atomic
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
 from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_only
 from retrieval.corpus import document_text, open_beir
@@ -70,35 +68,6 @@ def synthetic(docs: sparse.csr_matrix, n: int, seed: int) -> sparse.csr_matrix:
     matrix.sum_duplicates()  # a term drawn twice for one document counts once (weights add up)
     matrix.data = np.minimum(matrix.data, docs.data.max())
     return matrix
-
-
-def synthetic_impact_index(
-    model: str, data_name: str, work: Path, n_docs: int
-) -> tuple[InvertedIndex, np.ndarray | sparse.csr_matrix]:
-    """``n_docs`` synthetic documents (:func:`synthetic`, from ``model``'s cached vectors of ``data_name``)
-    in an impact (x100) ``InvertedIndex``, and the data set's test queries encoded by ``model`` (float).
-    What bench/sparse_block_size.py and bench/sparse_kernel_revisions.py time."""
-    cached = vectors_path(work, model, data_name)
-    if not (cached / "docs.npz").is_file():
-        raise SystemExit(f"{cached}/docs.npz is missing: run bench/sparse_quality.py --model {model}")
-    data = open_beir(resolve_beir(data_name))
-    queries = data.queries("test")
-    q_float = load_encoder(model, device="cpu").encode_queries(
-        [queries[q] for q in sorted(data.qrels("test"))]
-    )
-    big = synthetic(sparse.load_npz(cached / "docs.npz").tocsr(), n_docs, seed=0)
-    index = InvertedIndex(big.shape[1], impact_scale=100, query_scale=100)
-    index.add(big, [str(i) for i in range(n_docs)])
-    return index, q_float
-
-
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 class Seismic:
@@ -238,7 +207,7 @@ def run_collection(
                 # One untimed call first: after the Java engines the JVM's JIT and GC threads hold a
                 # core for a while, which a two-thread search on a small collection would be timed with.
                 fn(threads)
-                seconds, out = timed(lambda fn=fn, threads=threads: fn(threads), 1)
+                seconds, out = timed(lambda fn=fn, threads=threads: fn(threads))
                 timings.setdefault((engine, threads), []).append(seconds)
                 results[engine] = out
     exact = results["embedded inverted (exact)"]
@@ -263,7 +232,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="the trained sparse model (inference-free)")
     parser.add_argument("--data", default="scifact")
-    parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench/sparse_quality.py --work")
+    parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
     parser.add_argument("--synthetic-docs", type=int, default=1_000_000)
     parser.add_argument(
         "--lucene-synthetic-docs",
@@ -274,19 +243,19 @@ def main() -> int:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-seismic", action="store_true")
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
     if not args.no_seismic and importlib.util.find_spec("seismic") is None:
         raise SystemExit(
             "pyseismic-lsr (module 'seismic') is not installed: pip install -e '.[bench]' "
             "(make bench does), or pass --no-seismic"
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    log_progress()
     cached = vectors_path(Path(args.work), args.model, args.data)
     if not (cached / "docs.npz").is_file() or vectors_outdated(cached, args.model):
         raise SystemExit(
             f"{cached}/docs.npz is missing or older than {args.model}: "
-            f"run bench/sparse_quality.py --model {args.model} first"
+            f"run python -m bench.sparse_quality --model {args.model} first"
         )
     docs = sparse.load_npz(cached / "docs.npz").tocsr()
     vocabulary = json.loads((cached / "vocabulary.json").read_text())
@@ -326,7 +295,7 @@ def main() -> int:
     for line in ratios:
         print(line)
     if args.json:
-        write_json_atomic(args.json, {"command": " ".join(sys.argv), "rows": rows, "ratios": ratios})
+        save_record(args.json, rows=rows, ratios=ratios)
     return 0
 
 

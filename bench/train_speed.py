@@ -5,9 +5,9 @@ negative), interleaved round by round, with the same guide model for both GIST l
 guide's one-time cost (embedding every training text) is reported separately; a step does no guide
 forward pass. A step is forward + backward + AdamW update.
 
-    python bench/train_speed.py                      # all-MiniLM-L6-v2, guide all-mpnet-base-v2
-    python bench/train_speed.py --steps 5 --batch-size 16 --max-length 64 --json runs/bench/train_speed.json
-    python bench/train_speed.py --device cuda --precision bf16 --warmup 3 --steps 30 --batch-size 64
+    python -m bench.train_speed                      # all-MiniLM-L6-v2, guide all-mpnet-base-v2
+    python -m bench.train_speed --steps 5 --batch-size 16 --max-length 64 --json runs/bench/train_speed.json
+    python -m bench.train_speed --device cuda --precision bf16 --warmup 3 --steps 30 --batch-size 64
 
 On a GPU each step is timed between two ``torch.cuda.synchronize()`` calls (device work is
 asynchronous); ``--warmup`` steps per loss are run first and not timed. Last, the loss head alone
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.record import command_line, save_record
+from bench.common import command_line, save_record
 from eval.report import render_markdown
 from retrieval.corpus import open_beir
 from retrieval.settings import resolve_beir
@@ -42,6 +40,7 @@ logger = logging.getLogger("bench.train_speed")
 def batches(
     data_dir: Path, batch_size: int, n: int
 ) -> list[tuple[list[str], list[str], list[str], np.ndarray]]:
+    """``n`` batches of (anchors, positives, random negatives, text ids) from a BEIR train split."""
     data = from_beir(data_dir, "train", max_positives=1)
     qids = data.query_ids
     docs = list(data.corpus)
@@ -72,7 +71,7 @@ def main() -> int:
     parser.add_argument(
         "--head-repeats", type=int, default=50, help="repeats of the loss-head-only timing (0: skip it)"
     )
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from sentence_transformers import SentenceTransformer

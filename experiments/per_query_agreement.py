@@ -9,7 +9,7 @@ reference beats, ties or loses to the baseline. A distilled
 student that inherits its teacher's errors gains where the teacher is ahead and loses where it is
 behind.
 
-    python bench/per_query_agreement.py --baseline mnrl-s1.json,mnrl-s2.json \
+    python -m experiments.per_query_agreement --baseline mnrl-s1.json,mnrl-s2.json \
         --other full-s1.json,full-s2.json --reference bm25.json --json runs/agreement.json
 """
 
@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.record import command_line, save_record
+from bench.common import command_line, save_record
 from eval.report import load_pooled
 
-logger = logging.getLogger("bench.per_query_agreement")
+logger = logging.getLogger("experiments.per_query_agreement")
 
 
 def pooled(spec: str, metric: str) -> dict[str, float]:

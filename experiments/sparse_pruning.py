@@ -4,29 +4,27 @@ Documents keep their ``k`` heaviest terms (``winnow models prune --doc-max-terms
 tokens whose IDF is below a threshold (``--query-min-idf``). For each setting the script reports
 nDCG@10 / R@100 (exact search) and the postings a query reads (the sum of its terms' posting-list
 lengths: the work of a term-at-a-time engine), relative to the unpruned model. Document vectors come
-from ``bench/sparse_quality.py``'s cache, so the model's corpus is encoded once.
+from ``bench.sparse_quality``'s cache, so the model's corpus is encoded once.
 
-    python bench/sparse_pruning.py --model runs/models/sparse-full --data scifact:train nfcorpus:dev
+    python -m experiments.sparse_pruning --model runs/models/sparse-full --data scifact:train nfcorpus:dev
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.record import save_record
+from bench.common import save_record
 from bench.sparse_quality import encode, scores_of
 from eval.report import render_markdown
 from indexes.inverted import InvertedIndex
 from retrieval.sparse_encoder import keep_top_terms
 
-logger = logging.getLogger("bench.sparse_pruning")
+logger = logging.getLogger("experiments.sparse_pruning")
 
 
 def postings_read(docs: sparse.csr_matrix, queries: sparse.csr_matrix) -> float:
@@ -49,7 +47,7 @@ def main() -> int:
     parser.add_argument("--data", nargs="+", default=["scifact:train"], help="NAME:SPLIT (not test)")
     parser.add_argument("--doc-max-terms", type=int, nargs="+", default=[192, 128, 96, 64])
     parser.add_argument("--query-min-idf", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5])
-    parser.add_argument("--work", default="runs/bench/sparse-vectors")
+    parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")

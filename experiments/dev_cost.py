@@ -1,6 +1,9 @@
 """Seconds for one in-training dev evaluation under each protocol (``data.dev_corpus``), alternating.
 
-python bench/dev_cost.py --data nfcorpus --dev-queries 100 --repeats 2
+Each repeat builds every protocol's evaluator and scores the same model with it, protocols in turn;
+the table gives the median seconds, the ratio to ``sample`` and the dev nDCG@10 each reports.
+
+    python -m experiments.dev_cost --data nfcorpus --dev-queries 100 --repeats 2
 """
 
 from __future__ import annotations
@@ -8,15 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench.record import command_line, save_record  # noqa: E402
+from bench.common import command_line, save_record
 
-logger = logging.getLogger("bench.dev_cost")
+logger = logging.getLogger("experiments.dev_cost")
 
 
 def main() -> int:

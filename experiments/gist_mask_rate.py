@@ -7,7 +7,7 @@ batch except the query's own positive, how often the guide scores the candidate 
 positive (``trainers.guide.gist_mask`` with the recipe's margin). A high share in topic batches
 would mean the sampler starves the contrastive term of negatives.
 
-    python bench/gist_mask_rate.py configs/dense-full.yaml --max-queries 650 --epochs 3
+    python -m experiments.gist_mask_rate configs/dense-full.yaml --max-queries 650 --epochs 3
 """
 
 from __future__ import annotations
@@ -19,15 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.record import save_record
+from bench.common import save_record
 from retrieval.encoders import DenseEncoder
 from trainers.config import load_config
 from trainers.guide import gist_mask
-from trainers.recipe import Recipe
+from trainers.preparation import Preparation
 from trainers.samplers import QueryBatchSampler
 
-logger = logging.getLogger("bench.gist_mask_rate")
+logger = logging.getLogger("experiments.gist_mask_rate")
 
 
 def mask_rate(sampler: QueryBatchSampler, text_ids: np.ndarray, guide: np.ndarray, epochs: int, rule) -> dict:
@@ -63,15 +62,15 @@ def main() -> int:
     config = load_config(args.config, overrides)
     if config.guide is None or config.sampler.name != "tas_balanced":
         parser.error(f"{args.config}: needs a guide section and sampler.name: tas_balanced")
-    recipe = Recipe(config, DenseEncoder(SentenceTransformer(config.model), name=config.model))
-    rows = recipe.rows()
-    guide = recipe.guide_matrix(rows)
+    preparation = Preparation(config, DenseEncoder(SentenceTransformer(config.model), name=config.model))
+    rows = preparation.rows()
+    guide = preparation.guide_matrix(rows)
     n_columns = 3 if "negative" in rows.columns else 2
     text_ids = np.asarray(rows.columns["label"])[:, :n_columns].round().astype(np.int64)
     dataset = range(len(text_ids))
     batch, seed = config.training.batch_size, config.training.seed
     samplers = {
-        "tas_balanced": recipe.batch_sampler(rows)(dataset, batch, False, seed=seed),
+        "tas_balanced": preparation.batch_sampler(rows)(dataset, batch, False, seed=seed),
         "random": QueryBatchSampler(dataset, batch, False, seed=seed, row_query=rows.row_query),
     }
 

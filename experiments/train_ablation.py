@@ -5,22 +5,22 @@ checkpoint on dev) and scored with ``winnow eval beir`` on the test split, exact
 run them. Results land in ``--out`` (one JSON per run, reused when present, so an interrupted
 ablation resumes) and the script prints a Markdown table.
 
-    python bench/train_ablation.py --datasets scifact nfcorpus
-    python bench/train_ablation.py --datasets scifact --variants mnrl full --set training.epochs=1
+    python -m experiments.train_ablation --datasets scifact nfcorpus
+    python -m experiments.train_ablation --datasets scifact --variants mnrl full --set training.epochs=1
 
 Model selection without the test split: ``--held-out N`` trains on all but the last N training
 queries (``data.max_queries``) and scores those N held-out training queries instead of the test split
 (``winnow eval beir --split train --skip-queries``), so recipe settings are compared on data the
 models never saw and the test split stays for the final report:
 
-    python bench/train_ablation.py --datasets scifact --variants mnrl full --held-out 159 \
+    python -m experiments.train_ablation --datasets scifact --variants mnrl full --held-out 159 \
         --set guide.margin=-0.05 --out runs/select/margin-0.05
 
 Where a data set has a dev split, ``--score dev`` scores every model on all of it (the whole corpus,
 graded qrels: ``winnow eval beir --split dev``) instead of the test split, so a setting is chosen on
 dev first; a later run with the same ``--out`` reuses the trained models to report test:
 
-    python bench/train_ablation.py --datasets nfcorpus --variants full --score dev \
+    python -m experiments.train_ablation --datasets nfcorpus --variants full --score dev \
         --set data.max_positives=16 --out runs/select/pos16
 """
 
@@ -29,15 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench.record import command_line, save_record  # noqa: E402
+from bench.common import command_line, save_record
+
+ROOT = Path(__file__).resolve().parents[1]  # recipes are configs/NAME.yaml under the repository root
 
 VARIANTS = {"mnrl": "dense-mnrl", "gist": "dense-gist", "gist-tas": "dense-gist-tas", "full": "dense-full"}
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -47,7 +46,7 @@ DATASET_SETTINGS: dict[str, list[str]] = {
     "nfcorpus": ["data.dev_split=dev", "data.dev_max_queries=100"],
 }
 
-logger = logging.getLogger("bench.train_ablation")
+logger = logging.getLogger("experiments.train_ablation")
 
 
 def winnow(*args: str) -> None:
@@ -103,6 +102,7 @@ def run(
     variant: str,
     out_dir: Path,
     overrides: list[str],
+    *,
     split: tuple[int, int] | None = None,
     score: str = "test",
 ) -> dict:
@@ -176,7 +176,6 @@ def main() -> int:
     if args.score == "dev" and args.held_out is not None:
         parser.error("--score dev and --held-out both choose the scored queries; give one")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    os.environ.setdefault("WINNOW_DATA", str((ROOT / ".." / "shared" / "data").resolve()))
     out_dir = ROOT / args.out
     if args.json:
         clash = {(out_dir / f"{d}-{v}.json").resolve() for d in args.datasets for v in args.variants}
@@ -192,7 +191,7 @@ def main() -> int:
     for dataset in args.datasets:
         split = held_out_split(dataset, args.held_out) if args.held_out is not None else None
         for variant in args.variants:
-            result = run(dataset, variant, out_dir, args.set, split, args.score)
+            result = run(dataset, variant, out_dir, args.set, split=split, score=args.score)
             table.setdefault(dataset, {})[variant] = result
             m = table[dataset][variant]["metrics"]
             logger.info("%s %s: nDCG@10 %.4f R@100 %.4f", dataset, variant, m["ndcg@10"], m["recall@100"])

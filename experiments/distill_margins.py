@@ -8,8 +8,8 @@ cosine margins it gives those rows beside the margins the targets imply: whether
 for smaller margins than training on the labels alone reaches, and how closely each model orders
 the pairs as the teachers do.
 
-    python bench/distill_margins.py configs/dense-full.yaml --max-queries 650 \
-        --model sentence-transformers/all-MiniLM-L6-v2 --model runs/select11/lr4e-5/models/scifact-mnrl
+    python -m experiments.distill_margins configs/dense-full.yaml --max-queries 650 \
+        --model sentence-transformers/all-MiniLM-L6-v2 --model runs/ablation/models/scifact-mnrl
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.record import save_record
+from bench.common import save_record
 from eval.report import render_markdown
 from retrieval.encoders import DenseEncoder, load_encoder
 from trainers.config import load_config
-from trainers.recipe import Recipe
+from trainers.preparation import Preparation
 
-logger = logging.getLogger("bench.distill_margins")
+logger = logging.getLogger("experiments.distill_margins")
 
 
 def summary(values: np.ndarray) -> dict[str, float]:
@@ -66,8 +65,8 @@ def main() -> int:
     config = load_config(args.config, overrides)
     if not config.teachers or config.loss.distill != "margin_mse":
         parser.error(f"{args.config}: needs teachers and loss.distill: margin_mse")
-    recipe = Recipe(config, DenseEncoder(SentenceTransformer(config.model), name=config.model))
-    rows = recipe.rows()
+    preparation = Preparation(config, DenseEncoder(SentenceTransformer(config.model), name=config.model))
+    rows = preparation.rows()
     labels = np.asarray(rows.columns["label"])
     target = (labels[:, 3] - labels[:, 4]) / config.loss.margin_scale
     anchors, positives = rows.columns["anchor"], rows.columns["positive"]

@@ -10,38 +10,33 @@ on the dev split in several ways and on test:
   report's metric), all dev queries and the first ``--dev-queries``;
 - ``test``: the whole corpus, binary and graded (the report).
 
-``trainer`` is the trainer's own ``sample`` evaluator (sentence-transformers'
-``InformationRetrievalEvaluator``) at ``--train-length`` tokens, as training ran it before session
-20 (it now scores at the inference length). The table gives
-each model's nDCG@10 and its gain over the first model: a protocol whose gains follow test's picks
-the checkpoints test would.
+``trainer`` is the ``sample`` evaluator (sentence-transformers' ``InformationRetrievalEvaluator``)
+scoring at ``--train-length`` tokens, the training length, instead of the inference length the
+trainer uses. The table gives each model's nDCG@10 and its gain over the first model: a protocol
+whose gains follow test's picks the checkpoints test would.
 
-    python bench/dev_protocols.py --data nfcorpus --dev-queries 100 \\
-        --model sentence-transformers/all-MiniLM-L6-v2 --model runs/s20-ckpt/nfcorpus-full-checkpoint-162 \\
-        --json runs/s20-dev-protocols.json
+    python -m experiments.dev_protocols --data nfcorpus --dev-queries 100 \\
+        --model sentence-transformers/all-MiniLM-L6-v2 --model runs/models/nfcorpus-full \\
+        --json runs/experiments/dev_protocols.json
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from bench.record import command_line, save_record  # noqa: E402
+from bench.common import command_line, save_record
 
 if TYPE_CHECKING:
     from retrieval.corpus import BeirDataset
     from trainers.dev import SampledDevEvaluator
 
-logger = logging.getLogger("bench.dev_protocols")
+logger = logging.getLogger("experiments.dev_protocols")
 
 COLUMNS = (
-    ("sample, N, training length (the trainer before session 20)", "trainer"),
+    ("dev sample, N, training length", "trainer"),
     ("dev sample, N", "sample_n"),
     ("dev sample, all", "sample_all"),
     ("dev full binary, all", "full_binary"),
@@ -65,6 +60,7 @@ def score_model(
     data: BeirDataset,
     args: argparse.Namespace,
     corpus: dict[str, str],
+    *,
     samples: dict[str, set[str]],
     trainer_evaluator: SampledDevEvaluator,
 ) -> dict[str, float]:
@@ -137,7 +133,7 @@ def main() -> int:
     }
     rows: dict[str, dict[str, float]] = {}
     for name in args.model:
-        rows[name] = score_model(name, data, args, corpus, samples, evaluator)
+        rows[name] = score_model(name, data, args, corpus, samples=samples, trainer_evaluator=evaluator)
         if args.json:  # after every model, so a later failure keeps the rows already scored
             save_record(args.json, data=args.data, dev_queries=args.dev_queries, models=rows)
     base = rows[args.model[0]]

@@ -8,27 +8,25 @@ on-disk cache the trainers use, are min-max normalised per query and combined wi
 of a grid. Reported per teacher / ensemble: pairwise accuracy (a positive scored above a negative,
 ties count half) and MRR of the first positive among the candidates.
 
-    python bench/teacher_quality.py configs/dense-full.yaml --datasets scifact nfcorpus \\
-        --json runs/bench/teacher_quality.json
+    python -m experiments.teacher_quality configs/dense-full.yaml --datasets scifact nfcorpus \\
+        --json runs/experiments/teacher_quality.json
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.record import save_record
+from bench.common import save_record
 from retrieval.encoders import DenseEncoder
 from trainers.config import load_config
-from trainers.recipe import Recipe
+from trainers.preparation import Preparation
 from trainers.rows import candidate_lists
 from trainers.teacher_quality import first_positive_mrr, pairwise_accuracy, weight_grid
 from trainers.teachers import combine
 
-logger = logging.getLogger("bench.teacher_quality")
+logger = logging.getLogger("experiments.teacher_quality")
 
 
 def quality(scores: list, n_pos: list[int]) -> dict[str, float]:
@@ -44,10 +42,10 @@ def measure(config_path: str, dataset: str, guide_filter: bool, step: float) -> 
     if not config.teachers:
         raise ValueError(f"{config_path}: no teachers configured")
     student = SentenceTransformer(config.model)
-    recipe = Recipe(config, DenseEncoder(student, name=config.model))
-    data = recipe.data
-    negatives = recipe.negatives()
-    ensemble = recipe.teachers()
+    preparation = Preparation(config, DenseEncoder(student, name=config.model))
+    data = preparation.data
+    negatives = preparation.negatives()
+    ensemble = preparation.teachers()
     assert ensemble is not None
     qids = [q for q in data.query_ids if negatives.get(q)]
     candidates = candidate_lists(data, negatives, qids)

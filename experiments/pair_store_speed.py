@@ -1,11 +1,11 @@
 """Cost of saving teacher pair scores chunk by chunk: append-only parts versus one rewritten file.
 
 ``trainers.pair_scores.PairScoreStore`` saves each chunk of newly scored pairs as its own part and
-merges it into the sorted in-memory keys in linear time. The alternative it replaced (session 14)
-re-sorted every stored key and rewrote one file after each chunk, which grows quadratically with
-the store. Both run here side by side on the same random keys, in one process:
+merges it into the sorted in-memory keys in linear time. The alternative, re-sorting every stored
+key and rewriting one file after each chunk, grows quadratically with the store. Both run here side
+by side on the same random keys, in one process:
 
-    python bench/pair_store_speed.py --pairs 4000000 --chunk 50000
+    python -m experiments.pair_store_speed --pairs 4000000 --chunk 50000
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import command_line, save_record
 from eval.report import render_markdown
 from indexes.io import write_file_atomic
 from trainers.pair_scores import PairScoreStore
 
-logger = logging.getLogger("bench.pair_store_speed")
+logger = logging.getLogger("experiments.pair_store_speed")
 
 
 def rewrite_whole_file(directory: Path, keys: np.ndarray, values: np.ndarray, chunk: int) -> None:
@@ -44,8 +44,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=4_000_000)
     parser.add_argument("--chunk", type=int, default=50_000, help="pairs per saved chunk (the default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the figures as JSON here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     rng = np.random.default_rng(args.seed)
     keys = rng.integers(0, 2**63, args.pairs, dtype=np.uint64)
     values = rng.random(args.pairs, dtype=np.float32)
@@ -69,11 +69,19 @@ def main() -> int:
 
     chunks = -(-args.pairs // args.chunk)
     table = [
-        ["append-only parts (PairScoreStore)", f"{parts:.1f}", "1.00x"],
-        ["one file re-sorted and rewritten per chunk", f"{rewrite:.1f}", f"{rewrite / parts:.2f}x"],
-        ["reopen the parts store", f"{reopen:.1f}", ""],
+        ["append-only parts (PairScoreStore)", f"{parts:.2f}", "1.00x"],
+        ["one file re-sorted and rewritten per chunk", f"{rewrite:.2f}", f"{rewrite / parts:.2f}x"],
+        ["reopen the parts store", f"{reopen:.2f}", ""],
     ]
-    logger.info("%s", render_markdown([f"{args.pairs} pairs in {chunks} chunks", "seconds", "ratio"], table))
+    print(f"# {command_line()}")
+    print(render_markdown([f"{args.pairs} pairs in {chunks} chunks", "seconds", "ratio"], table), end="")
+    if args.json:
+        save_record(
+            args.json,
+            pairs=args.pairs,
+            chunk=args.chunk,
+            seconds={"parts": parts, "rewrite": rewrite, "reopen": reopen},
+        )
     return 0
 
 

@@ -1,0 +1,100 @@
+"""The benchmark and experiment packages: shared helpers, module wiring, and one benchmark end to end."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import pkgutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import bench
+import experiments
+from bench.common import command_line, save_record, timed
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = [
+    f"{package.__name__}.{info.name}"
+    for package in (bench, experiments)
+    for info in pkgutil.iter_modules(package.__path__)
+]
+RUNNABLE = [name for name in MODULES if name != "bench.common"]
+
+
+def test_command_line_names_the_module_under_python_m(monkeypatch: pytest.MonkeyPatch) -> None:
+    main = types.ModuleType("__main__")
+    main.__spec__ = importlib.util.find_spec("bench.search_speed")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(
+        sys, "argv", [str(ROOT / "bench" / "search_speed.py"), "--n", "5", "--json", "a b.json"]
+    )
+    assert command_line() == "python -m bench.search_speed --n 5 --json 'a b.json'"
+
+
+def test_command_line_of_a_script_run_by_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    main = types.ModuleType("__main__")
+    main.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(sys, "argv", ["tool.py", "-k", "3"])
+    assert command_line() == "python tool.py -k 3"
+
+
+def test_save_record_writes_the_command_then_the_figures(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "record.json"
+    save_record(path, rows=[{"qps": 1.5}], device="cpu")
+    record = json.loads(path.read_text())
+    assert record["command"] == command_line()
+    assert record["rows"] == [{"qps": 1.5}]
+    assert record["device"] == "cpu"
+
+
+def test_timed_returns_the_result_and_elapsed_seconds() -> None:
+    seconds, result = timed(lambda: sum(range(1000)))
+    assert result == 499500
+    assert 0 <= seconds < 5
+
+
+def test_the_packages_hold_the_expected_modules() -> None:
+    assert set(RUNNABLE) >= {
+        "bench.search_speed",
+        "bench.encode_speed",
+        "bench.train_speed",
+        "bench.sparse_quality",
+        "bench.sparse_search",
+        "experiments.train_ablation",
+        "experiments.teacher_quality",
+        "experiments.dev_protocols",
+        "experiments.sparse_pruning",
+    }
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_every_module_imports_with_a_main_and_no_path_edits(name: str) -> None:
+    module = importlib.import_module(name)
+    assert callable(module.main)
+    assert "sys.path" not in Path(module.__file__).read_text(encoding="utf-8")
+
+
+def test_every_experiment_is_listed_in_the_readme() -> None:
+    readme = (ROOT / "experiments" / "README.md").read_text(encoding="utf-8")
+    for name in RUNNABLE:
+        if name.startswith("experiments."):
+            assert f"python -m {name}" in readme, name
+
+
+def test_search_speed_runs_as_a_module_and_writes_its_record(tmp_path: Path) -> None:
+    out = tmp_path / "search_speed.json"
+    command = [sys.executable, "-m", "bench.search_speed", "--n", "300", "--queries", "5"]
+    command += ["--repeats", "1", "--json", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "| Flat" in done.stdout
+    record = json.loads(out.read_text())
+    assert record["command"].startswith("python -m bench.search_speed --n 300")
+    assert [row["factory"] for row in record["rows"]] == ["Flat", "HNSW32"]
+    assert all(row["faiss_qps"] > 0 and row["winnow_qps"] > 0 for row in record["rows"])
