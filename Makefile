@@ -3,11 +3,11 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Models come from the seeded Hugging Face cache (`winnow models install-offline`); set
-# HF_HUB_OFFLINE=0 on a machine that reaches the hub.
+# HF_HUB_OFFLINE=0 on a machine that reaches the hub. Data sets come from the data root, resolved
+# by the CLI (--data-dir, $WINNOW_DATA, ./data, ../shared/data; docs/evaluation.md).
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
-export WINNOW_DATA ?= $(abspath ../shared/data)
 export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: setup models demo test test-slow lint bench sparse ablation
@@ -24,18 +24,33 @@ $(VENV)/.installed: pyproject.toml
 models: setup
 	$(BIN)/winnow models install-offline
 
-# The main job on the embedded default: train the full dense recipe briefly on SciFact train (200
-# queries, 2 epochs), then index and evaluate the base and the trained model on SciFact test.
+# The main job on the embedded default, stage by stage: SciFact into the data root (downloaded when
+# absent), train configs/demo.yaml (the full recipe's components at demo scale), index SciFact's
+# corpus with the trained model (FAISS Flat), search it, score the saved index and the base model on
+# SciFact test, and print both side by side with the paired test. Documents are read at 128 tokens
+# so that a cold run fits in minutes on two CPU cores.
 DEMO := runs/demo
+BASE := sentence-transformers/all-MiniLM-L6-v2
 demo: models
-	$(BIN)/winnow train configs/dense-full.yaml --output $(DEMO)/dense-full \
-		--set data.max_queries=200 --set training.epochs=2
-	$(BIN)/winnow eval beir --model sentence-transformers/all-MiniLM-L6-v2 --data scifact --split test \
+	rm -rf $(DEMO)
+	@echo "== 1/6 data: SciFact in the data root"
+	$(BIN)/winnow data fetch scifact
+	@echo "== 2/6 train: configs/demo.yaml on 200 SciFact training queries"
+	$(BIN)/winnow train configs/demo.yaml --output $(DEMO)/dense-demo
+	@echo "== 3/6 index: SciFact's corpus with the trained model"
+	$(BIN)/winnow index --model $(DEMO)/dense-demo --corpus scifact --max-length 128 \
+		--output $(DEMO)/index-dense-demo
+	@echo "== 4/6 search the saved index"
+	$(BIN)/winnow search --index-dir $(DEMO)/index-dense-demo -k 3 \
+		--query "vitamin D supplementation lowers the risk of fractures"
+	@echo "== 5/6 evaluate on SciFact test: the saved index, then the base model"
+	$(BIN)/winnow eval beir --index-dir $(DEMO)/index-dense-demo --data scifact --split test \
+		--output $(DEMO)/scifact-dense-demo.json
+	$(BIN)/winnow eval beir --model $(BASE) --max-length 128 --data scifact --split test \
 		--output $(DEMO)/scifact-base.json
-	$(BIN)/winnow eval beir --model $(DEMO)/dense-full --data scifact --split test \
-		--output $(DEMO)/scifact-dense-full.json
-	$(BIN)/winnow eval table $(DEMO)/scifact-base.json $(DEMO)/scifact-dense-full.json
-	$(BIN)/winnow eval compare $(DEMO)/scifact-base.json $(DEMO)/scifact-dense-full.json
+	@echo "== 6/6 base against trained, query by query"
+	$(BIN)/winnow eval table $(DEMO)/scifact-base.json $(DEMO)/scifact-dense-demo.json
+	$(BIN)/winnow eval compare $(DEMO)/scifact-base.json $(DEMO)/scifact-dense-demo.json
 
 # The fast suite sees an empty Hugging Face cache: a test that reaches for a hub model fails here,
 # not only on a machine that never seeded one.
@@ -48,11 +63,13 @@ test-slow: models
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# The product benchmarks (docs/results.md: search, encode and train speed, then the sparse ones);
+# each prints its table and writes runs/bench/NAME.json.
 bench: models
 	$(BIN)/python -m pip install -q -e ".[dev,bench]"
-	$(BIN)/python bench/search_speed.py --json runs/bench/search_speed.json
-	$(BIN)/python bench/train_speed.py --json runs/bench/train_speed.json
-	$(BIN)/python bench/encode_speed.py --chunk 512 --work runs/bench/onnx --json runs/bench/encode_speed.json
+	$(BIN)/python -m bench.search_speed --json runs/bench/search_speed.json
+	$(BIN)/python -m bench.train_speed --json runs/bench/train_speed.json
+	$(BIN)/python -m bench.encode_speed --chunk 512 --work runs/bench/onnx --json runs/bench/encode_speed.json
 	$(MAKE) sparse
 
 # The sparse recipe: an untrained inference-free SPLADE-tiny (IDF query side) and the trained one on
@@ -67,16 +84,16 @@ sparse: models
 	test -d $(SPARSE) || $(BIN)/winnow train configs/sparse-full.yaml --output $(SPARSE)
 	test -d $(SPARSE)-pruned || $(BIN)/winnow models prune --model $(SPARSE) --doc-max-terms 128 \
 		--query-min-idf 1.0 --output $(SPARSE)-pruned
-	$(BIN)/python bench/sparse_quality.py --model $(UNTRAINED) --model $(SPARSE) \
+	$(BIN)/python -m bench.sparse_quality --model $(UNTRAINED) --model $(SPARSE) \
 		--model $(SPARSE)-pruned --datasets scifact nfcorpus --json runs/bench/sparse_quality.json
-	$(BIN)/python bench/sparse_search.py --model $(SPARSE) --json runs/bench/sparse_search.json
-	$(BIN)/python bench/sparse_search.py --model $(SPARSE)-pruned --synthetic-docs 20000 --no-seismic \
+	$(BIN)/python -m bench.sparse_search --model $(SPARSE) --json runs/bench/sparse_search.json
+	$(BIN)/python -m bench.sparse_search --model $(SPARSE)-pruned --synthetic-docs 20000 --no-seismic \
 		--json runs/bench/sparse_search_pruned.json
 
-# The dense ablation tables of the README (hours on 2 CPU cores; results are reused when present):
-# SciFact at 2 epochs, NFCorpus at the configs' 3 (chosen on its dev split in session 22).
+# The dense training ablation of docs/results.md (hours on 2 CPU cores; results are reused when
+# present): SciFact at 2 epochs, NFCorpus at the recipes' 3 (chosen on its dev split).
 ablation: models
-	$(BIN)/python bench/train_ablation.py --datasets scifact --set training.epochs=2 \
+	$(BIN)/python -m experiments.train_ablation --datasets scifact --set training.epochs=2 \
 		--json runs/ablation/scifact.json
-	$(BIN)/python bench/train_ablation.py --datasets nfcorpus --out runs/ablation-nfcorpus-3ep \
+	$(BIN)/python -m experiments.train_ablation --datasets nfcorpus --out runs/ablation-nfcorpus-3ep \
 		--json runs/ablation-nfcorpus-3ep/nfcorpus.json

@@ -10,13 +10,16 @@ from pathlib import Path
 
 DATA_ENV = "WINNOW_DATA"
 DEFAULT_DATA_ROOT = "data"
+SHARED_DATA_ROOT = "../shared/data"
 
 
 def data_root(explicit: str | Path | None = None) -> Path:
     """The data root (holding ``beir/<name>/``): the one place it is resolved.
 
     Resolution order: ``explicit`` (the CLI's ``--data-dir``), else ``$WINNOW_DATA``, else ``./data``
-    relative to the current directory. The folder need not exist yet (``winnow data fetch`` creates it).
+    relative to the current directory; when ``./data`` does not exist but ``../shared/data`` does (a
+    data folder shared by several checkouts side by side), that one. The folder need not exist yet
+    (``winnow data fetch`` creates ``./data``).
     Callers resolve it once and pass the path down; nothing below the CLI reads the environment for it.
 
     Args:
@@ -31,8 +34,14 @@ def data_root(explicit: str | Path | None = None) -> Path:
         >>> data_root(None)  # $WINNOW_DATA unset: ./data under the current directory  # doctest: +SKIP
         PosixPath('/home/me/project/data')
     """
-    value = explicit or os.environ.get(DATA_ENV) or DEFAULT_DATA_ROOT
+    value = explicit or os.environ.get(DATA_ENV) or default_data_root()
     return Path(value).expanduser().resolve()
+
+
+def default_data_root() -> Path:
+    """``./data``, or ``../shared/data`` when only that one exists (see :func:`data_root`)."""
+    local, shared = Path(DEFAULT_DATA_ROOT), Path(SHARED_DATA_ROOT)
+    return shared if not local.exists() and shared.is_dir() else local
 
 
 def _root_origin(root: Path) -> str:
@@ -40,8 +49,13 @@ def _root_origin(root: Path) -> str:
     env = os.environ.get(DATA_ENV)
     if env and Path(env).expanduser().resolve() == root:
         return f"${DATA_ENV}"
-    if Path(DEFAULT_DATA_ROOT).resolve() == root:
-        return f"default ./{DEFAULT_DATA_ROOT}"
+    default = default_data_root()
+    if default.resolve() == root:
+        return (
+            f"default {default}"
+            if default.is_absolute() or str(default).startswith("..")
+            else f"default ./{default}"
+        )
     return "--data-dir"
 
 

@@ -75,7 +75,7 @@ def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         default=None,
         metavar="DIR",
-        help="data root holding beir/NAME/ (default: $WINNOW_DATA, else ./data)",
+        help="data root holding beir/NAME/ (default: $WINNOW_DATA, else ./data, else ../shared/data)",
     )
 
 

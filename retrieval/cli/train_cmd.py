@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="DIR",
         help=f"data root holding beir/NAME/, where the recipe's data set names are looked up "
-        f"(default: ${DATA_ENV}, else ./{DEFAULT_DATA_ROOT} in the current directory)",
+        f"(default: ${DATA_ENV}, else ./{DEFAULT_DATA_ROOT} in the current directory, else ../shared/data)",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     parser.add_argument(
