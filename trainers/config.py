@@ -285,77 +285,10 @@ class TrainConfig:
     sparse: SparseConfig = field(default_factory=SparseConfig)
 
     def validate(self, where: str = "config") -> TrainConfig:
-        """Check cross-field rules that types alone cannot express."""
-        if self.loss.name in ("gist", "st_gist") and self.guide is None:
-            raise ConfigError(f"{where}: loss.name={self.loss.name!r} needs a guide section")
-        if self.loss.distill and not self.teachers:
-            raise ConfigError(
-                f"{where}: loss.distill={self.loss.distill!r} needs at least one entry in teachers"
-            )
-        if self.training.average_last < 1:
-            raise ConfigError(
-                f"{where}: training.average_last must be >= 1; got {self.training.average_last}"
-            )
-        if self.kind == "sparse" and self.data.dev_corpus == "sample":
-            raise ConfigError(
-                f"{where}: data.dev_corpus 'sample' scores dense students only; a sparse student is "
-                "scored with 'full' (or leave it unset)"
-            )
-        if self.training.average_last > 1 and self.data.dev_split:
-            raise ConfigError(
-                f"{where}: training.average_last averages the last checkpoints, data.dev_split picks "
-                "the best one; use one of them"
-            )
-        if self.loss.teacher_pool < 0:
-            raise ConfigError(f"{where}: loss.teacher_pool must be >= 0; got {self.loss.teacher_pool}")
-        if self.loss.teacher_pool and not self.mining.enabled:
-            raise ConfigError(
-                f"{where}: loss.teacher_pool takes the miner's candidates (mining.enabled: true)"
-            )
-        if self.loss.in_batch_weight < 0:
-            raise ConfigError(f"{where}: loss.in_batch_weight must be >= 0; got {self.loss.in_batch_weight}")
-        if self.loss.in_batch_weight:
-            if self.kind != "dense":
-                raise ConfigError(f"{where}: loss.in_batch_weight is for dense recipes; set it to 0")
-            if not any(t.kind == "dense" for t in self.teachers):
-                raise ConfigError(f"{where}: loss.in_batch_weight needs a teacher of kind 'dense'")
-            if self.loss.name != "gist":
-                raise ConfigError(
-                    f"{where}: loss.in_batch_weight shares the student's forward pass with loss.name "
-                    f"'gist'; got {self.loss.name!r}"
-                )
-        if self.loss.mask_labelled and self.kind == "dense" and self.loss.name != "gist":
-            raise ConfigError(
-                f"{where}: loss.mask_labelled works inside the cached-guide loss (loss.name 'gist'); "
-                f"got {self.loss.name!r}"
-            )
-        if self.loss.distill and not self.mining.enabled:
-            raise ConfigError(f"{where}: loss.distill needs mined negatives (mining.enabled: true)")
-        if self.sampler.name == "tas_balanced" and not self.teachers:
-            raise ConfigError(f"{where}: sampler tas_balanced bins pairs by teacher margin: add teachers")
-        miners = [self.mining.model, *self.mining.extra_models]
-        if "guide" in miners and self.guide is None:
-            raise ConfigError(f"{where}: mining model 'guide' needs a guide section")
-        if len(set(miners)) < len(miners):
-            raise ConfigError(
-                f"{where}: mining.extra_models repeats a miner: {miners} (mining.model comes first)"
-            )
-        if self.mining.guide_filter and self.mining.enabled and self.guide is None:
-            self.mining.guide_filter = False
-        for i, teacher in enumerate(self.teachers):
-            if teacher.kind != "bm25" and not teacher.model:
-                raise ConfigError(f"{where}: teachers[{i}] of kind {teacher.kind!r} needs a model")
-        if self.kind == "dense" and self.loss.margin_scale == "auto":
-            raise ConfigError(f"{where}: loss.margin_scale 'auto' is for sparse recipes; give a number")
-        if self.kind == "sparse" and self.loss.name == "st_gist":
-            raise ConfigError(f"{where}: loss.name 'st_gist' is dense only; use gist or mnrl")
-        if self.training.batch_size < 2:
-            raise ConfigError(f"{where}: training.batch_size must be at least 2 (in-batch negatives)")
-        if self.sparse.doc_max_terms is not None and self.sparse.doc_max_terms < 1:
-            raise ConfigError(
-                f"{where}: sparse.doc_max_terms must be a positive integer or null; "
-                f"got {self.sparse.doc_max_terms}"
-            )
+        """Check cross-field rules that types alone cannot express (``trainers.config_checks``)."""
+        from trainers.config_checks import check_config
+
+        check_config(self, where)
         return self
 
 
