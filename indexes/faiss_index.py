@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 
 from indexes.base import Hits, check_ids, check_metric, check_vectors
-from indexes.io import atomic_directory, read_meta, write_meta
+from indexes.io import atomic_directory, meta_value, read_json_file, read_meta, require_files, write_meta
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class FaissIndex:
         """
         directory = Path(directory)
         cpu_index = faiss.index_gpu_to_cpu(self._index) if self.device == "gpu" else self._index
-        with atomic_directory(directory) as tmp:
+        with atomic_directory(directory, family="index") as tmp:
             faiss.write_index(cpu_index, str(tmp / INDEX_FILE))
             (tmp / IDS_FILE).write_text(json.dumps(self._ids), encoding="utf-8")
             write_meta(
@@ -190,17 +190,35 @@ class FaissIndex:
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> FaissIndex:
-        """Load an index written by :meth:`save`."""
+        """Load an index written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: a file the index needs is missing.
+            ValueError: a damaged ``index.faiss``, ``ids.json`` or ``meta.json``, naming the file.
+        """
         directory = Path(directory)
         meta = read_meta(directory, kinds=(KIND,))
+        require_files(directory, meta, (INDEX_FILE, IDS_FILE))
         self = cls.__new__(cls)
-        self.dim = int(meta["dim"])
-        self.factory = meta["factory"]
-        self.metric = check_metric(meta["metric"])
+        self.dim = meta_value(directory, meta, "dim", int)
+        self.factory = meta_value(directory, meta, "factory", str)
+        self.metric = check_metric(meta_value(directory, meta, "metric", str))
         self.search_params = dict(meta.get("search_params") or {})
         self.device = self._resolve_device(device)
-        cpu_index = faiss.read_index(str(directory / INDEX_FILE))
-        ids = json.loads((directory / IDS_FILE).read_text(encoding="utf-8"))
+        try:
+            cpu_index = faiss.read_index(str(directory / INDEX_FILE))
+        except RuntimeError as exc:
+            size = (directory / INDEX_FILE).stat().st_size
+            raise ValueError(
+                f"{directory / INDEX_FILE}: not a readable faiss index ({size} bytes; truncated or "
+                f"damaged): {str(exc).strip().splitlines()[-1]}"
+            ) from exc
+        if cpu_index.d != self.dim:
+            raise ValueError(
+                f"{directory / INDEX_FILE} holds vectors of dimension {cpu_index.d}; "
+                f"meta.json says {self.dim}"
+            )
+        ids = read_json_file(directory / IDS_FILE, list)
         if len(ids) != cpu_index.ntotal:
             raise ValueError(
                 f"{directory}: {IDS_FILE} holds {len(ids)} ids but {INDEX_FILE} holds "

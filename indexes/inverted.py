@@ -31,7 +31,7 @@ from scipy import sparse
 
 from indexes.base import Hits, check_ids
 from indexes.inverted_kernels import BLOCK, DENSE_RATIO, block_layout, search_postings
-from indexes.io import atomic_directory, read_meta, write_meta
+from indexes.io import atomic_directory, meta_value, read_json_file, read_meta, require_files, write_meta
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ class InvertedIndex:
     def save(self, directory: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
         """Write postings, ids (and vocabulary) and ``meta.json`` atomically; return the directory."""
         indptr, docs, weights = self._finalize()
-        with atomic_directory(directory) as tmp:
+        with atomic_directory(directory, family="index") as tmp:
             np.save(tmp / "indptr.npy", indptr)
             np.save(tmp / "docs.npy", docs)
             np.save(tmp / "weights.npy", weights)
@@ -272,26 +272,45 @@ class InvertedIndex:
 
     @classmethod
     def load(cls, directory: str | Path, mmap: bool = False, threads: int | None = None) -> InvertedIndex:
-        """Load an index written by :meth:`save` (``mmap`` maps the postings instead of reading them)."""
+        """Load an index written by :meth:`save` (``mmap`` maps the postings instead of reading them).
+
+        Raises:
+            FileNotFoundError: a file the index needs is missing.
+            ValueError: a damaged postings file, ``ids.json`` or ``meta.json``, naming the file.
+        """
         directory = Path(directory)
         meta = read_meta(directory, kinds=(KIND,))
+        names = ("indptr", "docs", "weights")
+        require_files(directory, meta, (*(f"{name}.npy" for name in names), "ids.json"))
         vocab_file = directory / "vocabulary.json"
-        vocabulary = json.loads(vocab_file.read_text(encoding="utf-8")) if vocab_file.is_file() else None
+        vocabulary = read_json_file(vocab_file, list) if vocab_file.is_file() else None
+        n_documents = meta_value(directory, meta, "n_documents", int)
         index = cls(
-            int(meta["dim"]),
+            meta_value(directory, meta, "dim", int),
             impact_scale=meta.get("impact_scale"),
             query_scale=float(meta.get("query_scale", 100.0)),
             threads=threads,
             vocabulary=vocabulary,
         )
-        mode = "r" if mmap else None
-        index._postings = tuple(  # type: ignore[assignment]
-            np.load(directory / f"{name}.npy", mmap_mode=mode) for name in ("indptr", "docs", "weights")
-        )
-        index.ids = json.loads((directory / "ids.json").read_text(encoding="utf-8"))
-        index._id_pos = {d: i for i, d in enumerate(index.ids)}
-        if len(index.ids) != int(meta["n_documents"]):
+        index._postings = tuple(_load_array(directory / f"{name}.npy", mmap) for name in names)  # type: ignore[assignment]
+        indptr, docs, weights = index._postings
+        if len(indptr) != index.dim + 1 or len(docs) != len(weights) or int(indptr[-1]) != len(docs):
             raise ValueError(
-                f"{directory}: ids.json has {len(index.ids)} ids but meta.json says {meta['n_documents']}"
+                f"{directory}: postings do not fit together (indptr.npy {len(indptr)} entries for dim "
+                f"{index.dim}, docs.npy {len(docs)}, weights.npy {len(weights)}); the index is damaged"
+            )
+        index.ids = read_json_file(directory / "ids.json", list)
+        index._id_pos = {d: i for i, d in enumerate(index.ids)}
+        if len(index.ids) != n_documents:
+            raise ValueError(
+                f"{directory}: ids.json has {len(index.ids)} ids but meta.json says {n_documents}"
             )
         return index
+
+
+def _load_array(path: Path, mmap: bool) -> np.ndarray:
+    """``np.load`` of one postings file, or a ValueError naming it when it is truncated or damaged."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable .npy array (truncated or damaged): {exc}") from exc

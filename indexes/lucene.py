@@ -28,7 +28,7 @@ import numpy as np
 from indexes import _jvm
 from indexes.base import Hits, check_ids
 from indexes.inverted import check_sparse, quantize_queries, to_impacts
-from indexes.io import atomic_directory, read_meta, write_meta
+from indexes.io import atomic_directory, meta_value, read_json_file, read_meta, require_files, write_meta
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +123,11 @@ class _LuceneBase:
 
     def _open(self, directory: Path, meta: dict[str, Any]) -> None:
         """Point this object at a saved folder's Lucene index and ids."""
+        require_files(directory, meta, (LUCENE_DIR,))
         self._index_dir = directory / LUCENE_DIR
-        self._count = int(meta["n_documents"])
+        self._count = meta_value(directory, meta, "n_documents", int)
         ids_file = directory / IDS_FILE
-        self._order = json.loads(ids_file.read_text(encoding="utf-8")) if ids_file.is_file() else None
+        self._order = read_json_file(ids_file, list) if ids_file.is_file() else None
         if self._order is not None and len(self._order) != self._count:
             raise ValueError(
                 f"{ids_file} holds {len(self._order)} ids but meta.json says {self._count} documents"
@@ -166,7 +167,7 @@ class _LuceneBase:
 
     def save(self, directory: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
         source = self.build()
-        with atomic_directory(directory) as tmp:
+        with atomic_directory(directory, family="index") as tmp:
             shutil.copytree(source, tmp / LUCENE_DIR)
             (tmp / IDS_FILE).write_text(json.dumps(self.ids), encoding="utf-8")
             self._save_files(tmp)
@@ -280,10 +281,10 @@ class LuceneImpactIndex(_LuceneBase):
         if not vocab_file.is_file():
             raise FileNotFoundError(f"{vocab_file} not found: a Lucene impact index needs its vocabulary")
         index = cls(
-            int(meta["dim"]),
-            json.loads(vocab_file.read_text(encoding="utf-8")),
-            impact_scale=meta["impact_scale"],
-            query_scale=meta["query_scale"],
+            meta_value(directory, meta, "dim", int),
+            read_json_file(vocab_file, list),
+            impact_scale=meta_value(directory, meta, "impact_scale", float),
+            query_scale=meta_value(directory, meta, "query_scale", float),
             threads=threads,
         )
         index._open(directory, meta)
@@ -338,6 +339,7 @@ class LuceneBM25Index(_LuceneBase):
     def load(cls, directory: str | Path, threads: int | None = None) -> LuceneBM25Index:
         directory = Path(directory)
         meta = read_meta(directory, kinds=(BM25_KIND,))
-        index = cls(k1=meta["k1"], b=meta["b"], threads=threads)
+        k1, b = meta_value(directory, meta, "k1", float), meta_value(directory, meta, "b", float)
+        index = cls(k1=k1, b=b, threads=threads)
         index._open(directory, meta)
         return index

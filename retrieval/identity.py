@@ -22,6 +22,7 @@ from pathlib import Path
 # Files that decide what a model computes; logs, plots and READMEs written beside them do not count.
 MODEL_FILE_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt", ".model"})
 IGNORED_FILES = frozenset({"train_seconds.txt"})
+META_FILE = "meta.json"  # a Winnow model folder's record of how it was made, not what it computes
 
 
 def model_identity(name: str) -> str:
@@ -56,3 +57,46 @@ def _model_files(folder: Path) -> list[Path]:
         and file.name not in IGNORED_FILES
         and not any(part.startswith(("checkpoint-", ".")) for part in file.relative_to(folder).parts)
     ]
+
+
+#: Bytes read from each end (and the middle) of a large model file by :func:`model_fingerprint`.
+SAMPLE_BYTES = 1 << 20
+
+
+def model_fingerprint(name: str) -> str | None:
+    """A digest of what a model computes, the same wherever the model lies; ``None`` when unknown.
+
+    A local folder (or file) is digested by content: each model file's relative path and size, and
+    its bytes (the first, middle and last MiB of files above 3 MiB), so a copy matches its original
+    and a retrained model does not. A hub id gives ``rev:<commit>`` of its cached snapshot, or
+    ``None`` when it is not in the Hugging Face cache (or is an in-memory model's label).
+
+    Example:
+        >>> model_fingerprint("runs/models/dense")  # doctest: +SKIP
+        'sha256:5be0c2a3f1d94e07'
+    """
+    path = Path(name)
+    if path.exists():
+        files = [path] if path.is_file() else [f for f in sorted(_model_files(path)) if f.name != META_FILE]
+        digest = hashlib.sha256()
+        for file in files:
+            size = file.stat().st_size
+            rel = file.name if file == path else file.relative_to(path).as_posix()
+            digest.update(f"{rel}\0{size}\n".encode())
+            with file.open("rb") as f:
+                if size <= 3 * SAMPLE_BYTES:
+                    digest.update(f.read())
+                    continue
+                for offset in (0, size // 2, size - SAMPLE_BYTES):
+                    f.seek(offset)
+                    digest.update(f.read(SAMPLE_BYTES))
+        return f"sha256:{digest.hexdigest()[:16]}"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json")
+    except Exception:  # not a hub id (an in-memory model's label, a malformed name)
+        return None
+    if isinstance(cached, str) and "/snapshots/" in Path(cached).as_posix():
+        return "rev:" + Path(cached).as_posix().split("/snapshots/", 1)[1].split("/", 1)[0]
+    return None

@@ -27,6 +27,7 @@ from indexes.lucene import BM25_KIND
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 from retrieval.embed import Embeddings, embed_corpus
 from retrieval.encoders import Encoder, index_metric, load_encoder
+from retrieval.identity import model_fingerprint
 from retrieval.settings import show_progress
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,55 @@ def _encoder_ref(encoder: Encoder) -> str:
     """How to find the encoder again: an absolute path for local models, else the hub id."""
     path = Path(encoder.name)
     return str(path.resolve()) if path.exists() else encoder.name
+
+
+def check_encoder_identity(
+    directory: str | Path, meta: dict[str, Any], encoder_name: str, given: bool, force: bool = False
+) -> None:
+    """Refuse to search an index with another model than the one that built it.
+
+    ``meta.json`` records the encoder's reference and fingerprint
+    (:func:`~retrieval.identity.model_fingerprint`); the encoder to use must have the same fingerprint
+    (where both are known; else the same reference). A model of the same dimension would otherwise
+    search silently and return wrong hits.
+
+    Args:
+        directory: the index folder (for messages).
+        meta: its ``meta.json``.
+        encoder_name: the name or path of the encoder about to be used.
+        given: the caller passed the encoder (else it is the one ``meta.json`` names).
+        force: only log a warning.
+
+    Raises:
+        ValueError: naming both models and their fingerprints.
+    """
+    recorded_ref, recorded = meta.get("encoder"), meta.get("encoder_fingerprint")
+    if recorded_ref is None and recorded is None:  # saved by an index alone: nothing to compare
+        return
+    current = model_fingerprint(encoder_name)
+    if recorded and current:
+        same = recorded == current
+    else:
+        path = Path(encoder_name)
+        same = (str(path.resolve()) if path.exists() else encoder_name) == recorded_ref
+    if same:
+        return
+    where = Path(directory) / "meta.json"
+    if given:
+        problem = (
+            f"{where}: the index was built with encoder {recorded_ref!r} ({recorded or 'no fingerprint'}), "
+            f"not with the given encoder {encoder_name!r} ({current or 'no fingerprint'}); its vectors "
+            "would not match the index's"
+        )
+    else:
+        problem = (
+            f"{where}: the model at {recorded_ref!r} has changed since the index was built (fingerprint "
+            f"{recorded}, now {current}): it was retrained or replaced in place"
+        )
+    if force:
+        logger.warning("%s; searching anyway (force=True)", problem)
+        return
+    raise ValueError(f"{problem}. Rebuild the index with this model, or pass force=True to use it anyway")
 
 
 class Retriever:
@@ -169,6 +219,7 @@ class Retriever:
             directory,
             extra_meta={
                 "encoder": _encoder_ref(self.encoder),
+                "encoder_fingerprint": model_fingerprint(self.encoder.name),
                 "encoder_kind": self.encoder.kind,
                 "similarity": self.encoder.similarity,
             },
@@ -177,11 +228,26 @@ class Retriever:
 
     @classmethod
     def load(
-        cls, directory: str | Path, encoder: Encoder | None = None, device: str | None = None
+        cls,
+        directory: str | Path,
+        encoder: Encoder | None = None,
+        device: str | None = None,
+        force: bool = False,
     ) -> Retriever:
         """Load a retriever saved with :meth:`save`; the encoder comes from ``meta.json`` unless given.
 
         :func:`retrieval.load_retriever` opens BM25 folders as well.
+
+        Args:
+            directory: the saved folder.
+            encoder: the encoder to search with; it must be the model that built the index
+                (:func:`check_encoder_identity`).
+            device: where the encoder runs; ``gpu``/``cpu`` also place a FAISS index.
+            force: search even when the encoder is not the one that built the index (a warning).
+
+        Raises:
+            ValueError: the encoder (given, or the one ``meta.json`` names, changed since) is not the
+                model that built the index, unless ``force``.
         """
         meta = read_meta(directory)
         if meta.get("kind") == BM25_KIND:
@@ -191,5 +257,7 @@ class Retriever:
             )
         if "encoder" not in meta and encoder is None:
             raise ValueError(f"{directory}/meta.json names no encoder; pass encoder=")
+        name = encoder.name if encoder is not None else str(meta["encoder"])
+        check_encoder_identity(directory, meta, name, given=encoder is not None, force=force)
         index = load_index(directory, device=device)
-        return cls(encoder or load_encoder(meta["encoder"], device=device), index=index)
+        return cls(encoder or load_encoder(name, device=device), index=index)

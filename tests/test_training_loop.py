@@ -71,8 +71,11 @@ def run_fake(config: TrainConfig, output: Path, **kwargs: Any) -> Path:
 
 def test_the_loop_resumes_from_the_latest_checkpoint_and_writes_the_model(tmp_path: Path) -> None:
     output = tmp_path / "model"
-    for step in (1, 10, 2):
-        (checkpoint_folder(output) / f"checkpoint-{step}").mkdir(parents=True)
+    for step in (1, 10, 2):  # complete checkpoints: trainer state and whole weights (an empty safetensors)
+        folder = checkpoint_folder(output) / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+        (folder / "model.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
     finished: list[int] = []
 
     def finish(model: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -190,3 +193,13 @@ def test_the_sparse_trainer_hands_its_pieces_to_the_loop(
     assert len(seen["callbacks"]) == 2  # regulariser warm-up and sparsity report (no trainable IDF)
     meta = seen["finish"](seen["model"], [{"doc_active_terms": 7.0, "step": 1}])
     assert meta["query_encoder"] == "idf" and meta["doc_active_terms"] == 7.0
+
+
+def test_quiet_turns_off_the_trainers_progress_bar(tmp_path: Path, monkeypatch) -> None:
+    """``winnow -q train`` shows no trainer progress bar (transformers' tqdm), ``winnow train`` does."""
+    import retrieval.settings
+    from trainers.arguments import training_arguments
+
+    assert training_arguments(TrainConfig(), tmp_path / "c", None, None).disable_tqdm is False
+    monkeypatch.setitem(retrieval.settings._state, "progress", False)  # what -q sets
+    assert training_arguments(TrainConfig(), tmp_path / "c", None, None).disable_tqdm is True

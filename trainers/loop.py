@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from indexes.io import atomic_directory, write_meta
+from indexes.io import atomic_directory, check_output, write_meta
 from retrieval.encoders import Encoder
 from trainers.arguments import training_arguments
 from trainers.checkpoints import latest_checkpoint
@@ -117,7 +117,7 @@ def run_training(
         ...     arguments_class=SentenceTransformerTrainingArguments, load=SentenceTransformer,
         ...     model_type="dense", inference_length=256)
     """
-    output = Path(output)
+    output = check_output(output, "model")  # before any training: never replace an index or data
     checkpoints = checkpoint_folder(output)
     args = training_arguments(
         config,
@@ -135,6 +135,10 @@ def run_training(
         evaluator=evaluator,
         callbacks=list(callbacks) or None,
     )
+    if args.disable_tqdm:  # quiet: transformers swaps the progress bar for a printer of every log line
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     checkpoint = latest_checkpoint(checkpoints) if resume else None
     if resume and checkpoint is None:
         logger.warning("--resume: no checkpoint in %s; starting from scratch", checkpoints)
@@ -149,7 +153,7 @@ def run_training(
     if not trainer.is_world_process_zero():  # under DDP only rank 0 writes the model
         return output
     extra = finish(model, history) if finish else {}
-    with atomic_directory(output) as tmp:
+    with atomic_directory(output, family="model") as tmp:
         model.save(str(tmp))
         write_log(history, tmp / "training_log.jsonl")
         title = f"{config.model} -> {output.name}" + (f" ({model_type})" if model_type != "dense" else "")

@@ -48,7 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_onnx(args: argparse.Namespace) -> int:
+    from indexes.io import check_output
     from retrieval.onnx_export import export_onnx
+
+    check_output(args.output, "model")  # before loading and tracing the model
 
     path = export_onnx(
         args.model, args.output, optimize=args.optimize, quantize=args.quantize, opset=args.opset
