@@ -3,7 +3,9 @@
 Frozen models (the GIST guide, dense teachers, the miner) embed each training text once. Vectors are
 stored in shards (``shard-00001.npy`` + ``shard-00001.json`` with the text keys); a shard is written
 to a temporary name and renamed, so an interrupted run loses at most the shard in progress, and the
-next run computes only what is missing. A changed model or setting gets a different folder.
+next run computes only what is missing. A changed model or setting gets a different folder. Processes
+may share a cache: shards are numbered and written under a lock, and a text another process stored
+while this one was encoding it is kept once.
 
 Example:
     >>> cache = EmbeddingCache(load_encoder("sentence-transformers/all-mpnet-base-v2"), "runs/cache")
@@ -12,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from typing import Literal
 import numpy as np
 from tqdm.auto import tqdm
 
+from indexes.lock import file_lock
 from retrieval.encoders import Encoder
 from retrieval.identity import model_identity
 from retrieval.settings import show_progress
@@ -90,10 +92,14 @@ class EmbeddingCache:
     def _write_shard(self, role: Role, keys: list[str], vectors: np.ndarray) -> None:
         folder = self._role_dir(role)
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / ".lock").open("w") as lock:  # several processes may share a cache
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with file_lock(folder / ".lock"):  # several processes may share a cache
             self._index.pop(role, None)  # another writer may have added shards
             index = self._load_index(role)
+            first = {key: row for row, key in reversed(list(enumerate(keys)))}  # first row of each key
+            fresh = sorted(row for key, row in first.items() if key not in index)
+            if not fresh:  # another process stored them while we encoded: keep one copy
+                return
+            keys, vectors = [keys[row] for row in fresh], vectors[fresh]
             existing = [int(p.stem.split("-")[1]) for p in folder.glob("shard-*.npy")]
             shard = 1 + max(existing, default=0)
             base = folder / f"shard-{shard:05d}"
