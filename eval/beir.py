@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import DEFAULT_METRICS, drop_self_hits, mean_scores, per_query_scores
+from eval.metrics import DEFAULT_METRICS, check_metrics, drop_self_hits, mean_scores, per_query_scores
 from retrieval.base import RetrieverProtocol
 from retrieval.corpus import BeirDataset, iter_corpus, open_beir
 
@@ -69,14 +69,23 @@ def evaluate(
     With ``skip_queries`` only the :func:`held_out_queries` are searched and scored; with ``query_ids``
     only those (judged queries of ``split``).
 
+    Raises:
+        ValueError: ``top_k`` or ``batch_size`` below 1, a metric cut-off above ``top_k``, bad data
+            (:meth:`retrieval.corpus.BeirDataset.judged`), all before the corpus is encoded.
+
     Returns:
         ``{"dataset", "split", "model", "metrics": {name: value}, "seconds", "n_queries", "n_documents",
         "index", "per_query": {name: {query_id: value}}}``; ``seconds`` covers indexing and search. The
         per-query scores are what ``winnow eval compare`` tests for significance.
     """
+    if top_k < 1 or batch_size < 1 or skip_queries < 0:
+        raise ValueError(
+            f"top_k={top_k}, batch_size={batch_size}, skip_queries={skip_queries}: expected "
+            "top_k >= 1, batch_size >= 1, skip_queries >= 0"
+        )
+    metrics = check_metrics(metrics, top_k)
     data = dataset if isinstance(dataset, BeirDataset) else open_beir(dataset)
-    qrels = data.qrels(split)
-    queries = data.queries(split)
+    queries, qrels = data.judged(split)
     if query_ids is not None:
         if skip_queries:
             raise ValueError("give skip_queries or query_ids, not both")
@@ -93,6 +102,8 @@ def evaluate(
         qrels = {q: qrels[q] for q in query_ids}
     else:
         query_ids = list(queries)
+    if not query_ids:
+        raise ValueError(f"{data.qrels_path(split)}: no query to score (query_ids is empty)")
     if build is None:
         build = len(retriever.index) == 0
     if not build:

@@ -25,7 +25,43 @@ def _parse(name: str) -> tuple[str, int]:
         raise ValueError(
             f"unknown metric {name!r}; expected NAME@K with NAME in ndcg, recall, map, precision, mrr"
         )
-    return match.group(1), int(match.group(2))
+    k = int(match.group(2))
+    if k < 1:
+        raise ValueError(f"metric {name!r}: K must be at least 1")
+    return match.group(1), k
+
+
+def check_metrics(metrics: Iterable[str], top_k: int | None = None) -> list[str]:
+    """Parse every metric name before any work; with ``top_k``, refuse a cut-off beyond it.
+
+    Example:
+        >>> check_metrics(["ndcg@10", "recall@100"], top_k=100)
+        ['ndcg@10', 'recall@100']
+    """
+    metrics = list(metrics)
+    if not metrics:
+        raise ValueError("no metric given; expected NAME@K, e.g. ndcg@10")
+    for metric in metrics:
+        _, k = _parse(metric)
+        if top_k is not None and k > top_k:
+            raise ValueError(
+                f"metric {metric!r} cuts at {k} but only top_k={top_k} documents are retrieved per "
+                f"query; expected top_k >= {k}"
+            )
+    return metrics
+
+
+def _integer_qrels(qrels: Qrels) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for q, docs in qrels.items():
+        for d, r in docs.items():
+            if isinstance(r, bool) or not float(r).is_integer():
+                raise ValueError(
+                    f"qrels: relevance {r!r} of query {q!r}, document {d!r} is not an integer; "
+                    "expected an integer grade (pytrec_eval would truncate it)"
+                )
+        out[q] = {d: int(r) for d, r in docs.items()}
+    return out
 
 
 def drop_self_hits(run: Run) -> dict[str, dict[str, float]]:
@@ -46,7 +82,7 @@ def per_query_scores(
     """Score every judged query: ``{metric: {query_id: value}}``; queries absent from the run score 0."""
     metrics = list(metrics)
     parsed = {m: _parse(m) for m in metrics}
-    qrels = {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items()}
+    qrels = _integer_qrels(qrels)
     run = {q: {d: float(s) for d, s in run.get(q, {}).items()} for q in qrels}
     out: dict[str, dict[str, float]] = {}
     trec = {m: (name, k) for m, (name, k) in parsed.items() if name != "mrr"}

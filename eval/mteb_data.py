@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 from retrieval.corpus import iter_corpus, load_qrels, load_queries
+from retrieval.judgements import match_judgements
+from retrieval.textfile import iter_text_lines
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +69,15 @@ def _retrieval(task: Any, folder: Path) -> dict:
         }
     )
     all_queries = load_queries(folder / "queries.jsonl")
+    doc_ids = {d["_id"] for d in docs}
     splits = {}
     for split in task.metadata.eval_splits:
         qrels_file = folder / "qrels" / f"{SPLIT_NAMES.get(split, split)}.tsv"
         if not qrels_file.is_file():
             raise LocalDataMissing(f"{task.metadata.name}: split {split!r} needs {qrels_file}")
-        qrels = load_qrels(qrels_file)
-        ids = [q for q in all_queries if q in qrels]
-        queries = Dataset.from_dict({"id": ids, "text": [all_queries[q] for q in ids]})
+        judged, qrels = match_judgements(load_qrels(qrels_file), all_queries, doc_ids, qrels_file)
+        ids = list(judged)
+        queries = Dataset.from_dict({"id": ids, "text": [judged[q] for q in ids]})
         splits[split] = RetrievalSplitData(
             corpus=corpus, queries=queries, relevant_docs=qrels, top_ranked=None
         )
@@ -96,26 +100,36 @@ def _sts(task: Any, folder: Path) -> dict:
         raise LocalDataMissing(f"{task.metadata.name}: no .tsv file in {folder}")
     path = files[0]
     rows: dict[str, dict[str, list]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader)
-        split_col = _pick(header, ("split",), path, "split")
-        first, second = (
-            _pick(header, _FIRST, path, "first sentence"),
-            _pick(header, _SECOND, path, "second sentence"),
-        )
-        score_col = _pick(header, _SCORE, path, "score")
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            try:
-                score = float(row[score_col])
-            except (ValueError, IndexError) as exc:
-                raise ValueError(f"{path}:{line_no}: bad or missing score in {row!r}") from exc
-            split = rows.setdefault(row[split_col], {"sentence1": [], "sentence2": [], "score": []})
-            split["sentence1"].append(row[first])
-            split["sentence2"].append(row[second])
-            split["score"].append(score)
+    lines = [line.rstrip("\r\n") for _, line in iter_text_lines(path)]  # bad UTF-8: file and line
+    if not lines:
+        raise ValueError(f"{path}: empty file; expected a header line and sentence pairs")
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(reader)
+    split_col = _pick(header, ("split",), path, "split")
+    first, second = (
+        _pick(header, _FIRST, path, "first sentence"),
+        _pick(header, _SECOND, path, "second sentence"),
+    )
+    score_col = _pick(header, _SCORE, path, "score")
+    needed = max(split_col, first, second, score_col) + 1
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) < needed:
+            raise ValueError(
+                f"{path}:{line_no}: expected at least {needed} tab-separated columns (header: "
+                f"{header}), got {len(row)}"
+            )
+        try:
+            score = float(row[score_col])
+        except ValueError as exc:
+            raise ValueError(f"{path}:{line_no}: score {row[score_col]!r} is not a number") from exc
+        if not math.isfinite(score):
+            raise ValueError(f"{path}:{line_no}: score {row[score_col]!r} is not a finite number")
+        split = rows.setdefault(row[split_col], {"sentence1": [], "sentence2": [], "score": []})
+        split["sentence1"].append(row[first])
+        split["sentence2"].append(row[second])
+        split["score"].append(score)
     out = {}
     for split in task.metadata.eval_splits:
         local = SPLIT_NAMES.get(split, split)

@@ -97,7 +97,8 @@ def run_mteb(
         tasks: task names (``["SciFact", "STSBenchmark"]``), or
         benchmark: a benchmark name (``"MTEB(eng, v2)"``).
         task_data: load tasks from local copies (see :mod:`eval.mteb_data`); tasks without one are
-            listed as skipped and the run continues.
+            listed as skipped and the run continues; when no task has one, a ValueError names them
+            all before the model loads.
         output: mteb results cache folder (mteb's own tools read it).
         device: torch / onnxruntime device.
         overwrite: rerun tasks whose results are already cached.
@@ -118,6 +119,9 @@ def run_mteb(
                 scores.append(TaskScore(meta.name, meta.type, meta.main_score, None, str(exc)))
                 continue
         runnable.append(task)
+    if not runnable:
+        reasons = "; ".join(s.reason for s in scores)
+        raise ValueError(f"none of the {len(selected)} requested tasks can run from {task_data}: {reasons}")
     wrapped = load_mteb_model(model, device=device, embedding_cache=embedding_cache)
     meta = wrapped.mteb_model_meta
     run = MtebRun(model=meta.name, revision=meta.revision, requested=len(selected), results_dir=Path(output))

@@ -7,14 +7,33 @@ Every reader checks its input and names the file and line of a bad record. Docum
 
 from __future__ import annotations
 
-import csv
 import json
+import logging
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
+from retrieval.judgements import Qrels, load_qrels, match_judgements
 from retrieval.settings import resolve_beir
+from retrieval.textfile import iter_text_lines, warn_counted
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BeirDataset",
+    "Document",
+    "Qrels",
+    "corpus_texts",
+    "document_text",
+    "iter_corpus",
+    "iter_jsonl",
+    "load_corpus",
+    "load_qrels",
+    "load_queries",
+    "open_beir",
+]
 
 
 class Document(TypedDict):
@@ -23,7 +42,6 @@ class Document(TypedDict):
     text: str
 
 
-Qrels = dict[str, dict[str, int]]
 CorpusSource = str | Path | Iterable[Mapping[str, Any]]
 
 
@@ -35,56 +53,73 @@ def document_text(doc: Mapping[str, Any]) -> str:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for each non-blank line; bad JSON names the file and line."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_no}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}")
-            yield line_no, record
+    """``(line number, object)`` for each non-blank line; bad UTF-8 or JSON names the file and line."""
+    for line_no, line in iter_text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{line_no}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}")
+        yield line_no, record
+
+
+def record_id(record: Mapping[str, Any], where: str, what: str = "document") -> str:
+    """A record's ``_id`` as a string: a non-empty string or an integer, else a ValueError naming it."""
+    if "_id" not in record:
+        raise ValueError(f"{where}: {what} has no '_id' field (fields: {', '.join(record) or 'none'})")
+    value = record["_id"]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{where}: {what} '_id' is {json.dumps(value)}; expected a non-empty string")
+    if not str(value).strip():
+        raise ValueError(f"{where}: {what} '_id' is {json.dumps(value)}; expected a non-empty string")
+    return str(value)
 
 
 def _check_document(record: Mapping[str, Any], where: str) -> Document:
-    if "_id" not in record:
-        raise ValueError(f"{where}: document has no '_id' field (fields: {', '.join(record) or 'none'})")
-    text, title = record.get("text"), record.get("title", "")
-    if text is None and not title:
-        raise ValueError(f"{where}: document {record['_id']!r} has neither 'text' nor 'title'")
+    doc_id = record_id(record, where)
+    text, title = record.get("text"), record.get("title")
+    if text is None and title is None:
+        raise ValueError(f"{where}: document {doc_id!r} has neither 'text' nor 'title'")
     if text is not None and not isinstance(text, str):
-        raise ValueError(f"{where}: 'text' of document {record['_id']!r} must be a string")
+        raise ValueError(f"{where}: 'text' of document {doc_id!r} must be a string, got {json.dumps(text)}")
     if title is not None and not isinstance(title, str):
-        raise ValueError(f"{where}: 'title' of document {record['_id']!r} must be a string")
-    return Document(_id=str(record["_id"]), title=title or "", text=text or "")
+        raise ValueError(f"{where}: 'title' of document {doc_id!r} must be a string, got {json.dumps(title)}")
+    return Document(_id=doc_id, title=title or "", text=text or "")
 
 
 def iter_corpus(source: CorpusSource) -> Iterator[Document]:
     """Stream documents from a BEIR folder, a ``corpus.jsonl`` path, or an iterable of dicts.
 
-    Duplicate ids raise a ValueError naming the file and line of the second one.
+    Refused with a ValueError naming the file and line: a missing, null or empty ``_id``, a second
+    document with the same id, a non-string title or text, neither field. A document whose title and
+    text are both empty is kept (it can never be retrieved usefully) and counted: one warning when
+    the source is exhausted.
     """
     seen: set[str] = set()
+    empty: list[str] = []
     if isinstance(source, str | Path):
         path = Path(source)
         if path.is_dir():
             path = path / "corpus.jsonl"
-        records: Iterable[tuple[str, Mapping[str, Any]]] = (
-            (f"{path}:{line_no}", rec) for line_no, rec in iter_jsonl(path)
+        name = str(path)
+        records: Iterable[tuple[str, str, Mapping[str, Any]]] = (
+            (f"{path}:{line_no}", f"line {line_no}", rec) for line_no, rec in iter_jsonl(path)
         )
     else:
-        records = ((f"corpus item {i}", rec) for i, rec in enumerate(source))
-    for where, record in records:
+        name = "corpus"
+        records = ((f"corpus item {i}", f"item {i}", rec) for i, rec in enumerate(source))
+    for where, label, record in records:
         doc = _check_document(record, where)
         if doc["_id"] in seen:
-            raise ValueError(f"{where}: duplicate document id {doc['_id']!r}")
+            raise ValueError(f"{where}: duplicate document id {doc['_id']!r}; expected unique ids")
         seen.add(doc["_id"])
+        if not document_text(doc):
+            empty.append(f"{doc['_id']!r} ({label})")
         yield doc
+    warn_counted(logger, name, "documents with an empty title and text (indexed, never useful)", empty)
 
 
 def corpus_texts(datasets: Iterable[str | Path], root: Path | None = None) -> Iterator[str]:
@@ -113,44 +148,33 @@ def load_corpus(source: CorpusSource) -> list[Document]:
 
 
 def load_queries(path: str | Path) -> dict[str, str]:
-    """Read ``queries.jsonl`` (``_id``, ``text``) into ``{query_id: text}``."""
+    """Read ``queries.jsonl`` (``_id``, ``text``) into ``{query_id: text}``.
+
+    Refused with a ValueError naming the file and line: a missing, null or empty ``_id``, a ``text``
+    that is not a string or is blank, an id given twice.
+    """
     path = Path(path)
     queries: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for line_no, record in iter_jsonl(path):
-        if "_id" not in record or not isinstance(record.get("text"), str):
-            raise ValueError(f"{path}:{line_no}: a query needs '_id' and a string 'text'")
-        queries[str(record["_id"])] = record["text"]
+        where = f"{path}:{line_no}"
+        query_id = record_id(record, where, "query")
+        text = record.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(
+                f"{where}: query {query_id!r} has text {json.dumps(text)}; expected a non-empty string"
+            )
+        if query_id in queries:
+            raise ValueError(
+                f"{where}: duplicate query id {query_id!r} (first on line {lines[query_id]}); "
+                "expected unique ids"
+            )
+        queries[query_id] = text
+        lines[query_id] = line_no
     return queries
 
 
-def load_qrels(path: str | Path) -> Qrels:
-    """Read a BEIR qrels TSV (``query-id``, ``corpus-id``, ``score`` with a header line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
-    qrels: Qrels = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        for line_no, row in enumerate(reader, start=1):
-            if not row or not "".join(row).strip():
-                continue
-            if (
-                line_no == 1
-                and len(row) >= 3
-                and not row[2].strip().lstrip("-").replace(".", "", 1).isdigit()
-            ):
-                continue  # header line
-            if len(row) < 3:
-                raise ValueError(
-                    f"{path}:{line_no}: expected 3 tab-separated columns, got {len(row)}: {row!r}"
-                )
-            query_id, doc_id, score = row[0], row[1], row[2]
-            try:
-                relevance = int(float(score))
-            except ValueError as exc:
-                raise ValueError(f"{path}:{line_no}: relevance {score!r} is not a number") from exc
-            qrels.setdefault(query_id, {})[doc_id] = relevance
-    return qrels
+_JUDGED: dict[tuple[str, str, tuple[tuple[int, int], ...]], tuple[dict[str, str], Qrels]] = {}
 
 
 @dataclass(frozen=True)
@@ -169,25 +193,39 @@ class BeirDataset:
     def corpus(self) -> list[Document]:
         return load_corpus(self.root / "corpus.jsonl")
 
-    def queries(self, split: str) -> dict[str, str]:
-        """The queries that have judgements in ``split``."""
-        qrels = self.qrels(split)
-        queries = load_queries(self.root / "queries.jsonl")
-        missing = [q for q in qrels if q not in queries]
-        if missing:
-            raise ValueError(
-                f"{self.root / 'qrels' / (split + '.tsv')}: {len(missing)} judged queries are not in "
-                f"queries.jsonl (first: {missing[0]!r})"
-            )
-        return {qid: queries[qid] for qid in qrels}
-
-    def qrels(self, split: str) -> Qrels:
+    def qrels_path(self, split: str) -> Path:
         path = self.root / "qrels" / f"{split}.tsv"
         if not path.is_file():
             raise FileNotFoundError(
-                f"{path} not found; splits in {self.root}: {', '.join(self.splits()) or 'none'}"
+                f"{path} not found: split {split!r} does not exist; splits in {self.root}: "
+                f"{', '.join(self.splits()) or 'none'}"
             )
-        return load_qrels(path)
+        return path
+
+    def judged(self, split: str) -> tuple[dict[str, str], Qrels]:
+        """The scorable queries of ``split`` and their judgements (:func:`match_judgements`).
+
+        Reads qrels, queries and corpus ids once per process and file state; a bad file raises here,
+        before any model is loaded.
+        """
+        files = [self.qrels_path(split), self.root / "queries.jsonl", self.root / "corpus.jsonl"]
+        stats = [os.stat(f) for f in files]
+        key = (str(self.root.resolve()), split, tuple((s.st_mtime_ns, s.st_size) for s in stats))
+        if key not in _JUDGED:
+            qrels = load_qrels(files[0])
+            queries = load_queries(files[1])
+            doc_ids = {doc["_id"] for doc in iter_corpus(files[2])}
+            _JUDGED[key] = match_judgements(qrels, queries, doc_ids, files[0])
+        queries, qrels = _JUDGED[key]
+        return dict(queries), {q: dict(docs) for q, docs in qrels.items()}
+
+    def queries(self, split: str) -> dict[str, str]:
+        """The scorable judged queries of ``split`` (see :meth:`judged`)."""
+        return self.judged(split)[0]
+
+    def qrels(self, split: str) -> Qrels:
+        """The judgements of the scorable queries of ``split`` (see :meth:`judged`)."""
+        return self.judged(split)[1]
 
 
 def open_beir(path: str | Path) -> BeirDataset:

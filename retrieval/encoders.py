@@ -16,6 +16,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 from scipy import sparse
 
+from retrieval.model_source import check_model_source
 from retrieval.settings import show_progress
 
 logger = logging.getLogger(__name__)
@@ -224,6 +225,11 @@ def load_encoder(
             f"{name} is not a model directory: it has neither modules.json (sentence-transformers) "
             "nor config.json (transformers)"
         )
+    check_model_source(name)  # offline, a hub id must be cached: refused here naming it
+    if path.is_dir():
+        from retrieval.model_files import check_model_folder
+
+        check_model_folder(path)  # a damaged file is named here, not deep in a framework's traceback
     sparse_model = is_sparse_model(name)
     try:
         if sparse_model:

@@ -145,6 +145,10 @@ def test_train_cli_passes_the_data_root_down_as_paths(tmp_path, monkeypatch, cap
     monkeypatch.setattr(
         trainers.dense, "train_dense", lambda config, output, resume: seen.update(config=config)
     )
+    import trainers.config_checks
+
+    # the recipe's default models are not in the test's empty Hugging Face cache; this test is about data
+    monkeypatch.setattr(trainers.config_checks, "check_models", lambda config, where: None)
     monkeypatch.setenv("WINNOW_DATA", str(tmp_path / "elsewhere"))
     recipe = write(tmp_path, "data: {dataset: mini}\n")
     argv = [

@@ -5,6 +5,11 @@ A config file has one top-level section per concern (``data``, ``mining``, ``gui
 changes. Unknown keys are rejected with the closest valid name (``trainers.typed_config``)::
 
     ConfigError: configs/x.yaml: unknown key 'loss.temprature'; did you mean 'temperature'?
+
+Every numeric field has its valid range in one table, ``trainers.config_checks.RANGES`` (floats must
+also be finite)::
+
+    ConfigError: configs/x.yaml: loss.temperature must be > 0; got 0.0
 """
 
 from __future__ import annotations
@@ -239,6 +244,8 @@ class SparseConfig:
 @dataclass
 class TrainingConfig:
     """Optimisation and bookkeeping (passed to ``SentenceTransformerTrainingArguments``).
+
+    ``max_steps`` -1 trains for ``epochs``; a positive value is the number of steps (overrides ``epochs``).
 
     ``max_length`` is the token limit per text during training; the saved model keeps the base
     model's own limit for inference. ``average_last`` > 1 saves the mean of the weights of the last

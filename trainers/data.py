@@ -29,24 +29,25 @@ def from_beir(
 ) -> TrainingData:
     """Pairs from a BEIR folder's ``qrels/<split>.tsv`` (relevance > 0), the whole corpus as documents.
 
-    A query keeps its ``max_positives`` most relevant documents as positives; the rest of its relevant
-    documents go to ``not_negative``, so mining never hands a labelled match back as a negative
+    A query keeps its ``max_positives`` most relevant documents as positives (judgements of documents
+    absent from the corpus are left out, see :meth:`retrieval.corpus.BeirDataset.judged`); the rest of
+    its relevant documents go to ``not_negative``, so mining never hands a labelled match back as a negative
     (NFCorpus has ~43 relevant documents per training query).
     """
     data = open_beir(path)
-    qrels = data.qrels(split)
-    queries = data.queries(split)
+    queries, qrels = data.judged(split)  # absent queries and documents: counted warnings there
+    corpus = {prefix + d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
     positives: dict[str, list[str]] = {}
     not_negative: dict[str, list[str]] = {}
     for qid, judged in qrels.items():
-        ranked = sorted((d for d, r in judged.items() if r > 0), key=lambda d: -judged[d])
+        present = (d for d, r in judged.items() if r > 0 and prefix + d in corpus)
+        ranked = sorted(present, key=lambda d: -judged[d])
         if ranked:
             positives[prefix + qid] = [prefix + d for d in ranked[:max_positives]]
         if len(ranked) > max_positives:
             not_negative[prefix + qid] = [prefix + d for d in ranked[max_positives:]]
     if max_queries is not None:
         positives = dict(list(positives.items())[:max_queries])
-    corpus = {prefix + d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
     logger.info(
         "%s/%s: %d training queries, %d documents, %d relevant documents beyond max_positives=%d "
         "kept out of the negatives",

@@ -2,13 +2,15 @@
 
 ``from_dict(cls, mapping)`` checks every value against ``cls``'s type hints (``int``, ``float``,
 ``str``, ``bool``, ``Literal``, ``list``, optionals, nested dataclasses) and rejects unknown keys with
-the closest valid name; ``trainers.config`` builds the training recipe with it.
+the closest valid name; ``trainers.config`` builds the training recipe with it. A ``float`` must be
+finite (``.nan`` and ``.inf`` are refused with the key); ranges are ``trainers.config_checks.RANGES``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, Literal
@@ -21,6 +23,17 @@ class ConfigError(ValueError):
 def _suggest(key: str, valid: list[str]) -> str:
     close = difflib.get_close_matches(key, valid, n=1)
     return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)  # YAML reads 2e-5 as a string
+        except ValueError:
+            return None
+    return None
 
 
 def _convert(value: Any, hint: Any, path: str, where: str) -> Any:
@@ -49,13 +62,12 @@ def _convert(value: Any, hint: Any, path: str, where: str) -> Any:
         return [_convert(v, args[0], f"{path}[{i}]", where) for i, v in enumerate(value)]
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, where, path)
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):
-        try:
-            return float(value)  # YAML reads 2e-5 as a string
-        except ValueError:
-            pass
+    if hint is float:
+        number = _float(value)
+        if number is not None:
+            if not math.isfinite(number):
+                raise ConfigError(f"{where}: {path}={value!r} must be a finite number")
+            return number
     if hint in (int, str, bool) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
         return value
     if hint is Any:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from retrieval.cli import data_cmd, eval_cmd, export_cmd, index_cmd, models_cmd, search_cmd, train_cmd
-from retrieval.cli.options import warn_deprecated
+from retrieval.cli.options import check_numeric_flags, warn_deprecated
 from retrieval.settings import configure_logging
 
 logger = logging.getLogger("winnow")
@@ -39,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(-1 if args.quiet else args.verbose)
     warn_deprecated(args)
     try:
+        check_numeric_flags(args)
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
         if args.verbose:

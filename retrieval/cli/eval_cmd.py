@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from eval.beir import evaluate
-from eval.metrics import DEFAULT_METRICS
+from eval.metrics import DEFAULT_METRICS, check_metrics
 from eval.report import (
     beir_chart,
     csv_table,
@@ -155,7 +155,24 @@ def run_mteb_cmd(args: argparse.Namespace) -> int:
     if any(r.scored for r in runs):
         mteb_chart(runs, out / "summary.png")
     print(f"results: {out / 'results'}; summary: {out / 'summary.md'}, .csv, .png", file=sys.stderr)
+    check_mteb_runs(runs)
     return 0
+
+
+def check_mteb_runs(runs: list) -> None:
+    """Raise a ValueError naming the model and tasks when a task failed or a model scored none.
+
+    A task skipped because ``--data-dir`` has no copy of it is allowed in a partial run, as long as
+    the model scored some task.
+    """
+    problems = []
+    for run in runs:
+        failed = [s for s in run.skipped if s.reason.startswith("evaluation failed")]
+        if failed or not run.scored:
+            tasks = "; ".join(f"{s.task} ({s.reason})" for s in (failed or run.skipped)) or "no task"
+            problems.append(f"{run.model} scored {len(run.scored)} of {run.requested} tasks: {tasks}")
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def run_table(args: argparse.Namespace) -> int:
@@ -206,6 +223,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_beir(args: argparse.Namespace) -> int:
     data = open_beir(resolve_beir(args.data, data_root(args.data_dir)))  # cheap inputs before a model
+    check_metrics(args.metric or DEFAULT_METRICS, args.top_k)
+    data.judged(args.split)  # split, qrels, queries and corpus checked (and cached) before a model
     params = parse_search_params(args.search_param)
     if args.index:
         parse_index_spec(args.index)

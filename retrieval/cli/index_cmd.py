@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
+from indexes.io import check_output
+from indexes.lock import output_lock
 from retrieval.bm25 import BM25_MODEL, BM25Retriever
 from retrieval.cli.options import (
     add_data_dir_option,
@@ -12,8 +15,11 @@ from retrieval.cli.options import (
     parse_search_params,
     resolve_corpus,
 )
+from retrieval.corpus import iter_corpus
 from retrieval.encoders import load_encoder
 from retrieval.retriever import Retriever, parse_index_spec
+
+logger = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,10 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output, "index")  # never replace a model or other data with an index
+    with output_lock(args.output):  # a second writer of the same folder fails now, before any work
+        return build_index(args)
+
+
+def build_index(args: argparse.Namespace) -> int:
     params = parse_search_params(args.search_param)  # check the cheap inputs before loading a model
     if args.index:
         parse_index_spec(args.index)
     corpus = resolve_corpus(args.corpus, args.data_dir)
+    n_docs = sum(1 for _ in iter_corpus(corpus))  # a bad line fails now, before a model loads
+    logger.info("%s: %d documents", corpus, n_docs)
     if args.model == BM25_MODEL:
         if args.index or params:
             raise ValueError("--model bm25 builds its own Lucene index; drop --index and --search-param")

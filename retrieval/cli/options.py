@@ -14,6 +14,31 @@ logger = logging.getLogger("winnow")
 
 DEPRECATED_DEST = "deprecated_flags"
 
+#: Integer flags and their smallest valid value, by argparse ``dest``: checked for every subcommand
+#: before it runs (:func:`check_numeric_flags`), so a bad value never reaches a model load.
+NUMERIC_FLAGS: dict[str, tuple[str, int]] = {
+    "batch_size": ("--batch-size", 1),
+    "max_length": ("--max-length", 1),
+    "top_k": ("-k/--top-k", 1),
+    "skip_queries": ("--skip-queries", 0),
+    "chunk_size": ("--chunk-size", 1),
+    "doc_max_terms": ("--doc-max-terms", 1),
+}
+
+
+def check_numeric_flags(args: argparse.Namespace) -> None:
+    """Raise a ValueError naming the flag, the value and the valid range of the first bad one.
+
+    Example:
+        >>> check_numeric_flags(argparse.Namespace(top_k=0))
+        Traceback (most recent call last):
+        ValueError: -k/--top-k 0: expected an integer >= 1
+    """
+    for dest, (flag, low) in NUMERIC_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is not None and value < low:
+            raise ValueError(f"{flag} {value}: expected an integer >= {low}")
+
 
 class DeprecatedAlias(argparse.Action):
     """Store like the flag it stands for, and note the old spelling so the CLI can warn about it."""

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from indexes.io import write_file_atomic
 from retrieval.base import load_retriever
 from retrieval.cli.options import add_device_option
 from retrieval.corpus import load_queries
@@ -31,8 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.queries:
+        queries = load_queries(args.queries)  # bad queries are refused before the index loads
+    else:
+        for i, text in enumerate(args.query, start=1):
+            if not text.strip():
+                raise ValueError(f"--query number {i} is {text!r}; expected a non-empty text")
+        queries = {str(i): q for i, q in enumerate(args.query)}
+    if not queries:
+        raise ValueError(f"{args.queries}: no query in the file; expected JSON lines with _id and text")
     retriever = load_retriever(args.index_dir, device=args.device)
-    queries = load_queries(args.queries) if args.queries else {str(i): q for i, q in enumerate(args.query)}
     query_ids = list(queries)
     hits = retriever.search([queries[q] for q in query_ids], k=args.top_k)
     lines = []
@@ -49,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             )
     text = "\n".join(lines) + "\n"
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_file_atomic(args.output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     else:
         sys.stdout.write(text)
     return 0

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from indexes.io import check_output
+from indexes.lock import output_lock
 from retrieval.settings import DATA_ENV, DEFAULT_DATA_ROOT
 
 
@@ -47,6 +49,7 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     from retrieval.settings import data_root
     from trainers.config import load_config
+    from trainers.config_checks import check_models
 
     if args.data_dir and not Path(args.data_dir).expanduser().is_dir():
         raise FileNotFoundError(f"--data-dir {args.data_dir} is not a directory")
@@ -56,13 +59,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{args.config}: no output directory; pass --output DIR or set output: in the recipe"
         )
-    if config.kind == "dense":
-        from trainers.dense import train_dense
+    check_output(output, "model")  # before loading models, mining or training
+    with output_lock(output):  # a second writer of the same folder fails now, before any work
+        check_models(config, args.config)  # every model the recipe names can load, before any data
+        if config.kind == "dense":
+            from trainers.dense import train_dense
 
-        path = train_dense(config, output, resume=args.resume)
-    else:
-        from trainers.sparse import train_sparse
+            path = train_dense(config, output, resume=args.resume)
+        else:
+            from trainers.sparse import train_sparse
 
-        path = train_sparse(config, output, resume=args.resume)
+            path = train_sparse(config, output, resume=args.resume)
     print(f"wrote {path}")
     return 0
