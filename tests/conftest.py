@@ -79,6 +79,30 @@ def build_tiny_model(path: Path, seed: int = 0) -> Path:
     return out
 
 
+@pytest.fixture(autouse=True)
+def _process_settings_restored():
+    """``winnow -q`` run in-process switches progress bars, library logging and warnings off for the
+    whole process (as a CLI run wants); each test starts from and leaves the default settings."""
+    import logging
+    import warnings
+
+    from retrieval import settings
+
+    state, env = dict(settings._state), dict(os.environ)
+    levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    root_level = logging.getLogger().level
+    with warnings.catch_warnings():
+        yield
+    settings._state.update(state)
+    os.environ.clear()
+    os.environ.update(env)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    for name in set(logging.root.manager.loggerDict) - set(levels):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    logging.getLogger().setLevel(root_level)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
