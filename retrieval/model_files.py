@@ -13,21 +13,11 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-from typing import Any
+
+from indexes.io import read_json_file
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _NOT_WEIGHTS = frozenset({"training_args.bin"})
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg} (truncated or damaged)"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
 def check_safetensors(path: str | Path) -> None:
@@ -90,7 +80,7 @@ def check_model_folder(folder: str | Path) -> None:
     folder = Path(folder)
     modules_file = folder / "modules.json"
     if modules_file.is_file():
-        modules = _read_json(modules_file)
+        modules = read_json_file(modules_file)
         if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
             raise ValueError(f"{modules_file}: expected a JSON list of module objects")
         for i, module in enumerate(modules):
@@ -104,7 +94,7 @@ def check_model_folder(folder: str | Path) -> None:
                 )
     for config in (folder / "config.json", *folder.glob("*/config.json")):
         if config.is_file():
-            _read_json(config)
+            read_json_file(config)
     for weights in weight_files(folder):
         if weights.suffix == ".safetensors":
             check_safetensors(weights)
