@@ -120,8 +120,8 @@ def check_output(target: str | Path, family: str | None = None) -> Path:
     if family is not None and existing != family:
         kind = meta.get("kind") if isinstance(meta, dict) else None
         raise FileExistsError(
-            f"{target} holds a {existing or 'folder of unknown family'} ({META_FILE} kind {kind!r}): "
-            f"refusing to replace it with a new {family}; choose another output directory"
+            f"{target} holds {_article(existing or 'folder of unknown family')} ({META_FILE} kind "
+            f"{kind!r}): refusing to replace it with a new {family}; choose another output directory"
         )
     return target
 
@@ -307,3 +307,7 @@ def read_json_file(path: str | Path, expected: type = object) -> Any:
     if not isinstance(value, expected):
         raise ValueError(f"{path}: expected a JSON {expected.__name__}; got {type(value).__name__}")
     return value
+
+
+def _article(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"

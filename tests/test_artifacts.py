@@ -58,7 +58,7 @@ def test_an_index_never_replaces_a_model_nor_a_model_an_index(tmp_path) -> None:
     before = {"model": tree_digest(model), "index": tree_digest(index)}
     with pytest.raises(FileExistsError, match=r"model .*kind 'model'.*replace it with a new index"):
         faiss_folder(model)
-    with pytest.raises(FileExistsError, match=r"holds a index .*kind 'faiss'.*replace it with a new model"):
+    with pytest.raises(FileExistsError, match=r"holds an index .*kind 'faiss'.*replace it with a new model"):
         model_folder(index)
     # without an announced family, the written meta.json decides, before anything is replaced
     with (
