@@ -249,3 +249,30 @@ def test_training_killed_while_writing_a_checkpoint_resumes_from_the_last_comple
     child = run_child(TRAIN_AND_DIE, *argv)  # a real process, ended without any clean-up
     assert child.returncode == KILLED, child.stderr[-3000:]
     resume_completes_from_checkpoint_1(tmp_path, argv, monkeypatch)
+
+
+def test_averaging_skips_incomplete_checkpoints(tmp_path, caplog, monkeypatch) -> None:
+    """``training.average_last`` averages complete checkpoints only: one cut short is never loaded."""
+    import trainers.soup
+
+    class Model:
+        def state_dict(self) -> dict:
+            return {}
+
+        def load_state_dict(self, state: dict) -> None:
+            pass
+
+    loaded = []
+
+    def load(path: str) -> Model:
+        loaded.append(Path(path).name)
+        return Model()
+
+    checkpoint(tmp_path / "checkpoint-1")
+    checkpoint(tmp_path / "checkpoint-2")
+    checkpoint(tmp_path / "checkpoint-3", whole=False)  # killed while writing its weights
+    monkeypatch.setattr(trainers.soup, "average_models", lambda models: Model())
+    with caplog.at_level("WARNING", logger="trainers.checkpoints"):
+        chosen = trainers.soup.average_checkpoints(Model(), tmp_path, 2, load)
+    assert chosen == loaded == ["checkpoint-1", "checkpoint-2"]
+    assert "checkpoint-3" in caplog.text

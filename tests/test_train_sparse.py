@@ -345,8 +345,9 @@ def test_average_last_saves_the_mean_of_the_last_epoch_checkpoints(setup, monkey
 
 
 def test_average_last_needs_enough_checkpoints(tmp_path) -> None:
+    from tests.test_faults import checkpoint
     from trainers.soup import average_checkpoints
 
-    (tmp_path / "checkpoint-5").mkdir()
+    checkpoint(tmp_path / "checkpoint-5")  # complete: trainer state and whole weights
     with pytest.raises(ValueError, match=r"average_last=3 needs 3 checkpoints; .* has 1 \(checkpoint-5\)"):
         average_checkpoints(None, tmp_path, 3, lambda p: None)

@@ -43,6 +43,19 @@ def incomplete_reason(checkpoint: str | Path) -> str | None:
     return None
 
 
+def complete_checkpoints(checkpoints: str | Path) -> list[Path]:
+    """The complete checkpoint folders in ``checkpoints``, oldest first; incomplete ones (a run killed
+    while writing one) are skipped with a warning naming them."""
+    complete = []
+    for checkpoint in checkpoint_dirs(checkpoints):
+        reason = incomplete_reason(checkpoint)
+        if reason is None:
+            complete.append(checkpoint)
+        else:
+            logger.warning("skipping incomplete checkpoint %s: %s", checkpoint, reason)
+    return complete
+
+
 def latest_checkpoint(checkpoints: str | Path) -> str | None:
     """The newest complete checkpoint folder (what ``--resume`` continues), or ``None``.
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from trainers.checkpoints import checkpoint_dirs
+from trainers.checkpoints import complete_checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def average_checkpoints(
     Returns:
         the names of the checkpoints averaged, oldest first.
     """
-    found = checkpoint_dirs(checkpoints)
+    found = complete_checkpoints(checkpoints)  # a checkpoint cut short by a kill is never averaged
     if len(found) < last:
         raise ValueError(
             f"training.average_last={last} needs {last} checkpoints; {checkpoints} has {len(found)} "
