@@ -236,14 +236,7 @@ def read_meta(directory: str | Path, kinds: tuple[str, ...] | None = None) -> di
     path = Path(directory) / META_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {directory} is not a saved Winnow artefact")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: expected a JSON object; got {type(meta).__name__}")
+    meta = read_json_file(path, dict)
     kind = meta.get("kind")
     if not isinstance(kind, str) or not kind:
         raise ValueError(

@@ -38,11 +38,15 @@ def _in_hub_cache(name: str) -> bool:
     return False
 
 
+def _prefix(key: str) -> str:
+    """``"guide.model: "`` for a config key; nothing for the plain ``model`` of a command."""
+    return f"{key}: " if key != "model" else ""
+
+
 def missing_model_message(name: str, key: str = "model") -> str:
     """The message for a hub id that is neither a local folder nor reachable."""
-    prefix = f"{key}: " if key != "model" else ""
     return (
-        f"{prefix}model {name!r} not found locally and the hub is unreachable (HF_HUB_OFFLINE=1): "
+        f"{_prefix(key)}model {name!r} not found locally and the hub is unreachable (HF_HUB_OFFLINE=1): "
         f"no folder {name} and no copy in the Hugging Face cache; check the id, run "
         "`winnow models install-offline`, or pass a local model directory"
     )
@@ -63,7 +67,6 @@ def check_model_source(name: str | Path, key: str = "model") -> None:
     if path.exists():
         return
     if looks_local(name):
-        prefix = f"{key}: " if key != "model" else ""
-        raise FileNotFoundError(f"{prefix}model directory {name} not found")
+        raise FileNotFoundError(f"{_prefix(key)}model directory {name} not found")
     if hub_offline() and not _in_hub_cache(name):
         raise FileNotFoundError(missing_model_message(name, key))
