@@ -127,6 +127,7 @@ def evaluate(
         "n_queries": len(query_ids),
         **({"skip_queries": skip_queries} if skip_queries else {}),
         "n_documents": len(retriever.index),
+        **({"system": retriever.describe()} if hasattr(retriever, "describe") else {}),
         "seconds": round(seconds, 3),
         "index_seconds": round(index_seconds, 3),
         "per_query": per_query,

@@ -97,7 +97,11 @@ class SparseSearchModel:
             self._encoder = SparseModelEncoder(
                 SparseEncoder(self.name_or_path, device=device), self.name_or_path
             )
-        self.mteb_model_meta = _meta(self.name_or_path, "sparse", similarity_fn_name="dot")
+        from mteb.models.model_meta import ScoringFunction
+
+        self.mteb_model_meta = _meta(
+            self.name_or_path, "sparse", similarity_fn_name=ScoringFunction.DOT_PRODUCT
+        )
         self._index: Index | None = None
 
     def _encode(self, texts: list[str], role: str):

@@ -79,7 +79,7 @@ def _main_score(task_result: Any) -> float:
 
 
 def run_mteb(
-    model: str,
+    model: str | Any,
     *,
     tasks: list[str] | None = None,
     benchmark: str | None = None,
@@ -93,7 +93,8 @@ def run_mteb(
 
     Args:
         model: hub id, model directory, or sparse model / sparse ONNX export (scored through mteb's
-            search protocol with exact sparse search).
+            search protocol with exact sparse search); or a model object mteb takes as it is (one with
+            ``mteb_model_meta``, such as :class:`eval.mteb_hybrid.HybridSearchModel`).
         tasks: task names (``["SciFact", "STSBenchmark"]``), or
         benchmark: a benchmark name (``"MTEB(eng, v2)"``).
         task_data: load tasks from local copies (see :mod:`eval.mteb_data`); tasks without one are
@@ -122,7 +123,10 @@ def run_mteb(
     if not runnable:
         reasons = "; ".join(s.reason for s in scores)
         raise ValueError(f"none of the {len(selected)} requested tasks can run from {task_data}: {reasons}")
-    wrapped = load_mteb_model(model, device=device, embedding_cache=embedding_cache)
+    if isinstance(model, str):
+        wrapped = load_mteb_model(model, device=device, embedding_cache=embedding_cache)
+    else:
+        wrapped = model  # already an mteb model (e.g. eval.mteb_hybrid.HybridSearchModel)
     meta = wrapped.mteb_model_meta
     run = MtebRun(model=meta.name, revision=meta.revision, requested=len(selected), results_dir=Path(output))
     if runnable:

@@ -46,8 +46,11 @@ KIND_FAMILIES: dict[str, str] = {
     "inverted": "index",
     "lucene-impact": "index",
     "lucene-bm25": "index",
+    "hybrid": "index",
+    "reranked": "index",
     "model": "model",
     "onnx-encoder": "model",
+    "onnx-cross-encoder": "model",
     "opensearch-bulk": "export",
 }
 FAMILIES = ("index", "model", "export")

@@ -18,6 +18,9 @@ from retrieval.bm25 import BM25Retriever
 from retrieval.corpus import Document, load_corpus, load_qrels, load_queries, open_beir
 from retrieval.embed import Embeddings, embed_corpus
 from retrieval.encoders import DenseEncoder, Encoder, load_encoder
+from retrieval.hybrid import Hybrid
+from retrieval.hybrid_config import HybridConfig
+from retrieval.rerank import Reranker
 from retrieval.retriever import Retriever
 
 __all__ = [
@@ -27,6 +30,9 @@ __all__ = [
     "Embeddings",
     "Encoder",
     "Hits",
+    "Hybrid",
+    "HybridConfig",
+    "Reranker",
     "Retriever",
     "RetrieverProtocol",
     "embed_corpus",

@@ -12,15 +12,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from indexes.base import Hits
-from indexes.factory import INDEX_KINDS
 from indexes.io import read_meta
-from indexes.lucene import BM25_KIND
 from retrieval.corpus import CorpusSource, Document
+
+HYBRID_KIND = "hybrid"
+RERANKED_KIND = "reranked"
 
 
 @runtime_checkable
@@ -28,6 +29,8 @@ class RetrieverProtocol(Protocol):
     """What every Winnow retriever offers.
 
     Attributes:
+        kind: ``dense``, ``sparse`` (an encoder and a vector index), ``bm25``, ``hybrid`` (several fused)
+            or ``reranked`` (a retriever whose top hits a cross-encoder reorders).
         name: the model it retrieves with (an encoder's hub id or path; ``bm25``).
         index_spec: how its index is specified (``faiss:Flat``, ``inverted:impact=100``,
             ``lucene:bm25(...)``).
@@ -35,6 +38,9 @@ class RetrieverProtocol(Protocol):
     """
 
     index: Any
+
+    @property
+    def kind(self) -> str: ...
 
     @property
     def name(self) -> str: ...
@@ -54,8 +60,19 @@ class RetrieverProtocol(Protocol):
     def load(cls, directory: str | Path) -> RetrieverProtocol: ...
 
 
+#: How to open a saved folder, by the ``kind`` its ``meta.json`` names; each retriever module registers
+#: its own kinds when it is imported (``import retrieval`` imports them all).
+LOADERS: dict[str, Callable[..., RetrieverProtocol]] = {}
+
+
+def register_loader(kinds: Sequence[str], loader: Callable[..., RetrieverProtocol]) -> None:
+    """Make :func:`load_retriever` open folders of ``kinds`` with ``loader(directory, device=...)``."""
+    for kind in kinds:
+        LOADERS[kind] = loader
+
+
 def load_retriever(directory: str | Path, device: str | None = None) -> RetrieverProtocol:
-    """Open any folder written by ``winnow index``, ``Retriever.save`` or ``BM25Retriever.save``.
+    """Open any folder written by ``winnow index`` or a retriever's ``save``, by its ``meta.json`` kind.
 
     Args:
         directory: the saved folder (its ``meta.json`` names the index kind and the encoder).
@@ -63,20 +80,15 @@ def load_retriever(directory: str | Path, device: str | None = None) -> Retrieve
             place a FAISS index.
 
     Returns:
-        a :class:`~retrieval.bm25.BM25Retriever` for a Lucene BM25 folder, else a
-        :class:`~retrieval.retriever.Retriever` with the encoder ``meta.json`` names.
+        a :class:`~retrieval.retriever.Retriever` (dense or sparse: the encoder ``meta.json`` names),
+        a :class:`~retrieval.bm25.BM25Retriever`, a :class:`~retrieval.hybrid.Hybrid` (members opened
+        the same way) or a :class:`~retrieval.rerank.Reranker`.
     """
-    meta = read_meta(directory)
-    kind = meta.get("kind")
-    if kind == BM25_KIND:
-        from retrieval.bm25 import BM25Retriever
-
-        return BM25Retriever.load(directory)
-    if kind not in INDEX_KINDS:
+    kind = read_meta(directory).get("kind")
+    loader = LOADERS.get(str(kind))
+    if loader is None:
         raise ValueError(
             f"{Path(directory) / 'meta.json'}: kind {kind!r} is not a retriever's index; "
-            f"expected one of {', '.join(INDEX_KINDS)}"
+            f"expected one of {', '.join(LOADERS)}"
         )
-    from retrieval.retriever import Retriever
-
-    return Retriever.load(directory, device=device)
+    return loader(directory, device=device)

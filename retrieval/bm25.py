@@ -18,7 +18,8 @@ from pathlib import Path
 
 from indexes.base import Hits
 from indexes.factory import index_spec
-from indexes.lucene import LuceneBM25Index
+from indexes.lucene import BM25_KIND, LuceneBM25Index
+from retrieval.base import register_loader
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class BM25Retriever:
     """
 
     name = BM25_MODEL
+    kind = BM25_MODEL
 
     def __init__(self, k1: float = 0.9, b: float = 0.4, threads: int | None = None) -> None:
         self.index = LuceneBM25Index(k1=k1, b=b, threads=threads)
@@ -74,3 +76,6 @@ class BM25Retriever:
         retriever = cls.__new__(cls)
         retriever.index = LuceneBM25Index.load(directory)
         return retriever
+
+
+register_loader([BM25_KIND], lambda directory, device=None: BM25Retriever.load(directory))

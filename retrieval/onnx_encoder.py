@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 SPARSE_BATCH = 8
 
 
-def _providers(device: str | None) -> list[str]:
+def onnx_providers(device: str | None) -> list[str]:
+    """onnxruntime execution providers for ``device`` (CUDA first when asked for or auto and present)."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
@@ -63,7 +64,7 @@ class OnnxEncoder:
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(
-            str(self.directory / MODEL_FILE), sess_options=options, providers=_providers(device)
+            str(self.directory / MODEL_FILE), sess_options=options, providers=onnx_providers(device)
         )
         self.input_names = [i.name for i in self.session.get_inputs()]
         weights = self.directory / QUERY_WEIGHTS_FILE

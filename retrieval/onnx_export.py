@@ -79,6 +79,17 @@ def _load(model_name: str) -> _Loaded:
     return _Loaded(model, "sparse" if sparse else "dense", chain, transformer, query_weights)
 
 
+def is_cross_encoder(model_name: str | Path) -> bool:
+    """True when the model's config names a sequence-classification head (a CrossEncoder reranker)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(str(model_name))
+    except (OSError, ValueError):
+        return False
+    return any(a.endswith("ForSequenceClassification") for a in config.architectures or [])
+
+
 def _check_architecture(model_name: str, config: Any) -> None:
     model_type = getattr(config, "model_type", None)
     if model_type not in SUPPORTED_MODEL_TYPES:
@@ -188,22 +199,7 @@ def export_onnx(
         if optimize:
             _optimize(graph, optimize, config)
         if quantize == "int8":
-            import onnx
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            quantized = work / "model_int8.onnx"
-            # Per-channel int8 weights for the MatMuls only: embeddings and LayerNorms stay fp32
-            # (quantising the embedding Gather costs far more accuracy than time it saves).
-            quantize_dynamic(
-                str(graph),
-                str(quantized),
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["MatMul"],
-                # Fused (com.microsoft) nodes from --optimize defeat shape inference without this.
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-            )
-            quantized.replace(graph)
+            quantize_int8(graph)
         with atomic_directory(out_dir) as tmp:
             shutil.copy(graph, tmp / MODEL_FILE)
             tokenizer.save_pretrained(str(tmp))
@@ -232,6 +228,26 @@ def export_onnx(
         "exported %s (%s) to %s; cosine to PyTorch >= %.5f", model_name, loaded.kind, out_dir, agreement
     )
     return Path(out_dir)
+
+
+def quantize_int8(graph: Path) -> None:
+    """Replace ``graph`` by its dynamic int8 quantisation: per-channel int8 weights for the MatMuls only;
+    embeddings and LayerNorms stay fp32 (quantising the embedding Gather costs far more accuracy than
+    time it saves)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = graph.with_name(f"{graph.stem}_int8.onnx")
+    quantize_dynamic(
+        str(graph),
+        str(quantized),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul"],
+        # Fused (com.microsoft) nodes from --optimize defeat shape inference without this.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    quantized.replace(graph)
 
 
 def _normalizes(model: Any) -> bool:

@@ -21,9 +21,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from indexes.base import Hits, Index
-from indexes.factory import index_factory, index_spec, load_index, parse_index_spec
+from indexes.factory import INDEX_KINDS, index_factory, index_spec, load_index, parse_index_spec
 from indexes.io import read_meta
 from indexes.lucene import BM25_KIND
+from retrieval.base import register_loader
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 from retrieval.embed import Embeddings, embed_corpus
 from retrieval.encoders import Encoder, index_metric, load_encoder
@@ -141,6 +142,11 @@ class Retriever:
         if index.dim != encoder.dim:
             raise ValueError(f"index dimension {index.dim} does not match encoder dimension {encoder.dim}")
         self.index = index
+
+    @property
+    def kind(self) -> str:
+        """``dense`` or ``sparse``: the encoder's kind."""
+        return self.encoder.kind
 
     @property
     def name(self) -> str:
@@ -261,3 +267,6 @@ class Retriever:
         check_encoder_identity(directory, meta, name, given=encoder is not None, force=force)
         index = load_index(directory, device=device)
         return cls(encoder or load_encoder(name, device=device), index=index)
+
+
+register_loader([kind for kind in INDEX_KINDS if kind != BM25_KIND], Retriever.load)

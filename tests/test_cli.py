@@ -241,7 +241,7 @@ def test_model_and_index_dir_are_mutually_exclusive(tiny_beir, capsys) -> None:
     assert "not allowed with argument" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["eval", "beir", "--data", str(tiny_beir)])
-    assert "one of the arguments --model --index-dir is required" in capsys.readouterr().err
+    assert "one of the arguments --model --index-dir --member --hybrid is required" in capsys.readouterr().err
 
 
 @pytest.mark.lucene
@@ -251,7 +251,7 @@ def test_bm25_index_folder_is_evaluated_and_searched(tiny_beir, tmp_path, capsys
     assert (
         main(["-q", "index", "--model", "bm25", "--corpus", str(tiny_beir), "--output", str(index_dir)]) == 0
     )
-    assert "indexed 6 documents with BM25" in capsys.readouterr().out
+    assert "indexed 6 documents with bm25 (lucene:bm25" in capsys.readouterr().out
     results = {}
     for source in (["--model", "bm25"], ["--index-dir", str(index_dir)]):
         out = tmp_path / f"{source[0][2:]}.json"

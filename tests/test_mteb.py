@@ -156,3 +156,21 @@ def test_sparse_search_model_returns_the_exact_top_k(no_network) -> None:
         top = [j for j in np.argsort(-scores[row], kind="stable")[:10] if scores[row, j] > 0]
         assert list(got[qid]) == [doc_ids[j] for j in top]  # best first, only documents sharing a term
         np.testing.assert_allclose(list(got[qid].values()), scores[row, top], rtol=1e-5)
+
+
+def test_hybrid_through_search_protocol_equals_eval_beir(
+    tiny_model_dir, task_data, tmp_path, no_network
+) -> None:
+    from tests.test_hybrid import build_tiny_model
+
+    second = build_tiny_model(tmp_path / "second", seed=1)
+    members = ["--member", f"dense={tiny_model_dir}", "--member", f"dense={second}", "--fusion", "convex"]
+    beir = tmp_path / "beir.json"
+    data = str(task_data / "beir" / "scifact")
+    assert main(["-q", "eval", "beir", *members, "--data", data, "--output", str(beir)]) == 0
+    out = tmp_path / "mteb"
+    argv = ["-q", "eval", "mteb", *members, "--tasks", "SciFact", "--data-dir", str(task_data)]
+    assert main([*argv, "--output", str(out)]) == 0
+    (result,) = out.glob("results/winnow__hybrid-dense-dense/*/SciFact.json")
+    mteb_ndcg = json.loads(result.read_text())["scores"]["test"][0]["ndcg_at_10"]
+    assert mteb_ndcg == pytest.approx(json.loads(beir.read_text())["metrics"]["ndcg@10"], abs=1e-4)

@@ -7,13 +7,22 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from retrieval.cli import data_cmd, eval_cmd, export_cmd, index_cmd, models_cmd, search_cmd, train_cmd
+from retrieval.cli import (
+    data_cmd,
+    eval_cmd,
+    export_cmd,
+    index_cmd,
+    models_cmd,
+    search_cmd,
+    train_cmd,
+    tune_cmd,
+)
 from retrieval.cli.options import check_numeric_flags, warn_deprecated
 from retrieval.settings import configure_logging
 
 logger = logging.getLogger("winnow")
 
-SUBCOMMANDS = (data_cmd, models_cmd, train_cmd, index_cmd, search_cmd, eval_cmd, export_cmd)
+SUBCOMMANDS = (data_cmd, models_cmd, train_cmd, index_cmd, search_cmd, eval_cmd, tune_cmd, export_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

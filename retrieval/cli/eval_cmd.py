@@ -21,6 +21,15 @@ from eval.report import (
 from indexes.io import write_json_atomic
 from retrieval.base import RetrieverProtocol, load_retriever
 from retrieval.bm25 import BM25_MODEL, BM25Retriever
+from retrieval.cli.hybrid_options import (
+    add_hybrid_options,
+    add_rerank_options,
+    check_rerank_args,
+    hybrid_config,
+    hybrid_retriever,
+    is_hybrid_request,
+    with_reranker,
+)
 from retrieval.cli.options import (
     add_data_dir_option,
     add_device_option,
@@ -44,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     system.add_argument(
         "--index-dir",
         metavar="DIR",
-        help="directory written by `winnow index` (dense, sparse or BM25): scored without re-encoding",
+        help="directory written by `winnow index` (dense, sparse, BM25, hybrid): scored without re-encoding",
     )
+    add_hybrid_options(beir, system)
     beir.add_argument("--data", required=True, help="BEIR folder, or a data set name under DATA_ROOT/beir/")
     add_data_dir_option(beir)
     beir.add_argument("--split", default="test", help="qrels split (default test)")
@@ -68,13 +78,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     beir.add_argument("--output", default=None, help="write the result JSON here")
     add_encoder_options(beir)
     add_index_options(beir)
+    add_rerank_options(beir)
     beir.set_defaults(func=run_beir)
     mteb = targets.add_parser(
         "mteb", help="score models on MTEB tasks or a benchmark (mteb's own evaluators)"
     )
-    mteb.add_argument(
-        "--model", action="append", required=True, help="hub id or model directory (repeatable)"
-    )
+    mteb_system = mteb.add_mutually_exclusive_group(required=True)
+    mteb_system.add_argument("--model", action="append", help="hub id or model directory (repeatable)")
+    add_hybrid_options(mteb, mteb_system)
+    add_rerank_options(mteb)
     which = mteb.add_mutually_exclusive_group(required=True)
     which.add_argument("--benchmark", help='an mteb benchmark, e.g. "MTEB(eng, v2)"')
     which.add_argument(
@@ -134,6 +146,17 @@ def run_mteb_cmd(args: argparse.Namespace) -> int:
     if args.data_dir and not Path(args.data_dir).is_dir():
         raise FileNotFoundError(f"--data-dir {args.data_dir} is not a directory")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    check_rerank_args(args)
+    config = hybrid_config(args)
+    models: list = list(args.model or [])
+    if config is not None:
+        from eval.mteb_hybrid import HybridSearchModel
+
+        models = [
+            HybridSearchModel(config, rerank=args.rerank, rerank_depth=args.rerank_depth, device=args.device)
+        ]
+    elif args.rerank:
+        raise ValueError("--rerank in `eval mteb` reranks a hybrid: add --member (repeatable) or --hybrid")
     runs = [
         run_mteb(
             m,
@@ -145,7 +168,7 @@ def run_mteb_cmd(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             embedding_cache=args.embedding_cache,
         )
-        for m in args.model
+        for m in models
     ]
     summary = markdown_summary(runs)
     print(summary, end="")
@@ -228,14 +251,22 @@ def run_beir(args: argparse.Namespace) -> int:
     params = parse_search_params(args.search_param)
     if args.index:
         parse_index_spec(args.index)
+    check_rerank_args(args)
+    config = hybrid_config(args)  # member specs and fusion flags checked before a model loads
     if args.index_dir:
         retriever, model_name = _saved_retriever(args)
+    elif is_hybrid_request(args):
+        if args.index or params:
+            raise ValueError("hybrid members take their index spec as dense=MODEL@SPEC; drop --index")
+        retriever = hybrid_retriever(args, config, max_length=args.max_length)
+        model_name = retriever.name
     elif args.model == BM25_MODEL:
         retriever, model_name = BM25Retriever(), args.model
     else:
         encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
         retriever = Retriever(encoder, index=args.index, search_params=params)
         model_name = args.model
+    retriever = with_reranker(args, retriever, documents=data.root / "corpus.jsonl")
     result = evaluate(
         retriever,
         data,
@@ -243,7 +274,7 @@ def run_beir(args: argparse.Namespace) -> int:
         metrics=args.metric or DEFAULT_METRICS,
         top_k=args.top_k,
         batch_size=args.batch_size,
-        build=not args.index_dir,
+        build=None if is_hybrid_request(args) else not args.index_dir,
         model_name=model_name,
         skip_queries=args.skip_queries,
     )

@@ -12,7 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("export", help="export a model")
     formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
     onnx = formats.add_parser("onnx", help="export to ONNX for onnxruntime")
-    onnx.add_argument("--model", required=True, help="hub id or model directory (dense, or a SPLADE MLM)")
+    onnx.add_argument(
+        "--model",
+        required=True,
+        help="hub id or model directory (dense, a SPLADE MLM, or a CrossEncoder reranker)",
+    )
     add_option(
         onnx,
         "--output",
@@ -49,13 +53,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_onnx(args: argparse.Namespace) -> int:
     from indexes.io import check_output
-    from retrieval.onnx_export import export_onnx
+    from retrieval.onnx_export import export_onnx, is_cross_encoder
 
     check_output(args.output, "model")  # before loading and tracing the model
 
-    path = export_onnx(
-        args.model, args.output, optimize=args.optimize, quantize=args.quantize, opset=args.opset
-    )
+    if is_cross_encoder(args.model):
+        from retrieval.onnx_cross import export_cross_encoder
+
+        if args.optimize:
+            raise ValueError(
+                "--optimize applies to encoders; a cross-encoder exports plain or --quantize int8"
+            )
+        path = export_cross_encoder(args.model, args.output, quantize=args.quantize, opset=args.opset)
+    else:
+        path = export_onnx(
+            args.model, args.output, optimize=args.optimize, quantize=args.quantize, opset=args.opset
+        )
     print(f"exported {args.model} to {path}")
     return 0
 

@@ -8,6 +8,15 @@ import logging
 from indexes.io import check_output
 from indexes.lock import output_lock
 from retrieval.bm25 import BM25_MODEL, BM25Retriever
+from retrieval.cli.hybrid_options import (
+    add_hybrid_options,
+    add_rerank_options,
+    check_rerank_args,
+    hybrid_config,
+    hybrid_retriever,
+    is_hybrid_request,
+    with_reranker,
+)
 from retrieval.cli.options import (
     add_data_dir_option,
     add_encoder_options,
@@ -24,9 +33,9 @@ logger = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("index", help="encode a corpus and write an index directory")
-    parser.add_argument(
-        "--model", required=True, help="hub id or model directory, or bm25 (Lucene BM25 through pyserini)"
-    )
+    system = parser.add_mutually_exclusive_group(required=True)
+    system.add_argument("--model", help="hub id or model directory, or bm25 (Lucene BM25 through pyserini)")
+    add_hybrid_options(parser, system)
     parser.add_argument(
         "--corpus", required=True, help="BEIR folder, corpus.jsonl, or a data set name under DATA_ROOT/beir/"
     )
@@ -39,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_encoder_options(parser)
     add_index_options(parser)
+    add_rerank_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -55,16 +65,23 @@ def build_index(args: argparse.Namespace) -> int:
     corpus = resolve_corpus(args.corpus, args.data_dir)
     n_docs = sum(1 for _ in iter_corpus(corpus))  # a bad line fails now, before a model loads
     logger.info("%s: %d documents", corpus, n_docs)
-    if args.model == BM25_MODEL:
+    check_rerank_args(args)
+    config = hybrid_config(args)  # member specs and fusion flags checked before a model loads
+    if is_hybrid_request(args):
+        if args.index or params:
+            raise ValueError("hybrid members take their index spec as dense=MODEL@SPEC; drop --index")
+        retriever = hybrid_retriever(args, config, max_length=args.max_length)
+    elif args.model == BM25_MODEL:
         if args.index or params:
             raise ValueError("--model bm25 builds its own Lucene index; drop --index and --search-param")
-        bm25 = BM25Retriever().build(corpus)
-        path = bm25.save(args.output)
-        print(f"indexed {len(bm25.index)} documents with BM25 into {path}")
-        return 0
-    encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
-    retriever = Retriever(encoder, index=args.index, search_params=params)
+        retriever = BM25Retriever()
+    else:
+        encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
+        retriever = Retriever(encoder, index=args.index, search_params=params)
+    retriever = with_reranker(args, retriever)
     retriever.build(corpus, batch_size=args.batch_size, cache_dir=args.cache_dir)
     path = retriever.save(args.output)
-    print(f"indexed {len(retriever.index)} documents with {encoder.name} into {path}")
+    print(
+        f"indexed {len(retriever.index)} documents with {retriever.name} ({retriever.index_spec}) into {path}"
+    )
     return 0
