@@ -31,7 +31,7 @@ def comparison_rows(results: Sequence[dict[str, Any]]) -> tuple[list[str], list[
     metrics = list(dict.fromkeys(m for r in results for m in r["metrics"]))
     header = ["model", "dataset", "split", *metrics]
     rows = [
-        [str(r.get("model", "?")), str(r.get("dataset", "?")), str(r.get("split", "?"))]
+        [result_label(r), str(r.get("dataset", "?")), str(r.get("split", "?"))]
         + [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else "" for m in metrics]
         for r in results
     ]
@@ -73,6 +73,30 @@ def per_query_of(result: dict[str, Any], metric: str, source: str) -> dict[str, 
     return {str(q): float(v) for q, v in per_query[metric].items()}
 
 
+def result_label(result: dict[str, Any], default: str = "?") -> str:
+    """A result's model, with a hybrid's fusion settings and a reranker when it records them, so two
+    hybrids of the same members stay apart: ``hybrid-convex(...) [zscore, w 0.5/0.5, depth 1000]``."""
+    label = str(result.get("model", default))
+    system = result.get("system")
+    if not isinstance(system, dict):
+        return label
+    settings = []
+    if system.get("fusion") == "convex":
+        settings.append(str(system.get("normalize")))
+    if system.get("fusion") == "rrf" and system.get("rrf_k") not in (None, 60, 60.0):
+        settings.append(f"k {system['rrf_k']:g}")
+    if system.get("weights"):
+        settings.append("w " + "/".join(f"{w:g}" for w in system["weights"]))
+    if system.get("depth"):
+        depths = sorted(set(system["depth"]))
+        settings.append("depth " + "/".join(str(d) for d in depths))
+    if settings:
+        label += f" [{', '.join(settings)}]"
+    if isinstance(system.get("reranker"), dict):
+        label += f" + rerank {system['reranker'].get('model')} @{system['reranker'].get('depth')}"
+    return label
+
+
 def load_pooled(spec: str, metric: str) -> tuple[str, dict[str, float]]:
     """Label and per-query ``metric`` scores of ``spec``: one result file, or comma-joined files (seeds
     of one system) averaged per query."""
@@ -83,7 +107,7 @@ def load_pooled(spec: str, metric: str) -> tuple[str, dict[str, float]]:
         raise ValueError(f"{spec!r}: expected a result JSON path, or several joined by commas")
     results = load_results(paths)
     runs = [per_query_of(r, metric, p) for r, p in zip(results, paths, strict=True)]
-    label = str(results[0].get("model", paths[0]))
+    label = result_label(results[0], paths[0])
     if len(paths) > 1:
         label = f"{label} (mean of {len(paths)} runs)"
     return label, average_runs(runs, paths)
@@ -185,6 +209,6 @@ def beir_chart(results: Sequence[dict[str, Any]], path: str | Path, metric: str 
     scores: dict[str, dict[str, float]] = {}
     for r in results:
         if metric in r["metrics"]:
-            scores.setdefault(str(r.get("model", "?")), {})[str(r.get("dataset", "?"))] = r["metrics"][metric]
+            scores.setdefault(result_label(r), {})[str(r.get("dataset", "?"))] = r["metrics"][metric]
     series = {model: [by_set.get(d) for d in datasets] for model, by_set in scores.items()}
     return bar_chart(datasets, series, path, ylabel=metric)
