@@ -126,7 +126,8 @@ class LossConfig:
 
     Attributes:
         name: ``mnrl`` (sentence-transformers' MultipleNegativesRankingLoss), ``gist`` (cached-guide
-            GIST), ``st_gist`` (sentence-transformers' GISTEmbedLoss, guide run every step).
+            GIST), ``st_gist`` (sentence-transformers' GISTEmbedLoss, guide run every step); for
+            ``kind: cross`` ``bce`` (pointwise) or ``mnrl`` (``trainers.cross``).
         temperature: softmax temperature of the contrastive term (``mnrl`` uses scale = 1/temperature).
         contrast_anchors: add anchor-anchor terms (GIST paper).
         contrast_positives: add positive-positive terms (GIST paper).
@@ -156,7 +157,7 @@ class LossConfig:
             row's positive, or a relevant document past ``data.max_positives``).
     """
 
-    name: Literal["mnrl", "gist", "st_gist"] = "gist"
+    name: Literal["mnrl", "gist", "st_gist", "bce"] = "gist"
     temperature: float = 0.05
     contrast_anchors: bool = False
     contrast_positives: bool = False
@@ -274,11 +275,12 @@ class TrainingConfig:
 class TrainConfig:
     """A whole training recipe.
 
+    ``kind``: ``dense`` (bi-encoder), ``sparse`` (inference-free SPLADE) or ``cross`` (a reranker).
     ``cache_dir`` holds what frozen models computed (embeddings, mined negatives, teacher scores,
     clusters), keyed by model, settings and texts, so it is safe to share between runs and checkouts.
     """
 
-    kind: Literal["dense", "sparse"] = "dense"
+    kind: Literal["dense", "sparse", "cross"] = "dense"
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     output: str | None = None
     cache_dir: str = field(default_factory=default_cache_dir)

@@ -170,7 +170,9 @@ def check_config(config: Any, where: str = "config") -> None:
             f"{where}: mining.range_max must be > mining.range_min; got range_max="
             f"{config.mining.range_max}, range_min={config.mining.range_min}"
         )
-    if config.loss.name in ("gist", "st_gist") and config.guide is None:
+    if config.kind == "cross":
+        check_cross(config, where)
+    if config.kind != "cross" and config.loss.name in ("gist", "st_gist") and config.guide is None:
         raise ConfigError(f"{where}: loss.name={config.loss.name!r} needs a guide section")
     if config.loss.distill and not config.teachers:
         raise ConfigError(
@@ -223,6 +225,43 @@ def check_config(config: Any, where: str = "config") -> None:
         raise ConfigError(f"{where}: loss.margin_scale 'auto' is for sparse recipes; give a number")
     if config.kind == "sparse" and config.loss.name == "st_gist":
         raise ConfigError(f"{where}: loss.name 'st_gist' is dense only; use gist or mnrl")
+    if config.loss.name == "bce" and config.kind != "cross":
+        raise ConfigError(f"{where}: loss.name 'bce' trains cross-encoders (kind: cross)")
+
+
+def check_cross(config: Any, where: str = "config") -> None:
+    """The rules of a cross-encoder recipe (``kind: cross``, ``trainers.cross``)."""
+    loss = config.loss
+    if loss.distill == "margin_mse":
+        if loss.contrastive_weight:
+            raise ConfigError(
+                f"{where}: a cross-encoder trains on one objective: with loss.distill 'margin_mse' set "
+                f"loss.contrastive_weight to 0 (got {loss.contrastive_weight})"
+            )
+        if loss.margin_scale == "auto":
+            raise ConfigError(f"{where}: loss.margin_scale 'auto' is for sparse recipes; give a number")
+    elif loss.distill is not None:
+        raise ConfigError(f"{where}: loss.distill {loss.distill!r}: cross-encoders distil with 'margin_mse'")
+    elif loss.name not in ("bce", "mnrl"):
+        raise ConfigError(f"{where}: loss.name {loss.name!r}: cross-encoders train with 'bce' or 'mnrl'")
+    elif loss.name == "bce" and config.sampler.name != "random":
+        raise ConfigError(
+            f"{where}: loss.name 'bce' reads every (query, document) pair once per epoch in shuffled "
+            f"batches; sampler {config.sampler.name!r} draws rows per query: use sampler random"
+        )
+    if not config.mining.enabled:
+        raise ConfigError(f"{where}: a cross-encoder learns from mined negatives (mining.enabled: true)")
+    miners = [config.mining.model, *config.mining.extra_models]
+    if "student" in miners:
+        raise ConfigError(
+            f"{where}: mining model 'student': a cross-encoder cannot search a corpus; mine with bm25, "
+            "guide or a dense model id"
+        )
+    if config.data.dev_corpus == "full":
+        raise ConfigError(
+            f"{where}: data.dev_corpus 'full': a cross-encoder is scored on dev by reranking BM25's "
+            "top candidates; leave data.dev_corpus unset"
+        )
 
 
 def model_keys(config: Any) -> list[tuple[str, str]]:

@@ -39,7 +39,9 @@ DEV_CORPORA: tuple[str, ...] = get_args(DevCorpus)
 DEV_NAME = "dev"
 FULL_METRIC = f"eval_{DEV_NAME}_ndcg@10"
 SAMPLE_METRIC = f"eval_{DEV_NAME}_cosine_ndcg@10"
-DEV_METRICS = (FULL_METRIC, SAMPLE_METRIC)
+RERANK_NAME = f"{DEV_NAME}_rerank"  # cross-encoders: BM25's top candidates reranked (trainers.cross)
+RERANK_METRIC = f"eval_{RERANK_NAME}_ndcg@10"
+DEV_METRICS = (FULL_METRIC, SAMPLE_METRIC, RERANK_METRIC)
 
 
 def dev_score(entry: Mapping[str, Any]) -> float | None:
@@ -67,6 +69,8 @@ def scoring_length(model: Any, max_length: int | None) -> Iterator[None]:
 
 def dev_metric(evaluator: Any) -> str:
     """The log key of ``evaluator``'s nDCG@10 (``metric_for_best_model``)."""
+    if getattr(evaluator, "name", None) == RERANK_NAME:
+        return RERANK_METRIC
     return FULL_METRIC if isinstance(evaluator, BeirDevEvaluator) else SAMPLE_METRIC
 
 

@@ -1,4 +1,4 @@
-"""``winnow train CONFIG.yaml``: run a training recipe (dense or sparse)."""
+"""``winnow train CONFIG.yaml``: run a training recipe (dense, sparse or cross-encoder)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from retrieval.settings import DATA_ENV, DEFAULT_DATA_ROOT
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("train", help="train a model from a YAML recipe")
+    parser = sub.add_parser(
+        "train", help="train a model (bi-encoder, sparse or cross-encoder) from a YAML recipe"
+    )
     parser.add_argument("config", help="YAML recipe (see configs/)")
     parser.add_argument(
         "--output", default=None, help="model directory to write (default: the recipe's output)"
@@ -66,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
             from trainers.dense import train_dense
 
             path = train_dense(config, output, resume=args.resume)
+        elif config.kind == "cross":
+            from trainers.cross import train_cross
+
+            path = train_cross(config, output, resume=args.resume)
         else:
             from trainers.sparse import train_sparse
 
