@@ -5,7 +5,10 @@ An index spec string names the backend and its options:
 - ``faiss:FACTORY``: a dense FAISS index from a faiss factory string (``faiss:Flat``, ``faiss:HNSW32``,
   ``faiss:IVF1024,PQ32``; a bare ``faiss`` is ``faiss:Flat``);
 - ``inverted[:impact[=SCALE]]``: the embedded exact inverted index, float weights or integer impacts;
-- ``lucene[:impact=SCALE]``: a Lucene impact index through pyserini (integer impacts, scale 100 by default).
+- ``lucene[:impact=SCALE]``: a Lucene impact index through pyserini (integer impacts, scale 100 by default);
+- ``milvus[:TYPE[,NAME=VALUE...]]``: a Milvus collection, dense or sparse (``milvus`` is exact: ``FLAT``
+  or ``SPARSE_INVERTED_INDEX``; ``milvus:HNSW,M=16,efConstruction=200``, ``milvus:IVF_FLAT,nlist=1024``),
+  in Milvus Lite inside the index folder or on the server ``uri=`` names (:mod:`indexes.milvus`).
 
 :func:`load_index` opens any index folder by the ``kind`` its ``meta.json`` names.
 
@@ -29,15 +32,18 @@ from indexes.inverted import KIND as INVERTED_KIND
 from indexes.inverted import InvertedIndex
 from indexes.io import read_meta
 from indexes.lucene import BM25_KIND, IMPACT_KIND, LuceneBM25Index, LuceneImpactIndex
+from indexes.milvus import KIND as MILVUS_KIND
+from indexes.milvus import MilvusIndex
 
-INDEX_BACKENDS = ("faiss", "inverted", "lucene")
+INDEX_BACKENDS = ("faiss", "inverted", "lucene", "milvus")
 INDEX_SPECS = (
     "faiss:FACTORY (dense; e.g. faiss:Flat, faiss:HNSW32, faiss:IVF1024,PQ32), "
     "inverted[:impact[=SCALE]] (sparse, embedded exact index; float weights or integer impacts), "
-    "lucene[:impact=SCALE] (sparse, Lucene impact index through pyserini)"
+    "lucene[:impact=SCALE] (sparse, Lucene impact index through pyserini), "
+    "milvus[:TYPE[,NAME=VALUE...]] (dense or sparse, a Milvus collection; exact by default)"
 )
 DEFAULT_IMPACT_SCALE = 100.0
-INDEX_KINDS = (FAISS_KIND, INVERTED_KIND, IMPACT_KIND, BM25_KIND)
+INDEX_KINDS = (FAISS_KIND, INVERTED_KIND, IMPACT_KIND, BM25_KIND, MILVUS_KIND)
 
 
 def parse_index_spec(spec: str) -> tuple[str, str]:
@@ -51,9 +57,33 @@ def parse_index_spec(spec: str) -> tuple[str, str]:
         raise ValueError(f"unknown index {spec!r}; expected one of: {INDEX_SPECS}")
     if backend == "faiss":
         return backend, arg or "Flat"
+    if backend == "milvus":
+        milvus_options(arg)  # checked here, before any work
+        return backend, arg
     if arg and not (arg == "impact" or arg.startswith("impact=")):
         raise ValueError(f"index {spec!r}: unknown option {arg!r}; expected impact or impact=SCALE")
     return backend, arg
+
+
+def milvus_options(arg: str) -> tuple[str | None, dict[str, Any]]:
+    """``"HNSW,M=16,efConstruction=200"`` -> ``("HNSW", {"M": 16, "efConstruction": 200})``; ``""`` -> the
+    default (exact) index type."""
+    if not arg:
+        return None, {}
+    index_type, *pairs = arg.split(",")
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"index 'milvus:{arg}': {pair!r} is not NAME=VALUE")
+        try:
+            params[name] = int(value)
+        except ValueError:
+            try:
+                params[name] = float(value)
+            except ValueError:
+                params[name] = value
+    return index_type.upper(), params
 
 
 def impact_scale(backend: str, arg: str) -> float | None:
@@ -78,6 +108,8 @@ def index_factory(
     vocabulary: Sequence[str] | None = None,
     device: str = "auto",
     search_params: dict[str, Any] | None = None,
+    sparse: bool = False,
+    uri: str | None = None,
 ) -> Index:
     """A new, empty index of the kind ``spec`` names.
 
@@ -88,7 +120,10 @@ def index_factory(
         vocabulary: token string of every dimension, for sparse indexes (saved with an inverted index,
             required by Lucene, whose terms they are); ignored by FAISS.
         device: ``auto``, ``cpu`` or ``gpu`` for a FAISS index.
-        search_params: FAISS search-time parameters (``{"nprobe": 32}``, ``{"efSearch": 128}``).
+        search_params: FAISS search-time parameters (``{"nprobe": 32}``, ``{"efSearch": 128}``), or Milvus
+            ones (``{"ef": 64}``, ``{"nprobe": 16}``).
+        sparse: a sparse Milvus collection (the other backends are dense or sparse by kind).
+        uri: the Milvus server of a ``milvus`` index (``None``: Milvus Lite in the index folder).
 
     Example:
         >>> index_factory("faiss:IVF1024,PQ32", 768, metric="ip", search_params={"nprobe": 16})
@@ -97,6 +132,17 @@ def index_factory(
     backend, arg = parse_index_spec(spec)
     if backend == "faiss":
         return FaissIndex(dim, arg, metric=metric, device=device, search_params=search_params)
+    if backend == "milvus":
+        index_type, params = milvus_options(arg)
+        return MilvusIndex(
+            dim,
+            metric,
+            sparse=sparse,
+            index_type=index_type,
+            index_params=params,
+            search_params=search_params,
+            uri=uri,
+        )
     if metric != "ip":
         raise ValueError(f"index {spec!r} scores inner products; got metric {metric!r}, expected ip")
     if search_params:
@@ -119,6 +165,9 @@ def index_spec(index: Any) -> str:
         return f"faiss:{index.factory}"
     if isinstance(index, LuceneBM25Index):
         return f"lucene:bm25(k1={index.k1:g},b={index.b:g})"
+    if isinstance(index, MilvusIndex):
+        params = "".join(f",{name}={value}" for name, value in index.index_params.items())
+        return f"milvus:{index.index_type}{params}"
     backend = "inverted" if isinstance(index, InvertedIndex) else "lucene"
     scale = getattr(index, "impact_scale", None)
     return f"{backend}:impact={scale:g}" if scale is not None else backend
@@ -146,6 +195,8 @@ def load_index(directory: str | Path, device: str | None = None) -> Index | Luce
         return LuceneImpactIndex.load(directory)
     if kind == BM25_KIND:
         return LuceneBM25Index.load(directory)
+    if kind == MILVUS_KIND:
+        return MilvusIndex.load(directory)
     raise ValueError(
         f"{Path(directory) / 'meta.json'}: kind {kind!r} is not an index; "
         f"expected one of {', '.join(INDEX_KINDS)}"

@@ -46,6 +46,7 @@ KIND_FAMILIES: dict[str, str] = {
     "inverted": "index",
     "lucene-impact": "index",
     "lucene-bm25": "index",
+    "milvus": "index",
     "hybrid": "index",
     "reranked": "index",
     "model": "model",

@@ -42,14 +42,19 @@ def default_index_spec(encoder: Encoder) -> str:
 
 
 def make_index(
-    spec: str | None, encoder: Encoder, search_params: dict[str, Any] | None, device: str
+    spec: str | None,
+    encoder: Encoder,
+    search_params: dict[str, Any] | None,
+    device: str,
+    milvus_uri: str | None = None,
 ) -> Index:
     """A new, empty index of the kind ``spec`` names (None: the default), checked against the encoder:
-    a dense encoder needs ``faiss:FACTORY``, a sparse one ``inverted`` or ``lucene``."""
+    a dense encoder needs ``faiss:FACTORY`` or ``milvus``, a sparse one ``inverted``, ``lucene`` or
+    ``milvus`` (on the server ``milvus_uri``; ``None``: Milvus Lite)."""
     spec = spec or default_index_spec(encoder)
     backend, _ = parse_index_spec(spec)
-    if (backend == "faiss") != (encoder.kind == "dense"):
-        want = "faiss:FACTORY" if encoder.kind == "dense" else "inverted or lucene"
+    if backend != "milvus" and (backend == "faiss") != (encoder.kind == "dense"):
+        want = "faiss:FACTORY or milvus" if encoder.kind == "dense" else "inverted, lucene or milvus"
         raise ValueError(
             f"index {spec!r} does not fit the {encoder.kind} encoder {encoder.name!r}; use {want}"
         )
@@ -60,6 +65,8 @@ def make_index(
         vocabulary=encoder.vocabulary,
         device=device,
         search_params=search_params,
+        sparse=encoder.kind == "sparse",
+        uri=milvus_uri,
     )
 
 
@@ -124,9 +131,11 @@ class Retriever:
     Args:
         encoder: the model that embeds queries and documents.
         index: an index spec (``faiss:Flat``, ``faiss:HNSW32``, ``faiss:IVF1024,PQ32`` for dense
-            encoders; ``inverted``, ``inverted:impact=100``, ``lucene`` for sparse ones), or an index.
+            encoders; ``inverted``, ``inverted:impact=100``, ``lucene`` for sparse ones; ``milvus`` for
+            either), or an index.
         search_params: faiss search-time parameters (``{"nprobe": 32}``, ``{"efSearch": 128}``).
         device: ``auto``, ``cpu`` or ``gpu`` for the index.
+        milvus_uri: the Milvus server of a ``milvus`` index (``None``: Milvus Lite in the index folder).
     """
 
     def __init__(
@@ -135,10 +144,11 @@ class Retriever:
         index: str | Index | None = None,
         search_params: dict[str, Any] | None = None,
         device: str = "auto",
+        milvus_uri: str | None = None,
     ) -> None:
         self.encoder = encoder
         if index is None or isinstance(index, str):
-            index = make_index(index, encoder, search_params, device)
+            index = make_index(index, encoder, search_params, device, milvus_uri)
         if index.dim != encoder.dim:
             raise ValueError(f"index dimension {index.dim} does not match encoder dimension {encoder.dim}")
         self.index = index

@@ -36,6 +36,7 @@ from retrieval.cli.options import (
     add_encoder_options,
     add_index_options,
     add_option,
+    check_milvus_uri,
     parse_search_params,
 )
 from retrieval.corpus import open_beir
@@ -249,6 +250,7 @@ def run_beir(args: argparse.Namespace) -> int:
     check_metrics(args.metric or DEFAULT_METRICS, args.top_k)
     data.judged(args.split)  # split, qrels, queries and corpus checked (and cached) before a model
     params = parse_search_params(args.search_param)
+    check_milvus_uri(args)
     if args.index:
         parse_index_spec(args.index)
     check_rerank_args(args)
@@ -264,7 +266,7 @@ def run_beir(args: argparse.Namespace) -> int:
         retriever, model_name = BM25Retriever(), args.model
     else:
         encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
-        retriever = Retriever(encoder, index=args.index, search_params=params)
+        retriever = Retriever(encoder, index=args.index, search_params=params, milvus_uri=args.milvus_uri)
         model_name = args.model
     retriever = with_reranker(args, retriever, documents=data.root / "corpus.jsonl")
     result = evaluate(

@@ -21,6 +21,7 @@ from retrieval.cli.options import (
     add_data_dir_option,
     add_encoder_options,
     add_index_options,
+    check_milvus_uri,
     parse_search_params,
     resolve_corpus,
 )
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 def build_index(args: argparse.Namespace) -> int:
     params = parse_search_params(args.search_param)  # check the cheap inputs before loading a model
+    check_milvus_uri(args)
     if args.index:
         parse_index_spec(args.index)
     corpus = resolve_corpus(args.corpus, args.data_dir)
@@ -77,7 +79,7 @@ def build_index(args: argparse.Namespace) -> int:
         retriever = BM25Retriever()
     else:
         encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
-        retriever = Retriever(encoder, index=args.index, search_params=params)
+        retriever = Retriever(encoder, index=args.index, search_params=params, milvus_uri=args.milvus_uri)
     retriever = with_reranker(args, retriever)
     retriever.build(corpus, batch_size=args.batch_size, cache_dir=args.cache_dir)
     path = retriever.save(args.output)

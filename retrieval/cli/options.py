@@ -117,16 +117,35 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         "--index",
         default=None,
         help="index spec: faiss:FACTORY for dense models (default faiss:Flat; faiss:HNSW32, "
-        "faiss:IVF1024,PQ32...), inverted[:impact=SCALE] (default for sparse models) or "
-        "lucene[:impact=SCALE]",
+        "faiss:IVF1024,PQ32...), inverted[:impact=SCALE] (default for sparse models), "
+        "lucene[:impact=SCALE], or milvus[:TYPE[,NAME=VALUE...]] for either (exact by default; "
+        "milvus:HNSW,M=16)",
     )
     parser.add_argument(
         "--search-param",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="faiss search parameter, e.g. nprobe=32 or efSearch=128 (repeatable)",
+        help="search parameter, e.g. nprobe=32 or efSearch=128 (faiss), ef=64 (milvus) (repeatable)",
     )
+    parser.add_argument(
+        "--milvus-uri",
+        default=None,
+        metavar="URI",
+        help="with --index milvus: a Milvus server or cluster (http://host:19530; the token comes from "
+        "$MILVUS_TOKEN); default: Milvus Lite inside the index folder",
+    )
+
+
+def check_milvus_uri(args: argparse.Namespace) -> None:
+    """``--milvus-uri`` only with ``--index milvus...``; a token never on the command line."""
+    uri = getattr(args, "milvus_uri", None)
+    if uri is None:
+        return
+    if not str(args.index or "").startswith("milvus"):
+        raise ValueError(f"--milvus-uri {uri}: only with --index milvus[:TYPE]")
+    if "token=" in uri or "@" in uri.partition("://")[2].partition("/")[0]:
+        raise ValueError("--milvus-uri: put no credentials in the URI; set $MILVUS_TOKEN instead")
 
 
 def parse_search_params(items: list[str]) -> dict[str, Any]:
