@@ -47,6 +47,7 @@ KIND_FAMILIES: dict[str, str] = {
     "lucene-impact": "index",
     "lucene-bm25": "index",
     "milvus": "index",
+    "milvus-hybrid": "index",
     "hybrid": "index",
     "reranked": "index",
     "model": "model",

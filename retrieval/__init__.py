@@ -20,6 +20,7 @@ from retrieval.embed import Embeddings, embed_corpus
 from retrieval.encoders import DenseEncoder, Encoder, load_encoder
 from retrieval.hybrid import Hybrid
 from retrieval.hybrid_config import HybridConfig
+from retrieval.milvus_hybrid import MilvusHybrid
 from retrieval.rerank import Reranker
 from retrieval.retriever import Retriever
 
@@ -32,6 +33,7 @@ __all__ = [
     "Hits",
     "Hybrid",
     "HybridConfig",
+    "MilvusHybrid",
     "Reranker",
     "Retriever",
     "RetrieverProtocol",

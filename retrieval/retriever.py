@@ -70,7 +70,7 @@ def make_index(
     )
 
 
-def _encoder_ref(encoder: Encoder) -> str:
+def encoder_reference(encoder: Encoder) -> str:
     """How to find the encoder again: an absolute path for local models, else the hub id."""
     path = Path(encoder.name)
     return str(path.resolve()) if path.exists() else encoder.name
@@ -234,7 +234,7 @@ class Retriever:
         self.index.save(
             directory,
             extra_meta={
-                "encoder": _encoder_ref(self.encoder),
+                "encoder": encoder_reference(self.encoder),
                 "encoder_fingerprint": model_fingerprint(self.encoder.name),
                 "encoder_kind": self.encoder.kind,
                 "similarity": self.encoder.similarity,

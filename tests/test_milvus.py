@@ -16,8 +16,11 @@ from indexes.factory import index_factory, index_spec, load_index, milvus_option
 from indexes.faiss_index import FaissIndex
 from indexes.inverted import InvertedIndex
 from indexes.milvus import MilvusIndex
+from indexes.milvus_hybrid import MilvusHybridIndex
+from retrieval import Hybrid, HybridConfig, MilvusHybrid, load_retriever
 from retrieval.cli import main
 from retrieval.encoders import load_encoder
+from retrieval.fusion import fuse
 from retrieval.retriever import Retriever
 from tests.test_onnx import build_tiny_mlm
 
@@ -76,7 +79,7 @@ def test_save_load_round_trip_keeps_lite_inside_the_folder(dense_data, tmp_path:
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
     assert meta["kind"] == "milvus" and meta["uri"] is None and meta["size"] == N_DOCS
     assert meta["schema"]["fields"][1] == {"name": "vector", "type": "FLOAT_VECTOR", "dim": DIM}
-    assert meta["schema"]["index"] == {"type": "FLAT", "metric": "IP", "params": {}}
+    assert meta["schema"]["indexes"] == [{"field": "vector", "type": "FLAT", "metric": "IP", "params": {}}]
     assert (tmp_path / "m" / "milvus.db").is_dir()
     assert index.search(queries, 10).ids == before.ids, "the index still searches after save"
     index.close()
@@ -91,28 +94,28 @@ def test_a_rerun_bulk_load_skips_the_rows_already_inserted(dense_data, tmp_path:
     uri = str(tmp_path / "server.db")  # a Lite file named as a URI: what a server keeps between runs
     first = MilvusIndex(DIM, uri=uri, collection="corpus")
     first.add(docs[:500], ids[:500])  # then the run is killed
-    first._flush()
+    first.flush()
     first.close()
     second = MilvusIndex(DIM, uri=uri, collection="corpus")
-    with caplog.at_level("INFO", logger="indexes.milvus"):
+    with caplog.at_level("INFO", logger="indexes.milvus_collection"):
         second.add(docs, ids)
     assert "500 of 1500 ids already in collection 'corpus': skipped" in caplog.text
     flat = FaissIndex(DIM, "Flat")
     flat.add(docs, ids)
     assert second.search(queries, 10).ids == flat.search(queries, 10).ids
-    assert second._connect().get_collection_stats("corpus")["row_count"] == N_DOCS
+    assert second.connect().get_collection_stats("corpus")["row_count"] == N_DOCS
     second.close()
 
 
 def test_a_collection_with_another_schema_is_refused(tmp_path: Path) -> None:
     uri = str(tmp_path / "server.db")
     index = MilvusIndex(DIM, uri=uri, collection="c")
-    index._connect()
+    index.connect()
     index.close()
     with pytest.raises(
         ValueError, match=r"collection 'c' .* exists with field 'vector' = FLOAT_VECTOR\(24\)"
     ):
-        MilvusIndex(DIM + 1, uri=uri, collection="c")._connect()
+        MilvusIndex(DIM + 1, uri=uri, collection="c").connect()
 
 
 def test_specs_and_options() -> None:
@@ -202,5 +205,89 @@ def test_live_server_equals_faiss_flat(dense_data) -> None:  # pragma: no cover 
         flat.add(docs, ids)
         assert index.search(queries, 10).ids == flat.search(queries, 10).ids
     finally:
-        index._connect().drop_collection(index.collection)
+        index.connect().drop_collection(index.collection)
         index.close()
+
+
+def sparse_data(n: int, seed: int, empty_row: int | None = None) -> sparse.csr_matrix:
+    matrix = sparse.random(n, VOCAB, density=0.03, random_state=seed, format="lil", dtype=np.float32)
+    if empty_row is not None:
+        matrix[empty_row, :] = 0
+    return matrix.tocsr()
+
+
+@pytest.mark.parametrize("depth", [30, 200])
+def test_milvus_rrf_equals_winnow_rrf(dense_data, depth: int) -> None:
+    """Milvus's RRFRanker over a dense and a sparse field gives Winnow's RRF of FAISS Flat and the
+    inverted index: the same ids with the same scores (a query without sparse terms included)."""
+    docs, queries, ids = dense_data
+    doc_terms, query_terms = sparse_data(N_DOCS, 1), sparse_data(len(queries), 2, empty_row=5)
+    milvus = MilvusHybridIndex(DIM, VOCAB, depth=depth)
+    milvus.add(docs, doc_terms, ids)
+    flat, inverted = FaissIndex(DIM, "Flat"), InvertedIndex(VOCAB)
+    flat.add(docs, ids)
+    inverted.add(doc_terms, ids)
+    members = [flat.search(queries, depth), inverted.search(query_terms, depth)]
+    want = fuse(members, sorted(ids), method="rrf", rrf_k=60, k=10)
+    got = milvus.search(queries, query_terms, 10)
+    for q in range(len(queries)):
+        ours = dict(zip(want.ids[q], want.scores[q].tolist(), strict=True))
+        theirs = dict(zip(got.ids[q], got.scores[q].tolist(), strict=True))
+        np.testing.assert_allclose(sorted(theirs.values()), sorted(ours.values()), rtol=1e-6)
+        tied_at_cut = sorted(ours.values())[0]
+        for doc, score in theirs.items():
+            assert doc in ours or score == pytest.approx(tied_at_cut), (q, doc)
+
+
+def test_milvus_hybrid_folder_round_trip_and_refusals(dense_data, tmp_path: Path) -> None:
+    docs, queries, ids = dense_data
+    terms = sparse_data(N_DOCS, 1)
+    index = MilvusHybridIndex(DIM, VOCAB, fusion="weighted", weights=[0.7, 0.3], depth=50)
+    index.add(docs, terms, ids)
+    query_terms = sparse_data(len(queries), 2)
+    before = index.search(queries, query_terms, 10)
+    assert (np.diff(before.scores, axis=1) <= 1e-6).all() and (before.scores[:, 0] <= 1.0).all()
+    index.save(tmp_path / "h")
+    index.close()
+    meta = json.loads((tmp_path / "h" / "meta.json").read_text())
+    assert meta["kind"] == "milvus-hybrid" and meta["fusion"] == "weighted" and meta["weights"] == [0.7, 0.3]
+    assert [f["name"] for f in meta["schema"]["fields"]] == ["id", "dense", "sparse"]
+    again = MilvusHybridIndex.load(tmp_path / "h")
+    assert again.search(queries, query_terms, 10).ids == before.ids
+    again.close()
+    with pytest.raises(ValueError, match="RRFRanker weighs its requests equally"):
+        MilvusHybridIndex(DIM, VOCAB, fusion="rrf", weights=[0.6, 0.4])
+    with pytest.raises(ValueError, match="Milvus fusion 'convex': expected one of rrf, weighted"):
+        MilvusHybridIndex(DIM, VOCAB, fusion="convex")
+
+
+def test_milvus_hybrid_retriever_equals_hybrid_rrf(tiny_model_dir, mlm, tiny_beir, tmp_path, capsys) -> None:
+    queries = ["cat on a rock", "heart disease from salt", "vitamin and bone"]
+    members = ["--member", f"dense={tiny_model_dir}", "--member", f"sparse={mlm}", "--depth", "4"]
+    out = tmp_path / "mh"
+    argv = ["-q", "index", *members, "--corpus", str(tiny_beir), "--output", str(out), "--index", "milvus"]
+    assert main(argv) == 0
+    milvus = load_retriever(out)
+    assert isinstance(milvus, MilvusHybrid) and milvus.index_spec == "milvus-hybrid:rrf(depth=4)"
+    dense, sparse_ = load_encoder(tiny_model_dir), load_encoder(mlm)
+    ours = Hybrid([Retriever(dense), Retriever(sparse_)], fusion="rrf", depth=4).build(
+        tiny_beir, progress=False
+    )
+    got, want = milvus.search(queries, k=4), ours.search(queries, k=4)
+    for q in range(len(queries)):
+        np.testing.assert_allclose(sorted(got.scores[q]), sorted(want.scores[q]), rtol=1e-6)
+    assert main(["-q", "search", "--index-dir", str(out), "--query", "vitamin and bone", "-k", "2"]) == 0
+    assert "Q0" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="one dense=MODEL and one sparse=MODEL"):
+        MilvusHybrid.from_config(HybridConfig.from_args([f"dense={tiny_model_dir}", "bm25"]))
+    bad = [
+        "index",
+        "--member",
+        f"dense={tiny_model_dir}",
+        "--member",
+        f"sparse={mlm}",
+        "--corpus",
+        str(tiny_beir),
+    ]
+    assert main([*bad, "--output", str(tmp_path / "x"), "--index", "milvus:HNSW"]) == 2
+    assert "a Milvus hybrid is exact (--index milvus)" in capsys.readouterr().err

@@ -258,9 +258,7 @@ def run_beir(args: argparse.Namespace) -> int:
     if args.index_dir:
         retriever, model_name = _saved_retriever(args)
     elif is_hybrid_request(args):
-        if args.index or params:
-            raise ValueError("hybrid members take their index spec as dense=MODEL@SPEC; drop --index")
-        retriever = hybrid_retriever(args, config, max_length=args.max_length)
+        retriever = hybrid_retriever(args, config, max_length=args.max_length, params=params)
         model_name = retriever.name
     elif args.model == BM25_MODEL:
         retriever, model_name = BM25Retriever(), args.model

@@ -131,10 +131,27 @@ def hybrid_config(args: argparse.Namespace) -> HybridConfig | None:
 
 
 def hybrid_retriever(
-    args: argparse.Namespace, config: HybridConfig | None, max_length: int | None = None
+    args: argparse.Namespace,
+    config: HybridConfig | None,
+    max_length: int | None = None,
+    params: dict[str, Any] | None = None,
 ) -> RetrieverProtocol:
-    """The hybrid ``config`` describes: saved members loaded, the others new and empty."""
+    """The hybrid ``config`` describes: saved members loaded, the others new and empty; with
+    ``--index milvus``, one dense and one sparse member in one Milvus collection fused by Milvus."""
     assert config is not None, "hybrid_retriever needs the config of hybrid_config(args)"
+    index = getattr(args, "index", None)
+    if index and index.split(":")[0] == "milvus":
+        if index != "milvus" or params:
+            raise ValueError(f"--index {index}: a Milvus hybrid is exact (--index milvus); no options")
+        from retrieval.milvus_hybrid import MilvusHybrid
+
+        device = getattr(args, "device", None)
+        return MilvusHybrid.from_config(config, getattr(args, "milvus_uri", None), device, max_length)
+    if index or params:
+        raise ValueError(
+            "hybrid members take their index spec as dense=MODEL@SPEC; drop --index (or use --index "
+            "milvus for one dense and one sparse member in one Milvus collection)"
+        )
     return config.build(device=getattr(args, "device", None), max_length=max_length)
 
 

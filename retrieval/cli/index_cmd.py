@@ -70,9 +70,7 @@ def build_index(args: argparse.Namespace) -> int:
     check_rerank_args(args)
     config = hybrid_config(args)  # member specs and fusion flags checked before a model loads
     if is_hybrid_request(args):
-        if args.index or params:
-            raise ValueError("hybrid members take their index spec as dense=MODEL@SPEC; drop --index")
-        retriever = hybrid_retriever(args, config, max_length=args.max_length)
+        retriever = hybrid_retriever(args, config, max_length=args.max_length, params=params)
     elif args.model == BM25_MODEL:
         if args.index or params:
             raise ValueError("--model bm25 builds its own Lucene index; drop --index and --search-param")
