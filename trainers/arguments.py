@@ -33,7 +33,13 @@ def training_arguments(
     """
     from sentence_transformers import SentenceTransformerTrainingArguments
 
+    import torch
+
+    from trainers.distributed import under_torchrun
+
     t = config.training
+    # transformers runs DDP on CPUs only when asked to use them (else it trains each rank alone)
+    cpu_ddp = {"use_cpu": True} if under_torchrun() and not torch.cuda.is_available() else {}
     for key in ("save_steps", "eval_steps"):
         value = getattr(t, key)
         if value is not None and (not isinstance(value, int) or value < 1):
@@ -51,6 +57,7 @@ def training_arguments(
         num_train_epochs=t.epochs,
         max_steps=t.max_steps,
         per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation,
         per_device_eval_batch_size=t.batch_size,
         learning_rate=t.learning_rate,
         warmup_steps=t.warmup_ratio,  # a float below 1 is a ratio of the total steps (transformers 5)
@@ -73,5 +80,6 @@ def training_arguments(
         report_to="none",
         dataloader_drop_last=False,
         disable_tqdm=not show_progress(),  # -q silences the trainer's progress bar too
+        **cpu_ddp,
         **extra,
     )

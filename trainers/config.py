@@ -247,6 +247,8 @@ class TrainingConfig:
     """Optimisation and bookkeeping (passed to ``SentenceTransformerTrainingArguments``).
 
     ``max_steps`` -1 trains for ``epochs``; a positive value is the number of steps (overrides ``epochs``).
+    ``batch_size`` is per process; an optimiser step sees ``batch_size x gradient_accumulation x`` the
+    number of processes (``winnow train --nproc``) rows.
 
     ``max_length`` is the token limit per text during training; the saved model keeps the base
     model's own limit for inference. ``average_last`` > 1 saves the mean of the weights of the last
@@ -255,6 +257,7 @@ class TrainingConfig:
     """
 
     batch_size: int = 32
+    gradient_accumulation: int = 1
     epochs: float = 1.0
     max_steps: int = -1
     learning_rate: float = 2e-5

@@ -108,6 +108,7 @@ RANGES: dict[str, Range] = {
     "training.save_steps": AT_LEAST_1,
     "training.save_total_limit": AT_LEAST_1,
     "training.logging_steps": AT_LEAST_1,
+    "training.gradient_accumulation": AT_LEAST_1,
     "training.average_last": AT_LEAST_1,
 }
 

@@ -26,6 +26,7 @@ from trainers.arguments import training_arguments
 from trainers.checkpoints import latest_checkpoint
 from trainers.config import TrainConfig, to_dict
 from trainers.dev import best_dev_score, dev_metric
+from trainers.distributed import parameter_checksum, rank_zero_first, under_torchrun, world
 from trainers.preparation import Preparation
 from trainers.report import plot_history, write_log
 from trainers.rows import TrainingRows
@@ -56,8 +57,10 @@ def prepare(config: TrainConfig, model: Any, student_encoder: Encoder) -> tuple[
     Example:
         >>> preparation, rows = prepare(config, model, DenseEncoder(model, name=config.model))
     """
-    preparation = Preparation(config, student_encoder)
-    rows = preparation.rows()
+    with rank_zero_first("preparation"):  # under DDP: computed once, then read from the cache
+        preparation = Preparation(config, student_encoder)
+        rows = preparation.rows()
+        preparation.batch_sampler(rows)  # query clusters too
     if config.training.max_length:
         model.max_seq_length = config.training.max_length
     logger.info(
@@ -145,6 +148,8 @@ def run_training(
     elif checkpoint:
         logger.info("resuming from %s", checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
+    if under_torchrun():
+        logger.info("rank %d: parameter checksum %.10e", world()[0], parameter_checksum(model))
     if config.training.average_last > 1 and trainer.is_world_process_zero():
         average_checkpoints(model, checkpoints, config.training.average_last, load)
     model.max_seq_length = inference_length  # training may truncate harder than inference should

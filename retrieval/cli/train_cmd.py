@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import shlex
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -10,6 +14,9 @@ import yaml
 from indexes.io import check_output
 from indexes.lock import output_lock
 from retrieval.settings import DATA_ENV, DEFAULT_DATA_ROOT
+from trainers.distributed import init_distributed, is_main_process, torchrun_command, under_torchrun
+
+logger = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"(default: ${DATA_ENV}, else ./{DEFAULT_DATA_ROOT} in the current directory, else ../shared/data)",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train on N processes of this machine under torchrun (DDP: gloo on CPUs, nccl on GPUs); "
+        "the preparation runs once, on rank 0",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -62,7 +77,13 @@ def run(args: argparse.Namespace) -> int:
             f"{args.config}: no output directory; pass --output DIR or set output: in the recipe"
         )
     check_output(output, "model")  # before loading models, mining or training
-    with output_lock(output):  # a second writer of the same folder fails now, before any work
+    if args.nproc < 1:
+        raise ValueError(f"--nproc {args.nproc}: expected an integer >= 1")
+    if args.nproc > 1 and not under_torchrun():
+        return launch(args, output)
+    init_distributed()
+    lock = output_lock(output) if is_main_process() else contextlib.nullcontext()
+    with lock:  # a second writer of the same folder fails now, before any work
         check_models(config, args.config)  # every model the recipe names can load, before any data
         if config.kind == "dense":
             from trainers.dense import train_dense
@@ -76,5 +97,17 @@ def run(args: argparse.Namespace) -> int:
             from trainers.sparse import train_sparse
 
             path = train_sparse(config, output, resume=args.resume)
-    print(f"wrote {path}")
+    if is_main_process():
+        print(f"wrote {path}")
     return 0
+
+
+def launch(args: argparse.Namespace, output: str) -> int:
+    """Run this command again on ``--nproc`` processes under torchrun; its exit status."""
+    argv = ["train", args.config, "--output", str(output), *(f"--set={item}" for item in args.set)]
+    argv += [f"--data-dir={args.data_dir}"] if args.data_dir else []
+    argv += ["--resume"] if args.resume else []
+    flags = ["-q"] if getattr(args, "quiet", False) else ["-v"] * getattr(args, "verbose", 0)
+    command = torchrun_command(args.nproc, [*flags, *argv])
+    logger.info("launching: %s", " ".join(shlex.quote(c) for c in command))
+    return subprocess.run(command, check=False).returncode
