@@ -241,6 +241,7 @@ class HybridConfig:
         data = self.to_dict()
         data["members"] = [_relative(m, path.parent) for m in self.members]
         if path.suffix in (".yaml", ".yml"):
+            data = json.loads(json.dumps(data))  # fresh objects: no YAML anchors for shared lists
             text = yaml.safe_dump(data, sort_keys=False)
         else:
             text = json.dumps(data, indent=2) + "\n"
