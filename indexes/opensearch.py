@@ -2,8 +2,11 @@
 
 Writes what a cluster ingests with the ``_bulk`` API: NDJSON pairs of an action line and a document
 ``{"id", "<text_field>", "<vector_field>": {token: weight}}``, plus the index body (mapping with a
-``rank_features`` field) and a sample ``neural_sparse`` query with ``query_tokens``. Weights are the
-encoder's own floats (positive, as ``rank_features`` requires); zero weights are dropped.
+``rank_features`` field, and a ``knn_vector`` field for dense embeddings when asked) and search bodies:
+``neural_sparse`` with ``query_tokens``, the same scoring as plain ``rank_feature`` clauses, and
+``knn``. Weights are the encoder's own floats (positive, as ``rank_features`` requires); zero weights
+are dropped. :func:`bulk_load` sends a bulk file with ``opensearch-py``; :mod:`indexes.feature_field`
+scores the exported documents as the cluster's Lucene does, without a cluster.
 
 Example:
     >>> write_bulk("docs.ndjson", doc_csr, ids, encoder.vocabulary, index="scifact", texts=texts)
@@ -18,10 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from indexes.inverted import check_sparse
 
 VECTOR_FIELD = "passage_embedding"
 TEXT_FIELD = "passage_text"
+DENSE_FIELD = "passage_vector"
 
 
 def token_weights(row: Any, vocabulary: Sequence[str], decimals: int = 6) -> dict[str, float]:
@@ -33,27 +39,63 @@ def token_weights(row: Any, vocabulary: Sequence[str], decimals: int = 6) -> dic
     }
 
 
-def index_body(vector_field: str = VECTOR_FIELD, text_field: str = TEXT_FIELD) -> dict[str, Any]:
-    """The ``PUT /<index>`` body: a ``rank_features`` vector field, the text and the document id."""
-    return {
-        "mappings": {
-            "properties": {
-                "id": {"type": "keyword"},
-                text_field: {"type": "text"},
-                vector_field: {"type": "rank_features"},
-            }
-        }
+def index_body(
+    vector_field: str = VECTOR_FIELD,
+    text_field: str = TEXT_FIELD,
+    *,
+    dense_dim: int | None = None,
+    dense_field: str = DENSE_FIELD,
+    space_type: str = "innerproduct",
+) -> dict[str, Any]:
+    """The ``PUT /<index>`` body: a ``rank_features`` vector field, the text and the document id, and
+    with ``dense_dim`` a ``knn_vector`` field for dense embeddings (exact Lucene HNSW, ``space_type``
+    ``innerproduct`` for normalised models, ``l2`` otherwise)."""
+    properties: dict[str, Any] = {
+        "id": {"type": "keyword"},
+        text_field: {"type": "text"},
+        vector_field: {"type": "rank_features"},
     }
+    body: dict[str, Any] = {"mappings": {"properties": properties}}
+    if dense_dim is not None:
+        properties[dense_field] = {
+            "type": "knn_vector",
+            "dimension": int(dense_dim),
+            "method": {"name": "hnsw", "engine": "lucene", "space_type": space_type},
+        }
+        body["settings"] = {"index": {"knn": True}}
+    return body
+
+
+def query_tokens(query: Any, vocabulary: Sequence[str]) -> dict[str, float]:
+    """``{token: weight}`` of one query vector (an inference-free query: its IDF-weighted tokens)."""
+    row = check_sparse(query, len(vocabulary), "query")
+    if row.shape[0] != 1:
+        raise ValueError(f"one query vector expected; got {row.shape[0]}")
+    return token_weights(row[0], vocabulary)
+
+
+def rank_feature_query(
+    query: Any, vocabulary: Sequence[str], vector_field: str = VECTOR_FIELD, size: int = 10
+) -> dict[str, Any]:
+    """The same scoring without the neural-search plugin: a ``bool`` of ``should`` clauses, one
+    ``rank_feature`` (linear, boosted by the query weight) per query token."""
+    clauses = [
+        {"rank_feature": {"field": f"{vector_field}.{token}", "linear": {}, "boost": weight}}
+        for token, weight in query_tokens(query, vocabulary).items()
+    ]
+    return {"size": size, "query": {"bool": {"should": clauses}}}
+
+
+def knn_query(vector: Sequence[float], k: int = 10, dense_field: str = DENSE_FIELD) -> dict[str, Any]:
+    """A ``knn`` ``_search`` body for one dense query embedding."""
+    return {"size": k, "query": {"knn": {dense_field: {"vector": [float(x) for x in vector], "k": k}}}}
 
 
 def neural_sparse_query(
     query: Any, vocabulary: Sequence[str], vector_field: str = VECTOR_FIELD, size: int = 10
 ) -> dict[str, Any]:
     """A ``_search`` body with raw ``query_tokens`` (an inference-free query: its IDF-weighted tokens)."""
-    row = check_sparse(query, len(vocabulary), "query")
-    if row.shape[0] != 1:
-        raise ValueError(f"one query vector expected; got {row.shape[0]}")
-    tokens = token_weights(row[0], vocabulary)
+    tokens = query_tokens(query, vocabulary)
     return {"size": size, "query": {"neural_sparse": {vector_field: {"query_tokens": tokens}}}}
 
 
@@ -99,4 +141,55 @@ def read_bulk(path: str | Path, vector_field: str = VECTOR_FIELD) -> tuple[list[
     return ids, vectors
 
 
-__all__ = ["index_body", "neural_sparse_query", "read_bulk", "token_weights", "write_bulk"]
+def bulk_matrix(
+    path: str | Path, vocabulary: Sequence[str], vector_field: str = VECTOR_FIELD
+) -> tuple[list[str], Any]:
+    """Ids and a CSR matrix over ``vocabulary`` from a bulk file: the documents exactly as exported."""
+    from scipy import sparse
+
+    ids, maps = read_bulk(path, vector_field)
+    column = {token: i for i, token in enumerate(vocabulary)}
+    rows, cols, vals = [], [], []
+    for row, weights in enumerate(maps):
+        for token, weight in weights.items():
+            if token not in column:
+                raise ValueError(f"{path}: document {ids[row]!r} has token {token!r}, not in the vocabulary")
+            rows.append(row)
+            cols.append(column[token])
+            vals.append(weight)
+    matrix = sparse.csr_matrix((vals, (rows, cols)), shape=(len(ids), len(vocabulary)), dtype=np.float32)
+    return ids, matrix
+
+
+def bulk_load(client: Any, path: str | Path, chunk_size: int = 500) -> int:
+    """Send a bulk file to a cluster with ``opensearch-py``'s ``helpers.bulk`` (``pip install
+    opensearch-py``); return the number of documents indexed. ``client`` is an ``OpenSearch`` client."""
+    from opensearchpy import helpers
+
+    def actions():
+        with Path(path).open(encoding="utf-8") as lines:
+            for action_line in lines:
+                meta = json.loads(action_line)["index"]
+                yield {
+                    "_op_type": "index",
+                    "_index": meta["_index"],
+                    "_id": meta["_id"],
+                    "_source": json.loads(next(lines)),
+                }
+
+    indexed, _ = helpers.bulk(client, actions(), chunk_size=chunk_size, raise_on_error=True)
+    return int(indexed)
+
+
+__all__ = [
+    "bulk_load",
+    "bulk_matrix",
+    "index_body",
+    "knn_query",
+    "neural_sparse_query",
+    "query_tokens",
+    "rank_feature_query",
+    "read_bulk",
+    "token_weights",
+    "write_bulk",
+]

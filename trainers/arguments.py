@@ -31,9 +31,8 @@ def training_arguments(
         ValueError: ``save_steps`` or ``eval_steps`` below 1, or ``save_steps`` not a multiple of
             ``eval_steps`` under dev scoring.
     """
-    from sentence_transformers import SentenceTransformerTrainingArguments
-
     import torch
+    from sentence_transformers import SentenceTransformerTrainingArguments
 
     from trainers.distributed import under_torchrun
 

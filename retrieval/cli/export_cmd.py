@@ -78,7 +78,7 @@ def run_opensearch(args: argparse.Namespace) -> int:
     import json
 
     from indexes.io import atomic_directory, write_meta
-    from indexes.opensearch import index_body, neural_sparse_query, write_bulk
+    from indexes.opensearch import index_body, neural_sparse_query, rank_feature_query, write_bulk
     from retrieval.corpus import document_text, iter_corpus
     from retrieval.encoders import load_encoder
 
@@ -105,10 +105,11 @@ def run_opensearch(args: argparse.Namespace) -> int:
                 append=True,
             )
         (tmp / "index.json").write_text(json.dumps(index_body(), indent=2), encoding="utf-8")
-        sample = neural_sparse_query(
-            encoder.encode_queries([texts[0][:200] if written else "example"]), encoder.vocabulary
-        )
+        query = encoder.encode_queries([texts[0][:200] if written else "example"])
+        sample = neural_sparse_query(query, encoder.vocabulary)
         (tmp / "query.json").write_text(json.dumps(sample, indent=2), encoding="utf-8")
+        plain = rank_feature_query(query, encoder.vocabulary)  # the same scores without the plugin
+        (tmp / "query_rank_feature.json").write_text(json.dumps(plain, indent=2), encoding="utf-8")
         write_meta(tmp, "opensearch-bulk", encoder=args.model, index=args.index_name, n_documents=written)
     print(
         f"wrote {written} documents to {args.output}/bulk.ndjson; create the index with index.json "
