@@ -52,7 +52,7 @@ class Embeddings:
             yield self.ids[start : start + size], np.asarray(self.vectors[start : start + size])
 
 
-def _scan(source: CorpusSource, encoder_name: str, dim: int) -> tuple[list[str], str]:
+def scan_corpus(source: CorpusSource, encoder_name: str, dim: int) -> tuple[list[str], str]:
     digest = hashlib.sha1(f"{model_identity(encoder_name)}\0{dim}".encode())
     ids = []
     for doc in iter_corpus(source):
@@ -213,7 +213,7 @@ def embed_corpus(
     """
     if not isinstance(corpus, str | Path):
         corpus = list(corpus)  # an iterable can be read only once; we need two passes
-    ids, fingerprint = _scan(corpus, encoder.name, encoder.dim)
+    ids, fingerprint = scan_corpus(corpus, encoder.name, encoder.dim)
     n, dim = len(ids), encoder.dim
     if n == 0:
         raise ValueError("the corpus is empty: nothing to encode")

@@ -106,7 +106,7 @@ def test_two_processes_prepare_once_stay_in_step_and_match_one(tmp_path: Path, c
 def test_the_launch_command_runs_winnow_under_torchrun() -> None:
     command = torchrun_command(4, ["train", "r.yaml", "--output", "m"])
     assert command[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", "-m"]
-    assert command[6:] == ["retrieval.cli", "train", "r.yaml", "--output", "m"]
+    assert command[6:] == ["retrieval", "train", "r.yaml", "--output", "m"]
 
 
 def test_nproc_below_one_is_refused(tmp_path: Path, capsys) -> None:

@@ -111,6 +111,6 @@ def torchrun_command(nproc: int, argv: Sequence[str]) -> list[str]:
         "--standalone",
         f"--nproc_per_node={nproc}",
         "-m",
-        "retrieval.cli",
+        "retrieval",
         *argv,
     ]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
+from pathlib import Path
+from typing import Any
 
 from indexes.io import check_output
 from indexes.lock import output_lock
@@ -47,6 +50,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="keep document embeddings here (memory-mapped) so an interrupted run resumes",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="encode on Ray (dense models): shards over Ray Data actors, resumable per shard; ADDRESS "
+        "is a cluster (auto, ray://host:10001), none starts Ray on this machine",
+    )
+    parser.add_argument(
+        "--ray-shard-size", type=int, default=50_000, help="documents per Ray shard (default 50000)"
+    )
     add_encoder_options(parser)
     add_index_options(parser)
     add_rerank_options(parser)
@@ -59,6 +74,26 @@ def run(args: argparse.Namespace) -> int:
         return build_index(args)
 
 
+def ray_build(args: argparse.Namespace, retriever: Any, corpus: Path) -> Path:
+    """``--ray``: encode on Ray into shards (``--cache-dir``, else ``OUTPUT.ray-shards``) and index them."""
+    from retrieval.ray_encode import ray_embed_corpus
+
+    if not isinstance(retriever, Retriever) or retriever.encoder.kind != "dense":
+        raise ValueError("--ray encodes with a dense model (--model MODEL); drop --ray for this index")
+    shards = Path(args.cache_dir) if args.cache_dir else Path(f"{args.output}.ray-shards")
+    embeddings = ray_embed_corpus(
+        args.model,
+        corpus,
+        shards,
+        address=None if args.ray == "local" else args.ray,
+        shard_size=args.ray_shard_size,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+    )
+    retriever.add_embeddings(embeddings)
+    return shards
+
+
 def build_index(args: argparse.Namespace) -> int:
     params = parse_search_params(args.search_param)  # check the cheap inputs before loading a model
     check_milvus_uri(args)
@@ -68,6 +103,8 @@ def build_index(args: argparse.Namespace) -> int:
     n_docs = sum(1 for _ in iter_corpus(corpus))  # a bad line fails now, before a model loads
     logger.info("%s: %d documents", corpus, n_docs)
     check_rerank_args(args)
+    if args.ray is not None and (args.model in (None, BM25_MODEL)):
+        raise ValueError("--ray encodes with a dense model (--model MODEL); drop --ray for this index")
     config = hybrid_config(args)  # member specs and fusion flags checked before a model loads
     if is_hybrid_request(args):
         retriever = hybrid_retriever(args, config, max_length=args.max_length, params=params)
@@ -78,9 +115,14 @@ def build_index(args: argparse.Namespace) -> int:
     else:
         encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
         retriever = Retriever(encoder, index=args.index, search_params=params, milvus_uri=args.milvus_uri)
-    retriever = with_reranker(args, retriever)
-    retriever.build(corpus, batch_size=args.batch_size, cache_dir=args.cache_dir)
+    if args.ray is not None:
+        shards = ray_build(args, retriever, corpus)
+    retriever = with_reranker(args, retriever, documents=corpus if args.ray is not None else None)
+    if args.ray is None:
+        retriever.build(corpus, batch_size=args.batch_size, cache_dir=args.cache_dir)
     path = retriever.save(args.output)
+    if args.ray is not None and not args.cache_dir:
+        shutil.rmtree(shards, ignore_errors=True)  # kept only for resuming this run
     print(
         f"indexed {len(retriever.index)} documents with {retriever.name} ({retriever.index_spec}) into {path}"
     )
