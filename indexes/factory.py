@@ -110,6 +110,7 @@ def index_factory(
     search_params: dict[str, Any] | None = None,
     sparse: bool = False,
     uri: str | None = None,
+    collection: str = "winnow",
 ) -> Index:
     """A new, empty index of the kind ``spec`` names.
 
@@ -124,6 +125,7 @@ def index_factory(
             ones (``{"ef": 64}``, ``{"nprobe": 16}``).
         sparse: a sparse Milvus collection (the other backends are dense or sparse by kind).
         uri: the Milvus server of a ``milvus`` index (``None``: Milvus Lite in the index folder).
+        collection: the collection of a ``milvus`` index.
 
     Example:
         >>> index_factory("faiss:IVF1024,PQ32", 768, metric="ip", search_params={"nprobe": 16})
@@ -142,6 +144,7 @@ def index_factory(
             index_params=params,
             search_params=search_params,
             uri=uri,
+            collection=collection,
         )
     if metric != "ip":
         raise ValueError(f"index {spec!r} scores inner products; got metric {metric!r}, expected ip")

@@ -164,7 +164,7 @@ class MilvusCollection:
                 self._workdir = Path(tempfile.mkdtemp(prefix="winnow-milvus-"))
                 self._db = self._workdir / DB_DIR
                 # the working copy goes when the index does (save() copies it into the index folder)
-                weakref.finalize(self, shutil.rmtree, self._workdir, True)
+                weakref.finalize(self, _discard_lite, self._db)
             token = os.environ.get(TOKEN_ENV, "") if self.uri else ""
             self._client = MilvusClient(uri=self.uri or str(self._db), token=token)
             self._ensure_collection()
@@ -267,8 +267,7 @@ class MilvusCollection:
         self.connect()
         with atomic_directory(directory, family="index") as tmp:
             if self.uri is None:
-                self._client.close()  # Milvus Lite writes its files on close
-                self._client = None
+                self.close()  # stops the embedded server, so its files are complete and still
                 shutil.copytree(self._db, tmp / DB_DIR)  # type: ignore[arg-type]
             (tmp / IDS_FILE).write_text(json.dumps(self._ids), encoding="utf-8")
             write_meta(
@@ -290,7 +289,24 @@ class MilvusCollection:
         self._ids = [str(i) for i in read_json_file(directory / IDS_FILE, list)]
 
     def close(self) -> None:
-        """Release the connection (the working copy of an unsaved Lite database goes with the index)."""
+        """Release the connection and, for Milvus Lite, stop its embedded server (it holds the
+        database folder's lock; the working copy of an unsaved database goes with the index)."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self.uri is None and self._db is not None:
+            _release_lite(self._db)
+
+
+def _discard_lite(db: Path) -> None:
+    _release_lite(db)
+    shutil.rmtree(db.parent, ignore_errors=True)
+
+
+def _release_lite(db: Path) -> None:
+    """Stop the Milvus Lite server of ``db`` (its files complete, its lock released)."""
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:  # pragma: no cover - a pymilvus without milvus-lite
+        return
+    server_manager_instance.release_server(str(db))

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from indexes.inverted import check_sparse
+
+logger = logging.getLogger(__name__)
 
 VECTOR_FIELD = "passage_embedding"
 TEXT_FIELD = "passage_text"
@@ -48,7 +51,7 @@ def index_body(
     space_type: str = "innerproduct",
 ) -> dict[str, Any]:
     """The ``PUT /<index>`` body: a ``rank_features`` vector field, the text and the document id, and
-    with ``dense_dim`` a ``knn_vector`` field for dense embeddings (exact Lucene HNSW, ``space_type``
+    with ``dense_dim`` a ``knn_vector`` field for dense embeddings (Lucene HNSW, approximate; ``space_type``
     ``innerproduct`` for normalised models, ``l2`` otherwise)."""
     properties: dict[str, Any] = {
         "id": {"type": "keyword"},
@@ -78,10 +81,19 @@ def rank_feature_query(
     query: Any, vocabulary: Sequence[str], vector_field: str = VECTOR_FIELD, size: int = 10
 ) -> dict[str, Any]:
     """The same scoring without the neural-search plugin: a ``bool`` of ``should`` clauses, one
-    ``rank_feature`` (linear, boosted by the query weight) per query token."""
+    ``rank_feature`` (linear, boosted by the query weight) per query token. A token with a dot
+    (``.``, ``u.s``) cannot be named as ``field.token`` and is left out, with a warning; the
+    ``neural_sparse`` query keeps it."""
+    tokens = query_tokens(query, vocabulary)
+    dotted = [t for t in tokens if "." in t]
+    if dotted:
+        logger.warning(
+            "rank_feature query: %d tokens with a dot left out (%s)", len(dotted), ", ".join(dotted[:5])
+        )
     clauses = [
         {"rank_feature": {"field": f"{vector_field}.{token}", "linear": {}, "boost": weight}}
-        for token, weight in query_tokens(query, vocabulary).items()
+        for token, weight in tokens.items()
+        if "." not in token
     ]
     return {"size": size, "query": {"bool": {"should": clauses}}}
 

@@ -49,6 +49,7 @@ class MilvusHybrid:
         fusion: ``rrf`` or ``weighted`` (Milvus's rankers).
         rrf_k, weights, depth: the rankers' settings (:class:`~indexes.milvus_hybrid.MilvusHybridIndex`).
         uri: a Milvus server (``None``: Milvus Lite inside the saved folder).
+        collection: the collection's name.
     """
 
     kind = KIND
@@ -64,6 +65,7 @@ class MilvusHybrid:
         weights: Sequence[float] | None = None,
         depth: int = 1000,
         uri: str | None = None,
+        collection: str = "winnow_hybrid",
     ) -> None:
         if dense.kind != "dense" or sparse.kind != "sparse":
             raise ValueError(
@@ -79,6 +81,7 @@ class MilvusHybrid:
             weights=weights,
             depth=depth,
             uri=uri,
+            collection=collection,
         )
 
     @classmethod
@@ -88,6 +91,8 @@ class MilvusHybrid:
         uri: str | None = None,
         device: str | None = None,
         max_length: int | None = None,
+        *,
+        collection: str = "winnow_hybrid",
     ) -> MilvusHybrid:
         """The hybrid a config (``--member dense=M --member sparse=S``) describes, in one collection:
         ``rrf`` as Milvus's ``RRFRanker``, ``convex`` as its ``WeightedRanker`` (Milvus's own arctan
@@ -118,6 +123,7 @@ class MilvusHybrid:
             weights=weights,
             depth=depths[0],
             uri=uri,
+            collection=collection,
         )
 
     @property

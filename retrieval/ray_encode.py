@@ -80,9 +80,11 @@ def ray_embed_corpus(
     if shard_size < 1:
         raise ValueError(f"shard_size {shard_size}: expected an integer >= 1")
     docs = list(iter_corpus(corpus)) if isinstance(corpus, str | Path) else list(corpus)
-    ids, fingerprint = scan_corpus(docs, f"{model}@{max_length}", 0)  # a new model, length or corpus: afresh
+    ids, fingerprint = scan_corpus(docs, model, 0)  # the model's files and every document
     texts = [document_text(d) for d in docs]
-    folder = Path(out_dir) / f"ray-{fingerprint[:16]}"
+    del docs
+    # a new model, length limit, shard size or corpus starts afresh
+    folder = Path(out_dir) / f"ray-{fingerprint[:16]}-{max_length or 'model'}-{shard_size}"
     folder.mkdir(parents=True, exist_ok=True)
     shards = [folder / f"shard-{s:05d}.npy" for s in range(-(-len(ids) // shard_size))]
     pending = [s for s, path in enumerate(shards) if not path.is_file()]
@@ -91,6 +93,7 @@ def ray_embed_corpus(
         "%d documents in %d shards; %d to encode, %d on disk", len(ids), len(shards), len(pending), on_disk
     )
     if pending:
+        (folder / "vectors.npy").unlink(missing_ok=True)  # joined again once the shards are complete
         ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
         ray.data.DataContext.get_current().execution_options.preserve_order = True
         resources = ray.cluster_resources()
@@ -126,5 +129,24 @@ def ray_embed_corpus(
                 buffer, have = [rest], len(rest)
         if queue:
             raise RuntimeError(f"Ray returned too few vectors: shards {queue} are incomplete")
-    vectors = np.concatenate([np.load(path) for path in shards])
-    return Embeddings(ids=ids, vectors=vectors)
+    return Embeddings(ids=ids, vectors=_join(shards, folder / "vectors.npy", len(ids)))
+
+
+def _join(shards: list[Path], path: Path, n: int) -> np.ndarray:
+    """The shards as one read-only memory-mapped matrix (written once, shard by shard)."""
+    if not path.is_file():
+        first = np.load(shards[0], mmap_mode="r")
+
+        def write(tmp: Path) -> None:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, first.shape[1]))
+            start = 0
+            for shard in shards:
+                rows = np.load(shard, mmap_mode="r")
+                out[start : start + len(rows)] = rows
+                start += len(rows)
+            if start != n:
+                raise RuntimeError(f"the shards in {path.parent} hold {start} vectors for {n} documents")
+            out.flush()
+
+        write_file_atomic(path, write)
+    return np.load(path, mmap_mode="r")

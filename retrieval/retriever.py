@@ -46,11 +46,13 @@ def make_index(
     encoder: Encoder,
     search_params: dict[str, Any] | None,
     device: str,
+    *,
     milvus_uri: str | None = None,
+    milvus_collection: str = "winnow",
 ) -> Index:
     """A new, empty index of the kind ``spec`` names (None: the default), checked against the encoder:
     a dense encoder needs ``faiss:FACTORY`` or ``milvus``, a sparse one ``inverted``, ``lucene`` or
-    ``milvus`` (on the server ``milvus_uri``; ``None``: Milvus Lite)."""
+    ``milvus`` (collection ``milvus_collection`` on the server ``milvus_uri``; ``None``: Milvus Lite)."""
     spec = spec or default_index_spec(encoder)
     backend, _ = parse_index_spec(spec)
     if backend != "milvus" and (backend == "faiss") != (encoder.kind == "dense"):
@@ -67,6 +69,7 @@ def make_index(
         search_params=search_params,
         sparse=encoder.kind == "sparse",
         uri=milvus_uri,
+        collection=milvus_collection,
     )
 
 
@@ -136,6 +139,7 @@ class Retriever:
         search_params: faiss search-time parameters (``{"nprobe": 32}``, ``{"efSearch": 128}``).
         device: ``auto``, ``cpu`` or ``gpu`` for the index.
         milvus_uri: the Milvus server of a ``milvus`` index (``None``: Milvus Lite in the index folder).
+        milvus_collection: its collection.
     """
 
     def __init__(
@@ -144,11 +148,20 @@ class Retriever:
         index: str | Index | None = None,
         search_params: dict[str, Any] | None = None,
         device: str = "auto",
+        *,
         milvus_uri: str | None = None,
+        milvus_collection: str = "winnow",
     ) -> None:
         self.encoder = encoder
         if index is None or isinstance(index, str):
-            index = make_index(index, encoder, search_params, device, milvus_uri)
+            index = make_index(
+                index,
+                encoder,
+                search_params,
+                device,
+                milvus_uri=milvus_uri,
+                milvus_collection=milvus_collection,
+            )
         if index.dim != encoder.dim:
             raise ValueError(f"index dimension {index.dim} does not match encoder dimension {encoder.dim}")
         self.index = index

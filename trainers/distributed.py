@@ -52,7 +52,12 @@ def init_distributed() -> bool:
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
-            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+            local, gpus = int(os.environ["LOCAL_RANK"]), torch.cuda.device_count()
+            if local >= gpus:
+                raise ValueError(
+                    f"process {local} of this machine has no GPU: {gpus} visible; use --nproc {gpus}"
+                )
+            torch.cuda.set_device(local)
         dist.init_process_group(backend=backend)
         rank, size = world()
         for handler in logging.getLogger().handlers:  # every log line says which rank wrote it
@@ -63,6 +68,14 @@ def init_distributed() -> bool:
             )
         logger.info("rank %d of %d joined the %s process group", rank, size, backend)
     return True
+
+
+def finish_distributed() -> None:
+    """Leave the process group (NCCL warns at exit otherwise); nothing in a single process."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def barrier() -> None:

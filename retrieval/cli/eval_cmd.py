@@ -37,6 +37,7 @@ from retrieval.cli.options import (
     add_index_options,
     add_option,
     check_milvus_uri,
+    milvus_collection,
     parse_search_params,
 )
 from retrieval.corpus import open_beir
@@ -264,7 +265,13 @@ def run_beir(args: argparse.Namespace) -> int:
         retriever, model_name = BM25Retriever(), args.model
     else:
         encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
-        retriever = Retriever(encoder, index=args.index, search_params=params, milvus_uri=args.milvus_uri)
+        retriever = Retriever(
+            encoder,
+            index=args.index,
+            search_params=params,
+            milvus_uri=args.milvus_uri,
+            milvus_collection=milvus_collection(args),
+        )
         model_name = args.model
     retriever = with_reranker(args, retriever, documents=data.root / "corpus.jsonl")
     result = evaluate(

@@ -146,7 +146,10 @@ def hybrid_retriever(
         from retrieval.milvus_hybrid import MilvusHybrid
 
         device = getattr(args, "device", None)
-        return MilvusHybrid.from_config(config, getattr(args, "milvus_uri", None), device, max_length)
+        from retrieval.cli.options import milvus_collection
+
+        uri = getattr(args, "milvus_uri", None)
+        return MilvusHybrid.from_config(config, uri, device, max_length, collection=milvus_collection(args))
     if index or params:
         raise ValueError(
             "hybrid members take their index spec as dense=MODEL@SPEC; drop --index (or use --index "

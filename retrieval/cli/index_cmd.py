@@ -25,6 +25,7 @@ from retrieval.cli.options import (
     add_encoder_options,
     add_index_options,
     check_milvus_uri,
+    milvus_collection,
     parse_search_params,
     resolve_corpus,
 )
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="ADDRESS",
         help="encode on Ray (dense models): shards over Ray Data actors, resumable per shard; ADDRESS "
-        "is a cluster (auto, ray://host:10001), none starts Ray on this machine",
+        "is a cluster (auto, ray://host:10001); --ray alone starts Ray on this machine",
     )
     parser.add_argument(
         "--ray-shard-size", type=int, default=50_000, help="documents per Ray shard (default 50000)"
@@ -114,7 +115,13 @@ def build_index(args: argparse.Namespace) -> int:
         retriever = BM25Retriever()
     else:
         encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
-        retriever = Retriever(encoder, index=args.index, search_params=params, milvus_uri=args.milvus_uri)
+        retriever = Retriever(
+            encoder,
+            index=args.index,
+            search_params=params,
+            milvus_uri=args.milvus_uri,
+            milvus_collection=milvus_collection(args),
+        )
     if args.ray is not None:
         shards = ray_build(args, retriever, corpus)
     retriever = with_reranker(args, retriever, documents=corpus if args.ray is not None else None)

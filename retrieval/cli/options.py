@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,27 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         help="with --index milvus: a Milvus server or cluster (http://host:19530; the token comes from "
         "$MILVUS_TOKEN); default: Milvus Lite inside the index folder",
     )
+    parser.add_argument(
+        "--milvus-collection",
+        default=None,
+        metavar="NAME",
+        help="with --index milvus: the collection (default: winnow_ plus the output folder's name); a "
+        "rerun into an existing collection resumes, skipping ids it holds",
+    )
+
+
+def milvus_collection(args: argparse.Namespace) -> str:
+    """``--milvus-collection``, else ``winnow_`` and the output folder's name (letters, digits, ``_``)."""
+    if getattr(args, "milvus_collection", None):
+        name = args.milvus_collection
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", name):
+            raise ValueError(
+                f"--milvus-collection {name!r}: letters, digits and _ only, not starting with a digit"
+            )
+        return name
+    output = getattr(args, "output", None)
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(output).name) if output else "eval"
+    return f"winnow_{stem}"[:255]
 
 
 def check_milvus_uri(args: argparse.Namespace) -> None:
@@ -144,6 +166,7 @@ def check_milvus_uri(args: argparse.Namespace) -> None:
         return
     if not str(args.index or "").startswith("milvus"):
         raise ValueError(f"--milvus-uri {uri}: only with --index milvus[:TYPE]")
+    milvus_collection(args)
     if "token=" in uri or "@" in uri.partition("://")[2].partition("/")[0]:
         raise ValueError("--milvus-uri: put no credentials in the URI; set $MILVUS_TOKEN instead")
 

@@ -14,7 +14,13 @@ import yaml
 from indexes.io import check_output
 from indexes.lock import output_lock
 from retrieval.settings import DATA_ENV, DEFAULT_DATA_ROOT
-from trainers.distributed import init_distributed, is_main_process, torchrun_command, under_torchrun
+from trainers.distributed import (
+    finish_distributed,
+    init_distributed,
+    is_main_process,
+    torchrun_command,
+    under_torchrun,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             from trainers.sparse import train_sparse
 
             path = train_sparse(config, output, resume=args.resume)
+    finish_distributed()
     if is_main_process():
         print(f"wrote {path}")
     return 0
