@@ -165,6 +165,8 @@ class MilvusCollection:
                 self._db = self._workdir / DB_DIR
                 # the working copy goes when the index does (save() copies it into the index folder)
                 weakref.finalize(self, _discard_lite, self._db)
+            if self.uri is None:  # Milvus Lite answers the client's AllocTimestamp call "not implemented"
+                logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # and grpc logs a traceback
             token = os.environ.get(TOKEN_ENV, "") if self.uri else ""
             self._client = MilvusClient(uri=self.uri or str(self._db), token=token)
             self._ensure_collection()
