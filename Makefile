@@ -58,6 +58,7 @@ test: setup
 	HF_HOME=$(abspath .cache/hf-empty) $(BIN)/python -m pytest -q
 
 test-slow: models
+	$(BIN)/python -m pip install -q -e ".[dev,ray]"
 	$(BIN)/python -m pytest -q -m slow
 
 lint: setup

@@ -8,7 +8,11 @@ searched with summed linear queries (what a ``neural_sparse`` or ``rank_feature`
 cluster). The table gives nDCG@10 and R@100 of each, and how many queries' top-10 (ids in order) (c)
 shares with (a) and with (b).
 
-    python -m experiments.feature_field_precision --model runs/models/splade-tiny-idf --data scifact
+    python -m experiments.feature_field_precision --model runs/models/splade-tiny-idf --data scifact \
+        [--index-dir runs/scifact-splade-inverted]
+
+``--index-dir`` takes the document vectors from a saved inverted index of the model (float weights)
+instead of encoding the corpus again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import argparse
 import logging
 import tempfile
 from pathlib import Path
+
+from scipy import sparse
 
 from bench.common import command_line, save_record
 from eval.beir import evaluate
@@ -31,12 +37,21 @@ from retrieval.settings import configure_logging, data_root, resolve_beir
 logger = logging.getLogger("experiments.feature_field_precision")
 
 
+def saved_documents(directory: str) -> tuple[list[str], sparse.csr_matrix]:
+    """Ids and the (documents x vocabulary) float matrix of a saved inverted index."""
+    index = InvertedIndex.load(directory)
+    if index.impact_scale is not None:
+        raise SystemExit(f"{directory}: an impact index holds rounded weights; index with --index inverted")
+    return index.ids, index.document_matrix()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a sparse model (inference-free or siamese)")
     parser.add_argument("--data", default="scifact", help="BEIR folder or data set name")
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--index-dir", default=None, help="a saved inverted index of the model's documents")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
     configure_logging()
@@ -44,10 +59,13 @@ def main() -> int:
     encoder = load_encoder(args.model)
     if encoder.kind != "sparse":
         raise SystemExit(f"{args.model} is a {encoder.kind} model; this measures sparse models")
-    docs = list(iter_corpus(data.root / "corpus.jsonl"))
-    ids = [d["_id"] for d in docs]
-    logger.info("encoding %d documents", len(docs))
-    vectors = encoder.encode_documents([document_text(d) for d in docs], batch_size=args.batch_size)
+    if args.index_dir:
+        ids, vectors = saved_documents(args.index_dir)
+    else:
+        docs = list(iter_corpus(data.root / "corpus.jsonl"))
+        ids = [d["_id"] for d in docs]
+        logger.info("encoding %d documents", len(docs))
+        vectors = encoder.encode_documents([document_text(d) for d in docs], batch_size=args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         bulk = Path(tmp) / "bulk.ndjson"
         write_bulk(bulk, vectors, ids, encoder.vocabulary, data.name)

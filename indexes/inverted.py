@@ -170,6 +170,13 @@ class InvertedIndex:
     def train(self, vectors: Any) -> None:
         """A no-op (nothing to train); here so that every index answers the same calls."""
 
+    def document_matrix(self) -> sparse.csr_matrix:
+        """The indexed weights as a (documents x vocabulary) CSR matrix, row ``i`` for ``ids[i]``
+        (integer impacts, as float32, for an impact index)."""
+        indptr, docs, weights = self._finalize()
+        shape = (len(self.ids), self.dim)
+        return sparse.csc_matrix((weights.astype(np.float32), docs, indptr), shape=shape).tocsr()
+
     @property
     def n_postings(self) -> int:
         return len(self._finalize()[1])
