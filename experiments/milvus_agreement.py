@@ -44,8 +44,7 @@ def main() -> int:
     dense, sparse_ = load_retriever(args.dense), load_retriever(args.sparse)
     if not isinstance(dense.index, FaissIndex) or not isinstance(sparse_.index, InvertedIndex):
         raise SystemExit("--dense must be a faiss index folder and --sparse an inverted index folder")
-    faiss_index = dense.index._index
-    doc_vectors = faiss_index.reconstruct_n(0, faiss_index.ntotal)
+    doc_vectors = dense.index.vectors()
     doc_terms = sparse_.index.document_matrix()
     if dense.index.ids != sparse_.index.ids:
         raise SystemExit("the two folders index different documents (or in another order)")

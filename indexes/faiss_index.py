@@ -149,6 +149,15 @@ class FaissIndex:
         self._ids.extend(ids)
         self._positions.update({doc_id: start + i for i, doc_id in enumerate(ids)})
 
+    def vectors(self) -> np.ndarray:
+        """The stored vectors, row ``i`` for ``ids[i]`` (``Flat`` and ``HNSW`` keep them; compressed
+        indexes such as ``PQ`` return their approximation or refuse)."""
+        cpu_index = faiss.index_gpu_to_cpu(self._index) if self.device == "gpu" else self._index
+        try:
+            return cpu_index.reconstruct_n(0, cpu_index.ntotal)
+        except RuntimeError as exc:
+            raise ValueError(f"faiss:{self.factory} cannot return its vectors: {str(exc).strip()}") from exc
+
     def search(self, queries: np.ndarray, k: int) -> Hits:
         """Return the top ``k`` ids and scores for each query (inner product or squared L2)."""
         if k <= 0:

@@ -152,3 +152,11 @@ def test_gpu_request_without_gpu_is_explained() -> None:
         pytest.skip("a GPU is visible")
     with pytest.raises(ValueError, match="no GPU support"):
         FaissIndex(4, "Flat", device="gpu")
+
+
+def test_vectors_returns_what_a_flat_index_stores() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(7, 8)).astype(np.float32)
+    index = FaissIndex(8, "Flat")
+    index.add(vectors, [f"d{i}" for i in range(7)])
+    np.testing.assert_array_equal(index.vectors(), vectors)
