@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from trainers.config import load_config
     from trainers.config_checks import check_models
 
+    if args.nproc < 1:
+        raise ValueError(f"--nproc {args.nproc}: expected an integer >= 1")
     if args.data_dir and not Path(args.data_dir).expanduser().is_dir():
         raise FileNotFoundError(f"--data-dir {args.data_dir} is not a directory")
     config = load_config(args.config, parse_overrides(args.set), data_root=data_root(args.data_dir))
@@ -83,8 +85,6 @@ def run(args: argparse.Namespace) -> int:
             f"{args.config}: no output directory; pass --output DIR or set output: in the recipe"
         )
     check_output(output, "model")  # before loading models, mining or training
-    if args.nproc < 1:
-        raise ValueError(f"--nproc {args.nproc}: expected an integer >= 1")
     if args.nproc > 1 and not under_torchrun():
         return launch(args, output)
     init_distributed()
