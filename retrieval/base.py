@@ -60,6 +60,14 @@ class RetrieverProtocol(Protocol):
     def load(cls, directory: str | Path) -> RetrieverProtocol: ...
 
 
+def query_texts(queries: Sequence[str] | Mapping[str, str]) -> list[str]:
+    """The texts of a batch of queries given as a list or as ``{query_id: text}``; one bare string is
+    refused (it would be searched character by character)."""
+    if isinstance(queries, str):
+        raise TypeError("queries must be a list of strings or a {query_id: text} mapping, not one string")
+    return list(queries.values()) if isinstance(queries, Mapping) else list(queries)
+
+
 #: How to open a saved folder, by the ``kind`` its ``meta.json`` names; each retriever module registers
 #: its own kinds when it is imported (``import retrieval`` imports them all).
 LOADERS: dict[str, Callable[..., RetrieverProtocol]] = {}

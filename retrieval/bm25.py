@@ -19,7 +19,7 @@ from pathlib import Path
 from indexes.base import Hits
 from indexes.factory import index_spec
 from indexes.lucene import BM25_KIND, LuceneBM25Index
-from retrieval.base import register_loader
+from retrieval.base import query_texts, register_loader
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 
 logger = logging.getLogger(__name__)
@@ -61,9 +61,7 @@ class BM25Retriever:
     def search(self, queries: Sequence[str] | Mapping[str, str], k: int = 10, batch_size: int = 64) -> Hits:
         """The top ``k`` documents by BM25 for each query (texts or ``{id: text}``); ``batch_size`` is
         accepted for the retrievers' common signature (Lucene searches all queries in one batch)."""
-        if isinstance(queries, str):
-            raise TypeError("queries must be a list of strings or a {query_id: text} mapping, not one string")
-        texts = list(queries.values()) if isinstance(queries, Mapping) else list(queries)
+        texts = query_texts(queries)
         return self.index.search_texts(texts, k)
 
     def save(self, directory: str | Path) -> Path:

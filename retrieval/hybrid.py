@@ -24,7 +24,7 @@ from typing import Any
 
 from indexes.base import Hits
 from indexes.io import atomic_directory, write_meta
-from retrieval.base import HYBRID_KIND, RetrieverProtocol, load_retriever
+from retrieval.base import HYBRID_KIND, RetrieverProtocol, load_retriever, query_texts
 from retrieval.corpus import CorpusSource, Document
 from retrieval.fusion import DEFAULT_RRF_K, check_fusion, check_weights, fuse
 
@@ -165,9 +165,7 @@ class Hybrid:
 
     def search_members(self, queries: Sequence[str] | Mapping[str, str], batch_size: int = 64) -> list[Hits]:
         """Each member's top ``depth`` hits for the queries: the fusion's input."""
-        if isinstance(queries, str):
-            raise TypeError("queries must be a list of strings or a {query_id: text} mapping, not one string")
-        texts = list(queries.values()) if isinstance(queries, Mapping) else list(queries)
+        texts = query_texts(queries)
         return [
             m.search(texts, k=d, batch_size=batch_size)
             for m, d in zip(self.members, self.depths, strict=True)

@@ -29,7 +29,7 @@ from typing import Any
 from indexes.base import Hits
 from indexes.io import meta_value, read_meta
 from indexes.milvus_hybrid import KIND, MilvusHybridIndex
-from retrieval.base import register_loader
+from retrieval.base import query_texts, register_loader
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 from retrieval.embed import embed_corpus
 from retrieval.encoders import Encoder, index_metric, load_encoder
@@ -178,9 +178,7 @@ class MilvusHybrid:
 
     def search(self, queries: Sequence[str] | Mapping[str, str], k: int = 10, batch_size: int = 64) -> Hits:
         """The fused top ``k`` documents for each query (a list of texts or ``{id: text}``)."""
-        if isinstance(queries, str):
-            raise TypeError("queries must be a list of strings or a {query_id: text} mapping, not one string")
-        texts = list(queries.values()) if isinstance(queries, Mapping) else list(queries)
+        texts = query_texts(queries)
         dense = self.dense.encode_queries(texts, batch_size=batch_size)
         sparse = self.sparse.encode_queries(texts, batch_size=batch_size)
         return self.index.search(dense, sparse, k)

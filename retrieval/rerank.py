@@ -27,7 +27,7 @@ import numpy as np
 
 from indexes.base import Hits
 from indexes.io import atomic_directory, meta_value, read_meta, write_meta
-from retrieval.base import RERANKED_KIND, RetrieverProtocol, load_retriever, register_loader
+from retrieval.base import RERANKED_KIND, RetrieverProtocol, load_retriever, query_texts, register_loader
 from retrieval.corpus import CorpusSource, Document
 from retrieval.documents import DocumentTexts
 from retrieval.settings import show_progress
@@ -135,10 +135,8 @@ class Reranker:
 
     def search(self, queries: Sequence[str] | Mapping[str, str], k: int = 10, batch_size: int = 64) -> Hits:
         """The first stage's top ``max(k, depth)``, its top ``depth`` reordered by the cross-encoder."""
-        if isinstance(queries, str):
-            raise TypeError("queries must be a list of strings or a {query_id: text} mapping, not one string")
+        texts = query_texts(queries)
         self._documents()  # before the first stage searches
-        texts = list(queries.values()) if isinstance(queries, Mapping) else list(queries)
         first = self.retriever.search(texts, k=max(k, self.depth), batch_size=batch_size)
         return self.rerank(texts, first, k=k)
 

@@ -24,7 +24,7 @@ from indexes.base import Hits, Index
 from indexes.factory import INDEX_KINDS, index_factory, index_spec, load_index, parse_index_spec
 from indexes.io import read_meta
 from indexes.lucene import BM25_KIND
-from retrieval.base import register_loader
+from retrieval.base import query_texts, register_loader
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 from retrieval.embed import Embeddings, embed_corpus
 from retrieval.encoders import Encoder, index_metric, load_encoder
@@ -236,9 +236,7 @@ class Retriever:
 
     def search(self, queries: Sequence[str] | Mapping[str, str], k: int = 10, batch_size: int = 64) -> Hits:
         """Return the top ``k`` documents for each query (a list of texts or ``{id: text}``)."""
-        if isinstance(queries, str):
-            raise TypeError("queries must be a list of strings or a {query_id: text} mapping, not one string")
-        texts = list(queries.values()) if isinstance(queries, Mapping) else list(queries)
+        texts = query_texts(queries)
         vectors = self.encoder.encode_queries(texts, batch_size=batch_size)
         return self.index.search(vectors, k)
 
