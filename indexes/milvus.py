@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from indexes.base import Hits
-from indexes.io import meta_value, read_meta, require_files
-from indexes.milvus_collection import DB_DIR, IDS_FILE, QUERY_BATCH, MilvusCollection, VectorField
+from indexes.io import meta_value
+from indexes.milvus_collection import QUERY_BATCH, MilvusCollection, VectorField
 
 KIND = "milvus"
 VECTOR_FIELD = "vector"
@@ -117,10 +117,7 @@ class MilvusIndex(MilvusCollection):
         """Open an index folder written by :meth:`save`: its Milvus Lite database in place, or its
         server (``uri`` overrides the recorded one; the token comes from ``$MILVUS_TOKEN``)."""
         directory = Path(directory)
-        meta = read_meta(directory, kinds=(KIND,))
-        recorded = meta.get("uri")
-        require_files(directory, meta, (IDS_FILE,) if recorded else (IDS_FILE, DB_DIR))
-        index = (meta_value(directory, meta, "schema", dict).get("indexes") or [{}])[0]
+        meta, index = cls.read_folder(directory, KIND)
         self = cls(
             meta_value(directory, meta, "dim", int),
             meta_value(directory, meta, "metric", str),
@@ -128,7 +125,7 @@ class MilvusIndex(MilvusCollection):
             index_type=index.get("type"),
             index_params=index.get("params"),
             search_params=meta.get("search_params"),
-            uri=uri or recorded,
+            uri=uri or meta.get("uri"),
             collection=meta_value(directory, meta, "collection", str),
         )
         self.open_folder(directory)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from indexes.base import Hits, check_ids, check_metric, check_vectors
-from indexes.io import atomic_directory, read_json_file, write_meta
+from indexes.io import atomic_directory, meta_value, read_json_file, read_meta, require_files, write_meta
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +282,14 @@ class MilvusCollection:
                 **meta,
             )
         return directory
+
+    @staticmethod
+    def read_folder(directory: Path, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A saved folder's ``meta.json`` (checked to be ``kind``, with the files its URI needs) and the
+        index entry of its first vector field."""
+        meta = read_meta(directory, kinds=(kind,))
+        require_files(directory, meta, (IDS_FILE,) if meta.get("uri") else (IDS_FILE, DB_DIR))
+        return meta, (meta_value(directory, meta, "schema", dict).get("indexes") or [{}])[0]
 
     def open_folder(self, directory: str | Path) -> None:
         """After construction from a saved folder's ``meta.json``: its Lite database in place, its ids."""

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from indexes.base import Hits
-from indexes.io import meta_value, read_meta, require_files
-from indexes.milvus_collection import DB_DIR, IDS_FILE, QUERY_BATCH, MilvusCollection, VectorField
+from indexes.io import meta_value
+from indexes.milvus_collection import QUERY_BATCH, MilvusCollection, VectorField
 
 KIND = "milvus-hybrid"
 DENSE_FIELD, SPARSE_FIELD = "dense", "sparse"
@@ -177,10 +177,7 @@ class MilvusHybridIndex(MilvusCollection):
     def load(cls, directory: str | Path, uri: str | None = None) -> MilvusHybridIndex:
         """Open a folder written by :meth:`save` (``uri`` overrides the recorded server)."""
         directory = Path(directory)
-        meta = read_meta(directory, kinds=(KIND,))
-        recorded = meta.get("uri")
-        require_files(directory, meta, (IDS_FILE,) if recorded else (IDS_FILE, DB_DIR))
-        dense_index = (meta_value(directory, meta, "schema", dict).get("indexes") or [{}])[0]
+        meta, dense_index = cls.read_folder(directory, KIND)
         self = cls(
             meta_value(directory, meta, "dim", int),
             meta_value(directory, meta, "sparse_dim", int),
@@ -192,7 +189,7 @@ class MilvusHybridIndex(MilvusCollection):
             rrf_k=meta_value(directory, meta, "rrf_k", float),
             weights=meta_value(directory, meta, "weights", list),
             depth=meta_value(directory, meta, "depth", int),
-            uri=uri or recorded,
+            uri=uri or meta.get("uri"),
             collection=meta_value(directory, meta, "collection", str),
         )
         self.open_folder(directory)
