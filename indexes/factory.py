@@ -65,6 +65,16 @@ def parse_index_spec(spec: str) -> tuple[str, str]:
     return backend, arg
 
 
+def parse_number(text: str) -> int | float | None:
+    """``text`` as an int, else a float, else ``None`` (index and search parameters)."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return None
+
+
 def milvus_options(arg: str) -> tuple[str | None, dict[str, Any]]:
     """``"HNSW,M=16,efConstruction=200"`` -> ``("HNSW", {"M": 16, "efConstruction": 200})``; ``""`` -> the
     default (exact) index type."""
@@ -76,13 +86,8 @@ def milvus_options(arg: str) -> tuple[str | None, dict[str, Any]]:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise ValueError(f"index 'milvus:{arg}': {pair!r} is not NAME=VALUE")
-        try:
-            params[name] = int(value)
-        except ValueError:
-            try:
-                params[name] = float(value)
-            except ValueError:
-                params[name] = value
+        number = parse_number(value)
+        params[name] = value if number is None else number
     return index_type.upper(), params
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from indexes.factory import parse_number
 from retrieval.settings import data_root, resolve_beir
 
 logger = logging.getLogger("winnow")
@@ -177,13 +178,10 @@ def parse_search_params(items: list[str]) -> dict[str, Any]:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ValueError(f"--search-param {item!r}: expected NAME=VALUE, e.g. nprobe=32")
-        try:
-            params[name] = int(value)
-        except ValueError:
-            try:
-                params[name] = float(value)
-            except ValueError as exc:
-                raise ValueError(f"--search-param {item!r}: value must be a number") from exc
+        number = parse_number(value)
+        if number is None:
+            raise ValueError(f"--search-param {item!r}: value must be a number")
+        params[name] = number
     return params
 
 
