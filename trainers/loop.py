@@ -60,7 +60,8 @@ def prepare(config: TrainConfig, model: Any, student_encoder: Encoder) -> tuple[
     with rank_zero_first("preparation"):  # under DDP: computed once, then read from the cache
         preparation = Preparation(config, student_encoder)
         rows = preparation.rows()
-        preparation.batch_sampler(rows)  # query clusters too
+        if under_torchrun():  # the query clusters too; a single process builds its sampler once, later
+            preparation.batch_sampler(rows)
     if config.training.max_length:
         model.max_seq_length = config.training.max_length
     logger.info(
