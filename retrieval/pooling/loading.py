@@ -1,0 +1,85 @@
+"""Load a saved model whose pipeline uses Winnow's pooling modules, without trusting other code.
+
+sentence-transformers (>= 6) imports a ``modules.json`` class from outside its own package only under
+``trust_remote_code=True``, which would also let a model folder run Python files of its own. Winnow's
+modules are part of the installed package, so :func:`load_sentence_transformer` grants the flag only
+when every foreign class is one of :data:`WINNOW_MODULES` and the folder holds no code (no ``*.py``,
+no ``auto_map`` in any ``config.json``); anything else loads as sentence-transformers decides.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+WINNOW_MODULES = frozenset(
+    {
+        "retrieval.pooling.latent_attention.LatentAttentionPooling",
+        "retrieval.pooling.multi_layer.MultiLayerPooling",
+        "retrieval.pooling.bidirectional.BidirectionalAttention",
+    }
+)
+
+
+def model_folder(name: str) -> Path | None:
+    """The folder of a model: a local directory, or its snapshot in the Hugging Face cache (None when
+    neither holds a ``modules.json``)."""
+    path = Path(name)
+    if path.is_dir():
+        return path if (path / "modules.json").is_file() else None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, "modules.json")
+    except ValueError:
+        return None
+    return Path(cached).parent if isinstance(cached, str) else None
+
+
+def module_types(folder: Path) -> list[str]:
+    """The class paths that ``modules.json`` in ``folder`` names."""
+    try:
+        entries = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{folder / 'modules.json'}: unreadable ({exc})") from exc
+    return [str(entry.get("type", "")) for entry in entries]
+
+
+def uses_winnow_modules(name: str) -> bool:
+    """Whether the model's pipeline needs a Winnow module, and nothing else from outside
+    sentence-transformers, and its folder carries no code."""
+    folder = model_folder(name)
+    if folder is None:
+        return False
+    foreign = [t for t in module_types(folder) if not t.startswith("sentence_transformers.")]
+    if not foreign or any(t not in WINNOW_MODULES for t in foreign):
+        return False
+    if any(folder.rglob("*.py")):
+        return False
+    for config in folder.rglob("config.json"):
+        try:
+            if "auto_map" in json.loads(config.read_text(encoding="utf-8")):
+                return False
+        except (OSError, json.JSONDecodeError):
+            return False
+    return True
+
+
+def trust_kwargs(name: str) -> dict[str, Any]:
+    """``{"trust_remote_code": True}`` when :func:`uses_winnow_modules`, else nothing."""
+    return {"trust_remote_code": True} if uses_winnow_modules(name) else {}
+
+
+def load_sentence_transformer(name: str, **kwargs: Any) -> Any:
+    """``SentenceTransformer(name, **kwargs)``, with Winnow's pooling modules allowed (module doc).
+
+    Example:
+        >>> model = load_sentence_transformer("runs/models/dense-latent")  # doctest: +SKIP
+    """
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(name, **{**trust_kwargs(name), **kwargs})
