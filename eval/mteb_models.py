@@ -223,7 +223,11 @@ def _load_mteb_model(name_or_path: str, device: str | None) -> Any:
     from mteb.models import SentenceTransformerEncoderWrapper
     from sentence_transformers import SentenceTransformer
 
-    wrapper = SentenceTransformerEncoderWrapper(SentenceTransformer(name_or_path, device=device))
+    from retrieval.pooling.loading import trust_kwargs
+
+    wrapper = SentenceTransformerEncoderWrapper(
+        SentenceTransformer(name_or_path, device=device, **trust_kwargs(name_or_path))
+    )
     wrapper.mteb_model_meta = wrapper.mteb_model_meta.model_copy(
         update={"name": model_name(name_or_path), "revision": _revision(name_or_path)}
     )

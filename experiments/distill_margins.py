@@ -65,7 +65,8 @@ def main() -> int:
     config = load_config(args.config, overrides)
     if not config.teachers or config.loss.distill != "margin_mse":
         parser.error(f"{args.config}: needs teachers and loss.distill: margin_mse")
-    preparation = Preparation(config, DenseEncoder(SentenceTransformer(config.model), name=config.model))
+    student = SentenceTransformer(config.model_name)
+    preparation = Preparation(config, DenseEncoder(student, name=config.model_name))
     rows = preparation.rows()
     labels = np.asarray(rows.columns["label"])
     target = (labels[:, 3] - labels[:, 4]) / config.loss.margin_scale

@@ -62,7 +62,8 @@ def main() -> int:
     config = load_config(args.config, overrides)
     if config.guide is None or config.sampler.name != "tas_balanced":
         parser.error(f"{args.config}: needs a guide section and sampler.name: tas_balanced")
-    preparation = Preparation(config, DenseEncoder(SentenceTransformer(config.model), name=config.model))
+    student = SentenceTransformer(config.model_name)
+    preparation = Preparation(config, DenseEncoder(student, name=config.model_name))
     rows = preparation.rows()
     guide = preparation.guide_matrix(rows)
     n_columns = 3 if "negative" in rows.columns else 2

@@ -41,8 +41,8 @@ def measure(config_path: str, dataset: str, guide_filter: bool, step: float) -> 
     )
     if not config.teachers:
         raise ValueError(f"{config_path}: no teachers configured")
-    student = SentenceTransformer(config.model)
-    preparation = Preparation(config, DenseEncoder(student, name=config.model))
+    student = SentenceTransformer(config.model_name)
+    preparation = Preparation(config, DenseEncoder(student, name=config.model_name))
     data = preparation.data
     negatives = preparation.negatives()
     ensemble = preparation.teachers()

@@ -237,7 +237,9 @@ def load_encoder(
 
             model = SparseEncoder(name, device=_resolve_device(device))
         else:
-            model = SentenceTransformer(name, device=_resolve_device(device))
+            from retrieval.pooling.loading import trust_kwargs
+
+            model = SentenceTransformer(name, device=_resolve_device(device), **trust_kwargs(name))
     except OSError as exc:
         raise OSError(
             f"could not load model {name!r}: {exc}. Offline? Run `winnow models install-offline` to seed "

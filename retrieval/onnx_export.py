@@ -63,7 +63,9 @@ def _load(model_name: str) -> _Loaded:
         top_config = None  # e.g. a Router model: its transformers sit in subfolders, checked below
     if top_config is not None:
         _check_architecture(model_name, top_config)
-    kwargs = {"device": "cpu", "model_kwargs": {"attn_implementation": "eager"}}
+    from retrieval.pooling.loading import trust_kwargs
+
+    kwargs = {"device": "cpu", "model_kwargs": {"attn_implementation": "eager"}, **trust_kwargs(model_name)}
     model = SparseEncoder(model_name, **kwargs) if sparse else SentenceTransformer(model_name, **kwargs)
     chain, query_weights = model, None
     if isinstance(model[0], Router):

@@ -15,7 +15,7 @@ CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("dense-*.yaml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_shipped_recipes_load(path: Path) -> None:
     config = load_config(path)
-    assert config.kind == "dense" and config.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert config.kind == "dense" and config.model_name == "sentence-transformers/all-MiniLM-L6-v2"
     assert config.data.dataset == "scifact" and config.data.split == "train"
 
 
@@ -83,6 +83,11 @@ CROSS_FIELD_RULES = [
         "guide: null\nloss: {name: mnrl}\nmining: {model: bm25, extra_models: [guide]}\n",
         "mining model 'guide' needs a guide",
     ),
+    ("kind: sparse\nmodel: {name: m, pooling: {type: mean}}\n", "apply to dense students"),
+    ("model: {name: m, pooling_learning_rate: 0.001}\n", "pooling_learning_rate needs model.pooling"),
+    ("model: {name: m, pooling: {type: latent_attention, latents: 0}}\n", "pooling.latents must be >= 1"),
+    ("model: {name: m, pooling: {type: max}}\n", "model.pooling.type='max' is not valid"),
+    ("model: {name: m, poolng: {type: mean}}\n", "did you mean 'pooling'"),
 ]
 
 
@@ -166,3 +171,12 @@ def test_train_cli_passes_the_data_root_down_as_paths(tmp_path, monkeypatch, cap
     assert main(argv[:-2]) == 2  # $WINNOW_DATA has no beir/mini
     err = capsys.readouterr().err
     assert "data.dataset: data set 'mini' not found" in err and "(data root from $WINNOW_DATA)" in err
+
+
+def test_model_as_a_mapping(tmp_path) -> None:
+    text = "model:\n  name: base\n  pooling: {type: multi_layer, heads: 4}\n  bidirectional: true\n"
+    config = load_config(write(tmp_path, text))
+    assert config.model_name == "base" and config.model_spec.bidirectional
+    assert config.model_spec.pooling.options() == {"type": "multi_layer", "heads": 4}
+    plain = load_config(write(tmp_path, "model: base\n"))
+    assert plain.model_name == "base" and not plain.model_spec.customised

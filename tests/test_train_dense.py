@@ -138,3 +138,28 @@ def test_bad_recipe_is_one_clear_line(setup, capsys) -> None:
     path.write_text("loss: {nme: gist}\n")
     assert main(["train", str(path), "--output", str(setup["root"] / "x")]) == 2
     assert "unknown key 'loss.nme'; did you mean 'name'?" in capsys.readouterr().err
+
+
+def test_training_with_latent_attention_pooling(setup) -> None:
+    """``model`` as a mapping: the new pooling trains (its zero-initialised output layer moves) at
+    its own learning rate, and the saved folder loads in load_encoder with the module in place."""
+    from retrieval.encoders import load_encoder
+    from retrieval.pooling import LatentAttentionPooling, load_sentence_transformer
+
+    path = setup["root"] / "latent.yaml"
+    path.write_text(
+        f"model:\n  name: {setup['student']}\n"
+        "  pooling: {type: latent_attention, latents: 4, heads: 2}\n"
+        "  pooling_learning_rate: 0.01\n"
+        f"cache_dir: {setup['root'] / 'cache'}\n"
+        "data: {dataset: tiny, split: train}\n"
+        "guide: null\nloss: {name: mnrl}\nmining: {num_negatives: 1}\n"
+        "training: {batch_size: 2, max_steps: 2, logging_steps: 1}\n"
+    )
+    out = setup["root"] / "model-latent"
+    args = ["-q", "train", str(path), "--output", str(out), "--data-dir", str(setup["root"] / "data")]
+    assert main(args) == 0
+    model = load_sentence_transformer(str(out))
+    pooling = next(m for m in model if isinstance(m, LatentAttentionPooling))
+    assert pooling.latents == 4 and pooling.mlp[2].weight.abs().max() > 0  # trained away from zero
+    assert load_encoder(out).encode_documents(["the cat"]).shape == (1, 32)

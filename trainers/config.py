@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from trainers.model_config import ModelConfig
 from trainers.typed_config import ConfigError, from_dict
 
 
@@ -279,12 +280,14 @@ class TrainConfig:
     """A whole training recipe.
 
     ``kind``: ``dense`` (bi-encoder), ``sparse`` (inference-free SPLADE) or ``cross`` (a reranker).
+    ``model``: a hub id or path, or a mapping with pooling and decoder options
+    (:class:`~trainers.model_config.ModelConfig`).
     ``cache_dir`` holds what frozen models computed (embeddings, mined negatives, teacher scores,
     clusters), keyed by model, settings and texts, so it is safe to share between runs and checkouts.
     """
 
     kind: Literal["dense", "sparse", "cross"] = "dense"
-    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    model: str | ModelConfig = "sentence-transformers/all-MiniLM-L6-v2"
     output: str | None = None
     cache_dir: str = field(default_factory=default_cache_dir)
     data: DataConfig = field(default_factory=DataConfig)
@@ -295,6 +298,16 @@ class TrainConfig:
     teachers: list[TeacherConfig] = field(default_factory=list)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     sparse: SparseConfig = field(default_factory=SparseConfig)
+
+    @property
+    def model_name(self) -> str:
+        """The base model's hub id or path, whichever form ``model`` takes."""
+        return self.model if isinstance(self.model, str) else self.model.name
+
+    @property
+    def model_spec(self) -> ModelConfig:
+        """``model`` as a :class:`~trainers.model_config.ModelConfig` (a bare name changes nothing)."""
+        return ModelConfig(name=self.model) if isinstance(self.model, str) else self.model
 
     def validate(self, where: str = "config") -> TrainConfig:
         """Check cross-field rules that types alone cannot express (``trainers.config_checks``)."""
@@ -336,6 +349,8 @@ def load_config(
         node = raw
         *parents, leaf = dotted.split(".")
         for part in parents:
+            if part == "model" and isinstance(node.get(part), str):  # model.pooling.type=... on a bare name
+                node[part] = {"name": node[part]}
             node = node.setdefault(part, {})
         node[leaf] = value
     config = from_dict(TrainConfig, raw, str(path)).validate(str(path))

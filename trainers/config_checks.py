@@ -65,6 +65,11 @@ ANY = Range()
 FRACTION = Range(0, 1)
 
 RANGES: dict[str, Range] = {
+    "model.pooling_learning_rate": POSITIVE,
+    "model.pooling.latents": AT_LEAST_1,
+    "model.pooling.heads": AT_LEAST_1,
+    "model.pooling.queries": AT_LEAST_1,
+    "model.pooling.mlp_ratio": POSITIVE,
     "data.max_queries": AT_LEAST_1,
     "data.max_positives": AT_LEAST_1,
     "data.dev_max_queries": AT_LEAST_1,
@@ -137,9 +142,9 @@ def _values(config: Any, key: str) -> list[tuple[str, Any]]:
     for part in key.split("."):
         found = []
         for path, node in nodes:
-            if node is None:
-                continue
             name = part.removesuffix("[]")
+            if node is None or isinstance(node, str):  # an unset section, or ``model`` as a bare name
+                continue
             value = getattr(node, name)
             if part.endswith("[]"):
                 found += [(f"{path}{name}[{i}].", item) for i, item in enumerate(value)]
@@ -173,6 +178,13 @@ def check_config(config: Any, where: str = "config") -> None:
         )
     if config.kind == "cross":
         check_cross(config, where)
+    if config.kind != "dense" and config.model_spec.customised:
+        raise ConfigError(
+            f"{where}: model.pooling, bidirectional, query_prompt and pooling_learning_rate apply to "
+            f"dense students; a {config.kind} recipe takes model as a name (model.name)"
+        )
+    if config.model_spec.pooling_learning_rate is not None and config.model_spec.pooling is None:
+        raise ConfigError(f"{where}: model.pooling_learning_rate needs model.pooling (the module it trains)")
     if config.kind != "cross" and config.loss.name in ("gist", "st_gist") and config.guide is None:
         raise ConfigError(f"{where}: loss.name={config.loss.name!r} needs a guide section")
     if config.loss.distill and not config.teachers:
@@ -267,7 +279,7 @@ def check_cross(config: Any, where: str = "config") -> None:
 
 def model_keys(config: Any) -> list[tuple[str, str]]:
     """``(key, model id or path)`` of every model the recipe loads: student, guide, teachers, miners."""
-    keys = [("model", config.model)]
+    keys = [("model" if isinstance(config.model, str) else "model.name", config.model_name)]
     if config.guide is not None:
         keys.append(("guide.model", config.guide.model))
     keys += [

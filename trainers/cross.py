@@ -152,7 +152,7 @@ def train_cross(config: TrainConfig, output: str | Path, resume: bool = False) -
     from transformers import set_seed
 
     set_seed(config.training.seed)
-    model = CrossEncoder(config.model, num_labels=1)
+    model = CrossEncoder(config.model_name, num_labels=1)
     inference_length = model.max_seq_length
     preparation, rows = prepare(config, model, None)
     rows = cross_rows(config, rows)

@@ -15,9 +15,12 @@ Steps, each cached so a rerun or ``--resume`` repeats no work:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from retrieval.encoders import DenseEncoder
 from trainers.config import TrainConfig
@@ -79,6 +82,55 @@ def build_loss(config: TrainConfig, model: Any, preparation: Preparation, rows: 
     return CombinedLoss(model, terms)
 
 
+def build_student(config: TrainConfig) -> tuple[Any, str, dict[str, Any]]:
+    """The student the recipe's ``model`` describes, the name its untrained outputs are cached under,
+    and the extra training arguments it needs (a pooling learning rate, a query prompt).
+
+    A new pooling module that starts as the base model's pooling (``zero_init``) gives the untrained
+    student the base model's embeddings, checked on probe texts: then the base model's name keys the
+    student's cached mining embeddings, shared across pooling choices.
+    """
+    import json
+
+    from retrieval.pooling import build, load_sentence_transformer
+
+    spec = config.model_spec
+    if not spec.customised:
+        return load_sentence_transformer(spec.name), spec.name, {}
+    model = build(
+        spec.name,
+        spec.pooling.options() if spec.pooling else None,
+        bidirectional=spec.bidirectional,
+        query_prompt=spec.query_prompt,
+        padding_side=spec.padding_side,
+    )
+    name = f"{spec.name}|{json.dumps(dataclasses.asdict(spec), sort_keys=True)}|seed:{config.training.seed}"
+    if not spec.bidirectional and spec.query_prompt is None and _same_outputs(model, spec.name):
+        name = spec.name
+    arguments: dict[str, Any] = {}
+    if spec.pooling_learning_rate is not None:
+        index = next(i for i, m in enumerate(model) if "Pooling" in type(m).__name__)
+        arguments["learning_rate_mapping"] = {pooling_parameters(index): spec.pooling_learning_rate}
+    if spec.query_prompt is not None:
+        arguments["prompts"] = {"anchor": spec.query_prompt}
+    return model, name, arguments
+
+
+def pooling_parameters(index: int) -> str:
+    """The regular expression that names the parameters of the pipeline's module ``index`` inside a
+    loss (``model.<index>.``), for ``learning_rate_mapping``."""
+    return rf"(?:^|\.)model\.{index}\."
+
+
+def _same_outputs(model: Any, base_name: str) -> bool:
+    from retrieval.pooling import load_sentence_transformer
+
+    probe = ["a probe text about bone density", "another one", "x"]
+    base = load_sentence_transformer(base_name, device="cpu")
+    built = model.encode(probe, convert_to_numpy=True)
+    return bool(np.allclose(built, base.encode(probe, convert_to_numpy=True), atol=1e-6))
+
+
 def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -> Path:
     """Train the model the recipe ``config`` describes and write it (sentence-transformers format) to
     ``output``, with ``meta.json``, ``training_log.jsonl`` and ``training_curve.png``.
@@ -88,17 +140,15 @@ def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -
     Example:
         >>> train_dense(load_config("configs/dense-full.yaml"), "runs/models/dense-full")
     """
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import set_seed
 
+    from retrieval.pooling import load_sentence_transformer
+
     set_seed(config.training.seed)
-    model = SentenceTransformer(config.model)
+    model, student_name, arguments = build_student(config)
     inference_length = model.max_seq_length
-    preparation, rows = prepare(config, model, DenseEncoder(model, name=config.model))
+    preparation, rows = prepare(config, model, DenseEncoder(model, name=student_name))
     loss = build_loss(config, model, preparation, rows)
     evaluator = None
     if config.data.dev_split:
@@ -118,8 +168,9 @@ def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -
         batch_sampler=preparation.batch_sampler(rows),
         trainer_class=SentenceTransformerTrainer,
         arguments_class=SentenceTransformerTrainingArguments,
-        load=SentenceTransformer,
+        load=load_sentence_transformer,
         model_type="dense",
+        arguments=arguments,
         inference_length=inference_length,
         evaluator=evaluator,
         resume=resume,

@@ -55,7 +55,7 @@ def prepare(config: TrainConfig, model: Any, student_encoder: Encoder) -> tuple[
         student_encoder: ``model`` wrapped as an encoder, for ``mining.model: student``.
 
     Example:
-        >>> preparation, rows = prepare(config, model, DenseEncoder(model, name=config.model))
+        >>> preparation, rows = prepare(config, model, DenseEncoder(model, name=config.model_name))
     """
     with rank_zero_first("preparation"):  # under DDP: computed once, then read from the cache
         preparation = Preparation(config, student_encoder)
@@ -162,13 +162,15 @@ def run_training(
     with atomic_directory(output, family="model") as tmp:
         model.save(str(tmp))
         write_log(history, tmp / "training_log.jsonl")
-        title = f"{config.model} -> {output.name}" + (f" ({model_type})" if model_type != "dense" else "")
+        title = f"{config.model_name} -> {output.name}" + (
+            f" ({model_type})" if model_type != "dense" else ""
+        )
         plot_history(history, tmp / "training_curve.png", title=title)
         write_meta(
             tmp,
             "model",
             model_type=model_type,
-            base_model=config.model,
+            base_model=config.model_name,
             steps=trainer.state.global_step,
             best_dev_ndcg_at_10=best,
             **extra,

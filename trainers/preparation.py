@@ -47,7 +47,7 @@ class Preparation:
             sparse: the embedded inverted index); its name goes into the mined-negative cache key.
 
     Example:
-        >>> preparation = Preparation(config, DenseEncoder(model, name=config.model))
+        >>> preparation = Preparation(config, DenseEncoder(model, name=config.model_name))
         >>> rows = preparation.rows()
         >>> sampler = preparation.batch_sampler(rows)
     """

@@ -48,16 +48,15 @@ def idf_corpora(config: TrainConfig) -> list[str]:
 def student_name(config: TrainConfig) -> str:
     """The untrained student's name, saying what it computes (base model, IDF corpora, document tokens):
     the mined-negative cache key records it."""
-    return (
-        f"{config.model}|inference-free|idf:{','.join(idf_corpora(config))}|tokens:{config.sparse.max_length}"
-    )
+    idf = ",".join(idf_corpora(config))
+    return f"{config.model_name}|inference-free|idf:{idf}|tokens:{config.sparse.max_length}"
 
 
 def build_student(config: TrainConfig) -> Any:
     """The untrained inference-free student (IDF over :func:`idf_corpora`)."""
-    idf = idf_for(config.model, corpus_texts(idf_corpora(config)))
+    idf = idf_for(config.model_name, corpus_texts(idf_corpora(config)))
     return inference_free_model(
-        config.model, idf, trainable_idf=config.sparse.trainable_idf, max_length=config.sparse.max_length
+        config.model_name, idf, trainable_idf=config.sparse.trainable_idf, max_length=config.sparse.max_length
     )
 
 

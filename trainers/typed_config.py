@@ -48,7 +48,11 @@ def _convert(value: Any, hint: Any, path: str, where: str) -> Any:
             try:
                 return _convert(value, candidate, path, where)
             except ConfigError as exc:
-                errors.append(str(exc))
+                # a mapping was meant for the section, not the scalar: report the section's error
+                if isinstance(value, dict) and dataclasses.is_dataclass(candidate):
+                    errors.insert(0, str(exc))
+                else:
+                    errors.append(str(exc))
         raise ConfigError(errors[0])
     if origin is Literal:
         if value not in args:
