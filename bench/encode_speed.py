@@ -11,6 +11,12 @@ encoder for every variant, so only the document encoder differs.
     python -m bench.encode_speed --device cuda --limit 2000   # PyTorch on the GPU, ONNX on its CUDA provider
 
 ONNX models are exported once into ``--work`` and reused.
+
+``--pooling`` instead times the pooling choices on the dense model (PyTorch, same batch, interleaved):
+mean pooling against latent attention (512 latents, 8 heads) and multi-layer pooling (4 queries,
+8 heads) built on the same transformer; ``--pooling-model NAME=DIR`` times trained models instead::
+
+    python -m bench.encode_speed --pooling --limit 1000
 """
 
 from __future__ import annotations
@@ -106,6 +112,39 @@ def sparse_ndcg(
     return evaluate_run(qrels, drop_self_hits(run), ["ndcg@10"])["ndcg@10"]
 
 
+POOLING_SPECS = {
+    "latent_attention": {"type": "latent_attention", "latents": 512, "heads": 8},
+    "multi_layer": {"type": "multi_layer", "queries": 4, "heads": 8},
+}
+
+
+def pooling_speed(args: argparse.Namespace, texts: list[str]) -> int:
+    """Encode throughput of each pooling against mean pooling on the same transformer and batch."""
+    from retrieval.encoders import DenseEncoder
+    from retrieval.pooling import build
+
+    if args.pooling_model:
+        pairs = [spec.split("=", 1) for spec in args.pooling_model]
+        variants = {name: load_encoder(path, device=args.device) for name, path in pairs}
+    else:
+        variants = {"mean": load_encoder(args.dense, device=args.device)}
+        for name, spec in POOLING_SPECS.items():
+            variants[name] = DenseEncoder(build(args.dense, spec, device=args.device), name=name)
+    _, seconds = encode_interleaved(variants, texts, args.chunk, args.batch_size)
+    base = next(iter(variants))
+    print(f"# {command_line()}")
+    print(f"# {len(texts)} documents, batch {args.batch_size}, {args.chunk}-document chunks interleaved")
+    print(f"| pooling | docs/s | time vs {base} |\n|---|---|---|")
+    rows = []
+    for name in variants:
+        rate = len(texts) / seconds[name]
+        rows.append({"pooling": name, "docs_per_second": rate, "time_ratio": seconds[name] / seconds[base]})
+        print(f"| {name} | {rate:.1f} | {seconds[name] / seconds[base]:.3f}x |")
+    if args.json:
+        save_record(args.json, device=args.device, rows=rows)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="scifact", help="BEIR folder, or a name under $WINNOW_DATA/beir")
@@ -121,11 +160,18 @@ def main() -> int:
         "(needs onnxruntime-gpu)",
     )
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
+    parser.add_argument("--pooling", action="store_true", help="time pooling choices instead (module doc)")
+    parser.add_argument(
+        "--pooling-model", action="append", default=[], metavar="NAME=DIR", help="trained models to time"
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="batch of the --pooling timings")
     args = parser.parse_args()
     log_progress()
     data = open_beir(resolve_beir(args.data))
     docs = data.corpus()[: args.limit]
     texts, doc_ids = [document_text(d) for d in docs], [d["_id"] for d in docs]
+    if args.pooling or args.pooling_model:
+        return pooling_speed(args, texts)
     queries, qrels = data.queries("test"), data.qrels("test")
     query_ids = list(queries)
     work = Path(args.work)

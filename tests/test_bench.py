@@ -98,3 +98,14 @@ def test_search_speed_runs_as_a_module_and_writes_its_record(tmp_path: Path) -> 
     assert record["command"].startswith("python -m bench.search_speed --n 300")
     assert [row["factory"] for row in record["rows"]] == ["Flat", "HNSW32"]
     assert all(row["faiss_qps"] > 0 and row["winnow_qps"] > 0 for row in record["rows"])
+
+
+def test_encode_speed_times_each_pooling_against_mean(tiny_model_dir, tiny_beir, tmp_path: Path) -> None:
+    out = tmp_path / "pooling.json"
+    command = [sys.executable, "-m", "bench.encode_speed", "--pooling", "--dense", str(tiny_model_dir)]
+    command += ["--data", str(tiny_beir), "--chunk", "3", "--batch-size", "2", "--json", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["pooling"] for r in rows] == ["mean", "latent_attention", "multi_layer"]
+    assert rows[0]["time_ratio"] == 1.0 and all(r["docs_per_second"] > 0 for r in rows)
