@@ -174,3 +174,36 @@ def test_hybrid_through_search_protocol_equals_eval_beir(
     (result,) = out.glob("results/winnow__hybrid-dense-dense/*/SciFact.json")
     mteb_ndcg = json.loads(result.read_text())["scores"]["test"][0]["ndcg_at_10"]
     assert mteb_ndcg == pytest.approx(json.loads(beir.read_text())["metrics"]["ndcg@10"], abs=1e-4)
+
+
+def test_a_trainable_pooling_model_scores_the_same_in_mteb_and_eval_beir(
+    task_data, tmp_path, no_network
+) -> None:
+    import torch
+
+    from retrieval.pooling import build
+    from tests.conftest import build_tiny_model
+
+    torch.manual_seed(0)
+    spec = {"type": "latent_attention", "latents": 4, "heads": 2, "zero_init": False}
+    model_dir = tmp_path / "latent"
+    build(str(build_tiny_model(tmp_path / "base")), spec).save(str(model_dir))
+    data = str(task_data / "beir" / "scifact")
+    beir = tmp_path / "beir.json"
+    assert main(["-q", "eval", "beir", "--model", str(model_dir), "--data", data, "--output", str(beir)]) == 0
+    out = tmp_path / "mteb"
+    argv = [
+        "-q",
+        "eval",
+        "mteb",
+        "--model",
+        str(model_dir),
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(task_data),
+    ]
+    assert main([*argv, "--output", str(out)]) == 0
+    (result,) = out.glob("results/*/*/SciFact.json")
+    mteb_ndcg = json.loads(result.read_text())["scores"]["test"][0]["ndcg_at_10"]
+    assert mteb_ndcg == pytest.approx(json.loads(beir.read_text())["metrics"]["ndcg@10"], abs=1e-4)
