@@ -163,3 +163,27 @@ def test_training_with_latent_attention_pooling(setup) -> None:
     pooling = next(m for m in model if isinstance(m, LatentAttentionPooling))
     assert pooling.latents == 4 and pooling.mlp[2].weight.abs().max() > 0  # trained away from zero
     assert load_encoder(out).encode_documents(["the cat"]).shape == (1, 32)
+
+
+def test_training_a_bidirectional_decoder_with_a_query_prompt(setup) -> None:
+    """A causal LM as the student: the causal mask removed, EOS pooled, queries prefixed; the saved
+    model keeps all three."""
+    from retrieval.pooling import BidirectionalAttention, load_sentence_transformer
+    from tests.test_decoder_encoder import build_tiny_decoder
+
+    decoder = build_tiny_decoder(setup["root"] / "decoder")
+    path = setup["root"] / "decoder.yaml"
+    path.write_text(
+        f"model: {{name: {decoder}, bidirectional: true, query_prompt: 'query: '}}\n"
+        f"cache_dir: {setup['root'] / 'cache'}\n"
+        "data: {dataset: tiny, split: train}\n"
+        "guide: null\nloss: {name: mnrl}\nmining: {num_negatives: 1}\n"
+        "training: {batch_size: 2, max_steps: 2, logging_steps: 1}\n"
+    )
+    out = setup["root"] / "model-decoder"
+    args = ["-q", "train", str(path), "--output", str(out), "--data-dir", str(setup["root"] / "data")]
+    assert main(args) == 0
+    model = load_sentence_transformer(str(out))
+    assert any(isinstance(m, BidirectionalAttention) for m in model)
+    assert model.prompts["query"] == "query: " and not model[0].auto_model.config.is_causal
+    assert model[0].tokenizer("cat")["input_ids"][-1] == model[0].tokenizer.eos_token_id
