@@ -105,3 +105,39 @@ def test_trainable_pooling_on_a_bidirectional_decoder(decoder, tmp_path) -> None
     want = model.encode(TEXTS, convert_to_numpy=True)
     got = load_sentence_transformer(str(tmp_path / "st")).encode(TEXTS, convert_to_numpy=True)
     np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def build_tiny_gpt2(path: Path) -> Path:
+    """A 2-layer GPT-2 (absolute position embeddings) over the same byte-level tokenizer."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tokenizer = AutoTokenizer.from_pretrained(build_tiny_decoder(path.parent / "qwen-for-gpt2"))
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=256)
+    config.eos_token_id = tokenizer.eos_token_id
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_right_padding_keeps_absolute_positions(tmp_path) -> None:
+    """GPT-2 numbers positions from the first token, pad or not: right padding (the default) leaves
+    a text's embedding unchanged in a longer batch; left padding would shift it."""
+    gpt2 = build_tiny_gpt2(tmp_path / "gpt2")
+    model = build(str(gpt2))  # bare decoder: EOS appended, last-token pooling, right padding
+    assert model[0].tokenizer.padding_side == "right"
+    assert model[0].tokenizer("cat")["input_ids"][-1] == model[0].tokenizer.eos_token_id
+    alone = model.encode(TEXTS[:1], convert_to_numpy=True)
+    np.testing.assert_allclose(model.encode(TEXTS, convert_to_numpy=True)[0], alone[0], atol=1e-5)
+    left = build(str(gpt2), padding_side="left")
+    shifted = left.encode(TEXTS, convert_to_numpy=True)[0]
+    assert np.abs(shifted - left.encode(TEXTS[:1], convert_to_numpy=True)[0]).max() > 1e-3
+
+
+def test_bidirectional_none_keeps_a_saved_model_and_false_restores_the_mask(decoder, tmp_path) -> None:
+    build(str(decoder), {"type": "last_token"}, bidirectional=True).save(str(tmp_path / "bi"))
+    kept = build(str(tmp_path / "bi"), query_prompt="q: ")
+    assert first_token_change(kept) > 1e-3
+    causal = build(str(tmp_path / "bi"), bidirectional=False)
+    assert first_token_change(causal) == 0.0
+    assert not any(type(m).__name__ == "BidirectionalAttention" for m in causal)

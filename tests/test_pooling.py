@@ -33,10 +33,14 @@ def base(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("pooling"), seed=3)
 
 
+BEFORE_SAVING: dict[str, np.ndarray] = {}
+
+
 @pytest.fixture(scope="module", params=sorted(SPECS))
 def saved(request, base, tmp_path_factory) -> tuple[str, Path]:
     torch.manual_seed(0)
     model = build(str(base), SPECS[request.param])
+    BEFORE_SAVING[request.param] = model.encode([SHORT, LONG], convert_to_numpy=True)
     out = tmp_path_factory.mktemp(request.param) / "model"
     model.save(str(out))
     return request.param, out
@@ -74,14 +78,14 @@ def test_untrained_modules_differ_from_mean_pooling_unless_zero_init(base) -> No
 def test_save_load_round_trip_is_identical_and_pickle_free(saved) -> None:
     from sentence_transformers import SentenceTransformer
 
-    _, path = saved
+    name, path = saved
     modules = json.loads((path / "modules.json").read_text())
     folder = path / modules[1]["path"]
     assert (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
     assert not list(path.rglob("*.bin")) and not list(path.rglob("*.py"))
+    reloaded = load_sentence_transformer(str(path)).encode([SHORT, LONG], convert_to_numpy=True)
+    np.testing.assert_array_equal(reloaded, BEFORE_SAVING[name])  # the same weights, bit for bit
     first = load_encoder(path).encode_documents([SHORT, LONG])
-    second = load_encoder(path).encode_documents([SHORT, LONG])
-    np.testing.assert_array_equal(first, second)
     plain = SentenceTransformer(str(path), trust_remote_code=True)  # the installed package's modules
     again = plain.encode([SHORT, LONG], convert_to_numpy=True)
     again /= np.linalg.norm(again, axis=1, keepdims=True)
@@ -100,6 +104,14 @@ def test_only_winnow_modules_in_a_folder_without_code_are_trusted(saved, tmp_pat
     with pytest.raises(ValueError, match="trust_remote_code"):
         load_sentence_transformer(str(copy))
     (copy / "modeling_evil.py").unlink()
+    assert uses_winnow_modules(str(copy))
+    tokenizer_config = json.loads((copy / "tokenizer_config.json").read_text())
+    tokenizer_config["auto_map"] = {"AutoTokenizer": ["someone/repo--tokenization.X", None]}
+    (copy / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    assert not uses_winnow_modules(str(copy))  # transformers would fetch that code
+    (copy / "tokenizer_config.json").write_text(
+        json.dumps({k: v for k, v in tokenizer_config.items() if k != "auto_map"})
+    )
     modules = json.loads((copy / "modules.json").read_text())
     modules[1]["type"] = "somewhere.else.Pooling"
     (copy / "modules.json").write_text(json.dumps(modules))
@@ -161,3 +173,37 @@ def test_pooling_learning_rate_pattern_names_the_pooling_parameters_only(base) -
     matched = {n for n, _ in loss.named_parameters() if re.search(pattern, n)}
     pooling = {f"model.1.{n}" for n, _ in model[1].named_parameters()}
     assert matched == pooling and matched
+
+
+def test_the_prompt_can_be_left_out_of_the_mean() -> None:
+    from retrieval.pooling.common import pooling_mask
+
+    right = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+    left = torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 1, 1]])
+    features = {"attention_mask": right, "prompt_length": torch.tensor([2])}
+    assert pooling_mask(features, include_prompt=True) is right
+    assert pooling_mask(features, include_prompt=False).tolist() == [[0, 0, 1, 1, 0], [0, 0, 1, 1, 1]]
+    features = {"attention_mask": left, "prompt_length": 2}
+    assert pooling_mask(features, include_prompt=False).tolist() == [[0, 0, 0, 1, 1], [0, 0, 1, 1, 1]]
+
+
+def test_the_pooling_learning_rate_reaches_the_optimizer(base, tmp_path) -> None:
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from trainers.dense import pooling_parameters
+
+    model = build(str(base), SPECS["latent_attention"])
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path), learning_rate=2e-5, learning_rate_mapping={pooling_parameters(1): 1e-3},
+        report_to="none",
+    )  # fmt: skip
+    data = Dataset.from_dict({"anchor": ["a", "b"], "positive": ["c", "d"]})
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
+                                         loss=MultipleNegativesRankingLoss(model))  # fmt: skip
+    optimizer = trainer.create_optimizer()
+    pooling = {id(p) for p in model[1].parameters()}
+    rates = {g["lr"] for g in optimizer.param_groups if any(id(p) in pooling for p in g["params"])}
+    others = {g["lr"] for g in optimizer.param_groups if not any(id(p) in pooling for p in g["params"])}
+    assert rates == {1e-3} and others == {2e-5}

@@ -58,6 +58,8 @@ class Range:
         return f"{text} ({self.note})" if self.note else text
 
 
+PARAMETER_FREE = ("mean", "cls", "last_token")  # poolings without parameters of their own
+
 POSITIVE = Range(0, open_low=True)
 AT_LEAST_0 = Range(0)
 AT_LEAST_1 = Range(1)
@@ -183,8 +185,14 @@ def check_config(config: Any, where: str = "config") -> None:
             f"{where}: model.pooling, bidirectional, query_prompt and pooling_learning_rate apply to "
             f"dense students; a {config.kind} recipe takes model as a name (model.name)"
         )
-    if config.model_spec.pooling_learning_rate is not None and config.model_spec.pooling is None:
-        raise ConfigError(f"{where}: model.pooling_learning_rate needs model.pooling (the module it trains)")
+    spec = config.model_spec
+    if spec.pooling_learning_rate is not None and (
+        spec.pooling is None or spec.pooling.type in PARAMETER_FREE
+    ):
+        raise ConfigError(
+            f"{where}: model.pooling_learning_rate needs a trainable model.pooling (latent_attention or "
+            f"multi_layer); got {spec.pooling.type if spec.pooling else None!r}"
+        )
     if config.kind != "cross" and config.loss.name in ("gist", "st_gist") and config.guide is None:
         raise ConfigError(f"{where}: loss.name={config.loss.name!r} needs a guide section")
     if config.loss.distill and not config.teachers:

@@ -92,11 +92,10 @@ def build_student(config: TrainConfig) -> tuple[Any, str, dict[str, Any]]:
     """
     import json
 
-    from retrieval.pooling import build, load_sentence_transformer
+    from retrieval.pooling import build
+    from retrieval.pooling.decoder import is_decoder
 
     spec = config.model_spec
-    if not spec.customised:
-        return load_sentence_transformer(spec.name), spec.name, {}
     model = build(
         spec.name,
         spec.pooling.options() if spec.pooling else None,
@@ -104,8 +103,11 @@ def build_student(config: TrainConfig) -> tuple[Any, str, dict[str, Any]]:
         query_prompt=spec.query_prompt,
         padding_side=spec.padding_side,
     )
+    if not spec.customised:
+        return model, spec.name, {}
     name = f"{spec.name}|{json.dumps(dataclasses.asdict(spec), sort_keys=True)}|seed:{config.training.seed}"
-    if not spec.bidirectional and spec.query_prompt is None and _same_outputs(model, spec.name):
+    only_pooling = spec.bidirectional is None and spec.query_prompt is None and spec.pooling is not None
+    if only_pooling and not is_decoder(model[0].auto_model.config) and _same_outputs(model, spec.name):
         name = spec.name
     arguments: dict[str, Any] = {}
     if spec.pooling_learning_rate is not None:
@@ -126,9 +128,9 @@ def _same_outputs(model: Any, base_name: str) -> bool:
     from retrieval.pooling import load_sentence_transformer
 
     probe = ["a probe text about bone density", "another one", "x"]
-    base = load_sentence_transformer(base_name, device="cpu")
+    base = load_sentence_transformer(base_name, device=str(model.device))
     built = model.encode(probe, convert_to_numpy=True)
-    return bool(np.allclose(built, base.encode(probe, convert_to_numpy=True), atol=1e-6))
+    return bool(np.allclose(built, base.encode(probe, convert_to_numpy=True), atol=1e-5))
 
 
 def train_dense(config: TrainConfig, output: str | Path, resume: bool = False) -> Path:

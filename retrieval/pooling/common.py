@@ -16,6 +16,22 @@ def masked_mean(states: Tensor, attention_mask: Tensor) -> Tensor:
     return (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
+def pooling_mask(features: dict[str, Any], include_prompt: bool) -> Tensor:
+    """The attention mask, with the tokens of the model's prompt (an instruction prefix) zeroed when
+    ``include_prompt`` is False and sentence-transformers passes their count (``prompt_length``);
+    under left padding the prompt starts at each row's first real token."""
+    import torch
+
+    mask = features["attention_mask"]
+    length = features.get("prompt_length")
+    if include_prompt or length is None:
+        return mask
+    length = int(length.reshape(-1)[0]) if isinstance(length, Tensor) else int(length)
+    first = mask.to(torch.int32).argmax(dim=1, keepdim=True)  # 0 without left padding
+    positions = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)
+    return mask * ((positions < first) | (positions >= first + length)).to(mask.dtype)
+
+
 def last_token(states: Tensor, attention_mask: Tensor) -> Tensor:
     """The state of each text's last real token (its EOS when one is appended), under left or right
     padding alike: the position of the last 1 in the mask."""

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from retrieval.pooling.common import SavedPooling, attention_block, masked_mean
+from retrieval.pooling.common import SavedPooling, attention_block, masked_mean, pooling_mask
 
 
 class LatentAttentionPooling(SavedPooling):
@@ -29,6 +29,8 @@ class LatentAttentionPooling(SavedPooling):
         heads: attention heads (NV-Embed: 8); must divide ``embedding_dimension``.
         mlp_ratio: width of the MLP's hidden layer, as a multiple of ``embedding_dimension``.
         zero_init: start the residual branches at zero (the module then begins as mean pooling).
+        include_prompt: ``False`` leaves the query prompt's tokens out of the final mean, as NV-Embed
+            does with its instructions.
 
     Inputs:
         ``token_embeddings`` (batch, tokens, dim) and ``attention_mask`` (batch, tokens).
@@ -44,15 +46,24 @@ class LatentAttentionPooling(SavedPooling):
         >>> model = SentenceTransformer(modules=[transformer, pooling])  # doctest: +SKIP
     """
 
-    config_keys: ClassVar[list[str]] = ["embedding_dimension", "latents", "heads", "mlp_ratio", "zero_init"]
+    config_keys: ClassVar[list[str]] = [
+        "embedding_dimension",
+        "latents",
+        "heads",
+        "mlp_ratio",
+        "zero_init",
+        "include_prompt",
+    ]
 
     def __init__(
         self,
         embedding_dimension: int,
+        *,
         latents: int = 512,
         heads: int = 8,
         mlp_ratio: float = 2.0,
         zero_init: bool = True,
+        include_prompt: bool = True,
     ) -> None:
         super().__init__()
         if latents < 1:
@@ -62,6 +73,7 @@ class LatentAttentionPooling(SavedPooling):
         self.heads = heads
         self.mlp_ratio = mlp_ratio
         self.zero_init = zero_init
+        self.include_prompt = include_prompt
         scale = embedding_dimension**-0.5
         self.latent_array = nn.Parameter(torch.randn(latents, embedding_dimension) * scale)
         self.norm_tokens = nn.LayerNorm(embedding_dimension)
@@ -81,5 +93,5 @@ class LatentAttentionPooling(SavedPooling):
         attended, _ = self.attention(self.norm_tokens(tokens), latents, latents, need_weights=False)
         states = tokens + attended
         states = states + self.mlp(self.norm_mlp(states))
-        features["sentence_embedding"] = masked_mean(states, features["attention_mask"])
+        features["sentence_embedding"] = masked_mean(states, pooling_mask(features, self.include_prompt))
         return features

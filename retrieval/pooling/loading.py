@@ -3,8 +3,9 @@
 sentence-transformers (>= 6) imports a ``modules.json`` class from outside its own package only under
 ``trust_remote_code=True``, which would also let a model folder run Python files of its own. Winnow's
 modules are part of the installed package, so :func:`load_sentence_transformer` grants the flag only
-when every foreign class is one of :data:`WINNOW_MODULES` and the folder holds no code (no ``*.py``,
-no ``auto_map`` in any ``config.json``); anything else loads as sentence-transformers decides.
+to a local folder whose every foreign class is one of :data:`WINNOW_MODULES` and that can bring in
+no code (no ``*.py`` file, no ``auto_map`` in any JSON file, which would let transformers fetch code
+from another repository); anything else, hub ids included, loads as sentence-transformers decides.
 """
 
 from __future__ import annotations
@@ -50,21 +51,22 @@ def module_types(folder: Path) -> list[str]:
 
 
 def uses_winnow_modules(name: str) -> bool:
-    """Whether the model's pipeline needs a Winnow module, and nothing else from outside
-    sentence-transformers, and its folder carries no code."""
-    folder = model_folder(name)
-    if folder is None:
+    """Whether ``name`` is a local model folder whose pipeline needs a Winnow module and nothing else
+    from outside sentence-transformers, and which carries no code (module doc)."""
+    folder = Path(name)
+    if not (folder / "modules.json").is_file():
         return False
     foreign = [t for t in module_types(folder) if not t.startswith("sentence_transformers.")]
     if not foreign or any(t not in WINNOW_MODULES for t in foreign):
         return False
     if any(folder.rglob("*.py")):
         return False
-    for config in folder.rglob("config.json"):
+    for path in folder.rglob("*.json"):  # config.json, tokenizer_config.json, processor configs...
         try:
-            if "auto_map" in json.loads(config.read_text(encoding="utf-8")):
-                return False
-        except (OSError, json.JSONDecodeError):
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        if isinstance(content, dict) and "auto_map" in content:
             return False
     return True
 
