@@ -109,3 +109,20 @@ def test_encode_speed_times_each_pooling_against_mean(tiny_model_dir, tiny_beir,
     rows = json.loads(out.read_text())["rows"]
     assert [r["pooling"] for r in rows] == ["mean", "latent_attention", "multi_layer"]
     assert rows[0]["time_ratio"] == 1.0 and all(r["docs_per_second"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_scale_runs_every_stage_on_a_small_corpus(tmp_path: Path) -> None:
+    from retrieval.settings import data_root
+
+    root = data_root(None)
+    if not (root / "beir" / "scifact" / "corpus.jsonl").is_file():
+        pytest.skip("needs beir/scifact and beir/nfcorpus under the data root")
+    out = tmp_path / "scale.json"
+    command = [sys.executable, "-m", "bench.scale", "--sizes", "500", "--mining", "500"]
+    command += ["--work", str(tmp_path / "work"), "--data-dir", str(root), "--json", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 7 and all(r["peak_rss_mib"] > 0 and r["seconds"] > 0 for r in rows)
+    assert (tmp_path / "work" / "index" / "sparse-inverted-500" / "meta.json").is_file()
