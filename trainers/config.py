@@ -327,8 +327,8 @@ def load_config(
         overrides: dotted keys (``training.max_steps``) mapped to values, applied before validation.
         data_root: the data root (:func:`retrieval.settings.data_root`); when given, every data-set
             name in the recipe (``data.dataset``, ``data.extra_datasets``, ``sparse.idf_corpora``)
-            becomes the path of its folder (see :func:`resolve_datasets`). ``None`` leaves names as
-            they are (tests and tools that only read a recipe).
+            becomes the path of its folder (:func:`trainers.data_paths.resolve_datasets`). ``None``
+            leaves names as they are (tests and tools that only read a recipe).
 
     Example:
         >>> from retrieval.settings import data_root
@@ -354,31 +354,11 @@ def load_config(
             node = node.setdefault(part, {})
         node[leaf] = value
     config = from_dict(TrainConfig, raw, str(path)).validate(str(path))
-    return config if data_root is None else resolve_datasets(config, data_root, str(path))
+    if data_root is None:
+        return config
+    from trainers.data_paths import resolve_datasets
 
-
-def resolve_datasets(config: TrainConfig, data_root: Path, where: str = "config") -> TrainConfig:
-    """Turn the recipe's data-set names into paths under ``data_root`` (in place; returns ``config``).
-
-    ``data.dataset`` may also be a JSONL file or a saved Hugging Face dataset: an existing path is kept
-    as it is. A name that is neither raises FileNotFoundError naming the key.
-    """
-    from retrieval.settings import resolve_beir
-
-    def resolve(key: str, value: str) -> str:
-        try:
-            return str(resolve_beir(value, data_root))
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(f"{where}: {key}: {exc}") from exc
-
-    config.data.dataset = resolve("data.dataset", config.data.dataset)
-    config.data.extra_datasets = [
-        resolve(f"data.extra_datasets[{i}]", name) for i, name in enumerate(config.data.extra_datasets)
-    ]
-    config.sparse.idf_corpora = [
-        resolve(f"sparse.idf_corpora[{i}]", name) for i, name in enumerate(config.sparse.idf_corpora)
-    ]
-    return config
+    return resolve_datasets(config, data_root, str(path))
 
 
 def to_dict(config: TrainConfig) -> dict[str, Any]:
