@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from trainers.config import TrainConfig
+from typing import Any
 
 
-def resolve_datasets(config: TrainConfig, data_root: Path, where: str = "config") -> TrainConfig:
-    """Turn the recipe's data-set names into paths under ``data_root`` (in place; returns ``config``).
+def resolve_datasets(config: Any, data_root: Path, where: str = "config") -> Any:
+    """Turn the names in a :class:`~trainers.config.TrainConfig` into paths under ``data_root`` (in
+    place; returns ``config``).
 
     ``data.dataset`` may also be a JSONL file or a saved Hugging Face dataset: an existing path is kept
     as it is. A name that is neither raises FileNotFoundError naming the key.
