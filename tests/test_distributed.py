@@ -150,3 +150,35 @@ def test_tas_batches_are_distinct_per_rank_and_cover_one_process(n_queries: int,
     ]
     assert ranks[0] == one[0::2] and ranks[1] == one[1::2]
     assert not {x for b in ranks[0] for x in b} & {x for b in ranks[1] for x in b}
+
+
+def test_resume_under_two_processes_continues_from_the_checkpoint(tmp_path: Path, capfd, monkeypatch) -> None:
+    """A run stopped after its first checkpoint is continued by ``--resume --nproc 2``: both ranks start
+    from that checkpoint, stay in step, and the run ends at its step budget."""
+    from sentence_transformers import SentenceTransformerTrainer
+
+    write_beir(tmp_path / "data" / "beir" / "tiny", DOCS, QUERIES, QRELS, split="train")
+    student = build_model_without_dropout(tmp_path / "student")
+    guide = build_model_without_dropout(tmp_path / "guide", seed=1)
+    path = recipe(tmp_path, student, guide, 1)
+    path.write_text(path.read_text().replace("logging_steps: 1}", "logging_steps: 1, save_steps: 1}"))
+    out, data = tmp_path / "model", ["--data-dir", str(tmp_path / "data")]
+    real_train = SentenceTransformerTrainer.train
+
+    def interrupted(self, *args, **kwargs):
+        self.args.max_steps = 1  # the "crash": stop after the first checkpoint
+        real_train(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "train", interrupted)
+    assert main(["-q", "train", str(path), "--output", str(out), *data]) == 130
+    assert (tmp_path / "model.checkpoints" / "checkpoint-1").is_dir() and not out.exists()
+    monkeypatch.setattr(SentenceTransformerTrainer, "train", real_train)
+    capfd.readouterr()
+    assert main(["train", str(path), "--output", str(out), "--nproc", "2", "--resume", *data]) == 0
+    text = "".join(capfd.readouterr())
+    for rank in ("0", "1"):
+        assert re.search(rf"\[rank {rank}\].*resuming from .*checkpoint-1", text), text[-3000:]
+    checksums = dict(re.findall(r"\[rank (\d)\].*rank \d: parameter checksum (\S+)", text))
+    assert set(checksums) == {"0", "1"} and checksums["0"] == checksums["1"]
+    assert json.loads((out / "meta.json").read_text())["steps"] == 3
