@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,22 @@ def build_tiny_model(path: Path, seed: int = 0) -> Path:
     out = path / "st"
     model.save(str(out))
     return out
+
+
+def stop_after_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> Callable[..., object]:
+    """Make ``SentenceTransformerTrainer.train`` stop after one step (its checkpoint written) with a
+    KeyboardInterrupt, as a crash would; returns the real ``train`` for restoring."""
+    from sentence_transformers import SentenceTransformerTrainer
+
+    real_train = SentenceTransformerTrainer.train
+
+    def interrupted(self, *args, **kwargs):
+        self.args.max_steps = 1
+        real_train(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "train", interrupted)
+    return real_train
 
 
 @pytest.fixture(autouse=True)

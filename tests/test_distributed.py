@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from retrieval.cli import main
-from tests.conftest import DOCS, tiny_bert_config, tiny_tokenizer, write_beir
+from tests.conftest import DOCS, stop_after_first_checkpoint, tiny_bert_config, tiny_tokenizer, write_beir
 from trainers.distributed import torchrun_command
 
 # eight queries, one relevant document each: four full batches of two per epoch
@@ -163,14 +163,7 @@ def test_resume_under_two_processes_continues_from_the_checkpoint(tmp_path: Path
     path = recipe(tmp_path, student, guide, 1)
     path.write_text(path.read_text().replace("logging_steps: 1}", "logging_steps: 1, save_steps: 1}"))
     out, data = tmp_path / "model", ["--data-dir", str(tmp_path / "data")]
-    real_train = SentenceTransformerTrainer.train
-
-    def interrupted(self, *args, **kwargs):
-        self.args.max_steps = 1  # the "crash": stop after the first checkpoint
-        real_train(self, *args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(SentenceTransformerTrainer, "train", interrupted)
+    real_train = stop_after_first_checkpoint(monkeypatch)  # the "crash"
     assert main(["-q", "train", str(path), "--output", str(out), *data]) == 130
     assert (tmp_path / "model.checkpoints" / "checkpoint-1").is_dir() and not out.exists()
     monkeypatch.setattr(SentenceTransformerTrainer, "train", real_train)

@@ -9,7 +9,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from retrieval.cli import main
-from tests.conftest import build_tiny_model, write_beir
+from tests.conftest import build_tiny_model, stop_after_first_checkpoint, write_beir
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +92,7 @@ def test_resume_after_interruption(setup, monkeypatch) -> None:
 
     path = recipe(setup, "resume", FULL.replace("max_steps: 2", "max_steps: 2"))
     out = setup["root"] / "model-resume"
-    real_train = SentenceTransformerTrainer.train
-
-    def interrupted(self, *args, **kwargs):
-        self.args.max_steps = 1  # the "crash": stop after the first checkpoint
-        real_train(self, *args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(SentenceTransformerTrainer, "train", interrupted)
+    real_train = stop_after_first_checkpoint(monkeypatch)  # the "crash"
     assert (
         main(["-q", "train", str(path), "--output", str(out), "--data-dir", str(setup["root"] / "data")])
         == 130
