@@ -81,7 +81,7 @@ def test_winnow_index_refuses_a_model_folder_before_loading_a_model(
     def no_model(*args, **kwargs):
         raise AssertionError("a model was loaded before the output was checked")
 
-    monkeypatch.setattr("retrieval.cli.index_cmd.load_encoder", no_model)
+    monkeypatch.setattr("retrieval.encoders.load_encoder", no_model)  # what model_retriever calls
     argv = ["index", "--model", "m", "--corpus", str(tiny_beir), "--output", str(model)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

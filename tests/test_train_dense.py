@@ -133,25 +133,34 @@ def test_bad_recipe_is_one_clear_line(setup, capsys) -> None:
     assert "unknown key 'loss.nme'; did you mean 'name'?" in capsys.readouterr().err
 
 
+def train_mnrl(setup: dict[str, Path], name: str, model_section: str) -> Path:
+    """Train two MNRL steps on the tiny training set with the recipe's ``model`` section as given;
+    returns the model folder."""
+    path = setup["root"] / f"{name}.yaml"
+    path.write_text(
+        model_section + f"cache_dir: {setup['root'] / 'cache'}\n"
+        "data: {dataset: tiny, split: train}\n"
+        "guide: null\nloss: {name: mnrl}\nmining: {num_negatives: 1}\n"
+        "training: {batch_size: 2, max_steps: 2, logging_steps: 1}\n"
+    )
+    out = setup["root"] / f"model-{name}"
+    args = ["-q", "train", str(path), "--output", str(out), "--data-dir", str(setup["root"] / "data")]
+    assert main(args) == 0
+    return out
+
+
 def test_training_with_latent_attention_pooling(setup) -> None:
     """``model`` as a mapping: the new pooling trains (its zero-initialised output layer moves) at
     its own learning rate, and the saved folder loads in load_encoder with the module in place."""
     from retrieval.encoders import load_encoder
     from retrieval.pooling import LatentAttentionPooling, load_sentence_transformer
 
-    path = setup["root"] / "latent.yaml"
-    path.write_text(
+    model_section = (
         f"model:\n  name: {setup['student']}\n"
         "  pooling: {type: latent_attention, latents: 4, heads: 2}\n"
         "  pooling_learning_rate: 0.01\n"
-        f"cache_dir: {setup['root'] / 'cache'}\n"
-        "data: {dataset: tiny, split: train}\n"
-        "guide: null\nloss: {name: mnrl}\nmining: {num_negatives: 1}\n"
-        "training: {batch_size: 2, max_steps: 2, logging_steps: 1}\n"
     )
-    out = setup["root"] / "model-latent"
-    args = ["-q", "train", str(path), "--output", str(out), "--data-dir", str(setup["root"] / "data")]
-    assert main(args) == 0
+    out = train_mnrl(setup, "latent", model_section)
     model = load_sentence_transformer(str(out))
     pooling = next(m for m in model if isinstance(m, LatentAttentionPooling))
     assert pooling.latents == 4 and pooling.mlp[2].weight.abs().max() > 0  # trained away from zero
@@ -165,17 +174,9 @@ def test_training_a_bidirectional_decoder_with_a_query_prompt(setup) -> None:
     from tests.test_decoder_encoder import build_tiny_decoder
 
     decoder = build_tiny_decoder(setup["root"] / "decoder")
-    path = setup["root"] / "decoder.yaml"
-    path.write_text(
-        f"model: {{name: {decoder}, bidirectional: true, query_prompt: 'query: '}}\n"
-        f"cache_dir: {setup['root'] / 'cache'}\n"
-        "data: {dataset: tiny, split: train}\n"
-        "guide: null\nloss: {name: mnrl}\nmining: {num_negatives: 1}\n"
-        "training: {batch_size: 2, max_steps: 2, logging_steps: 1}\n"
+    out = train_mnrl(
+        setup, "decoder", f"model: {{name: {decoder}, bidirectional: true, query_prompt: 'query: '}}\n"
     )
-    out = setup["root"] / "model-decoder"
-    args = ["-q", "train", str(path), "--output", str(out), "--data-dir", str(setup["root"] / "data")]
-    assert main(args) == 0
     model = load_sentence_transformer(str(out))
     assert any(isinstance(m, BidirectionalAttention) for m in model)
     assert model.prompts["query"] == "query: " and not model[0].auto_model.config.is_causal

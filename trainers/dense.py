@@ -93,6 +93,7 @@ def build_student(config: TrainConfig) -> tuple[Any, str, dict[str, Any]]:
     import json
 
     from retrieval.pooling import build
+    from retrieval.pooling.build import POOLING_CLASSES
     from retrieval.pooling.decoder import is_decoder
 
     spec = config.model_spec
@@ -111,7 +112,7 @@ def build_student(config: TrainConfig) -> tuple[Any, str, dict[str, Any]]:
         name = spec.name
     arguments: dict[str, Any] = {}
     if spec.pooling_learning_rate is not None:
-        index = next(i for i, m in enumerate(model) if "Pooling" in type(m).__name__)
+        index = next(i for i, m in enumerate(model) if isinstance(m, POOLING_CLASSES))
         arguments["learning_rate_mapping"] = {pooling_parameters(index): spec.pooling_learning_rate}
     if spec.query_prompt is not None:
         arguments["prompts"] = {"anchor": spec.query_prompt}

@@ -37,12 +37,11 @@ from retrieval.cli.options import (
     add_index_options,
     add_option,
     check_milvus_uri,
-    milvus_collection,
+    model_retriever,
     parse_search_params,
 )
 from retrieval.corpus import open_beir
-from retrieval.encoders import load_encoder
-from retrieval.retriever import Retriever, parse_index_spec
+from retrieval.retriever import parse_index_spec
 from retrieval.settings import data_root, resolve_beir
 
 
@@ -264,14 +263,7 @@ def run_beir(args: argparse.Namespace) -> int:
     elif args.model == BM25_MODEL:
         retriever, model_name = BM25Retriever(), args.model
     else:
-        encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
-        retriever = Retriever(
-            encoder,
-            index=args.index,
-            search_params=params,
-            milvus_uri=args.milvus_uri,
-            milvus_collection=milvus_collection(args),
-        )
+        retriever = model_retriever(args, params)
         model_name = args.model
     retriever = with_reranker(args, retriever, documents=data.root / "corpus.jsonl")
     result = evaluate(

@@ -25,12 +25,11 @@ from retrieval.cli.options import (
     add_encoder_options,
     add_index_options,
     check_milvus_uri,
-    milvus_collection,
+    model_retriever,
     parse_search_params,
     resolve_corpus,
 )
 from retrieval.corpus import iter_corpus
-from retrieval.encoders import load_encoder
 from retrieval.retriever import Retriever, parse_index_spec
 
 logger = logging.getLogger(__name__)
@@ -114,14 +113,7 @@ def build_index(args: argparse.Namespace) -> int:
             raise ValueError("--model bm25 builds its own Lucene index; drop --index and --search-param")
         retriever = BM25Retriever()
     else:
-        encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
-        retriever = Retriever(
-            encoder,
-            index=args.index,
-            search_params=params,
-            milvus_uri=args.milvus_uri,
-            milvus_collection=milvus_collection(args),
-        )
+        retriever = model_retriever(args, params)
     if args.ray is not None:
         shards = ray_build(args, retriever, corpus)
     retriever = with_reranker(args, retriever, documents=corpus if args.ray is not None else None)

@@ -160,6 +160,22 @@ def milvus_collection(args: argparse.Namespace) -> str:
     return f"winnow_{stem}"[:255]
 
 
+def model_retriever(args: argparse.Namespace, params: dict[str, Any]) -> Any:
+    """The :class:`~retrieval.retriever.Retriever` of ``--model`` on ``--index`` (``--device``,
+    ``--max-length``, ``--search-param``, ``--milvus-uri``, ``--milvus-collection``), not yet built."""
+    from retrieval.encoders import load_encoder
+    from retrieval.retriever import Retriever
+
+    encoder = load_encoder(args.model, device=args.device, max_length=args.max_length)
+    return Retriever(
+        encoder,
+        index=args.index,
+        search_params=params,
+        milvus_uri=args.milvus_uri,
+        milvus_collection=milvus_collection(args),
+    )
+
+
 def check_milvus_uri(args: argparse.Namespace) -> None:
     """``--milvus-uri`` only with ``--index milvus...``; a token never on the command line."""
     uri = getattr(args, "milvus_uri", None)
