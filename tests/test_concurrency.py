@@ -186,7 +186,8 @@ def _hold_output_lock(output: Path) -> subprocess.Popen:
 def test_a_second_writer_of_one_output_fails_before_any_work(
     tiny_model_dir, tiny_beir, tmp_path, monkeypatch, capsys
 ) -> None:
-    from retrieval.cli import index_cmd, main
+    from retrieval import encoders
+    from retrieval.cli import main
 
     output = tmp_path / "index"
     argv = [
@@ -206,7 +207,7 @@ def test_a_second_writer_of_one_output_fails_before_any_work(
             raise AssertionError("the model was loaded although the output is locked")
 
         with monkeypatch.context() as patch:
-            patch.setattr(index_cmd, "load_encoder", no_model)
+            patch.setattr(encoders, "load_encoder", no_model)  # what model_retriever calls
             assert main(argv) == 2
         err = capsys.readouterr().err
         assert f"winnow index: error: another winnow process is writing {output}" in err
