@@ -1,10 +1,12 @@
-"""Block size of the embedded index's blocked kernel: ms per query for each size, one thread, same hits.
+"""Block size of the embedded index's blocked kernels: ms per query for each size and strategy (blocked,
+block-max MaxScore), one thread, same hits.
 
 The collection is ``bench.sparse_search``'s synthetic one (the model's SciFact term statistics) and the
 queries are SciFact test queries encoded inference-free; every size answers the same queries in
 interleaved passes and must return the same documents as the first.
 
     python -m experiments.sparse_block_size --model runs/models/sparse-full-pruned --docs 1000000
+    python -m experiments.sparse_block_size --model M --strategies blocked maxscore --blocks 65536 8192 2048
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def main() -> int:
     parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--blocks", type=int, nargs="+", default=[65536, 32768, 16384, 8192, 4096])
+    parser.add_argument("--strategies", nargs="+", default=["blocked"], choices=["blocked", "maxscore"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write the figures as JSON here")
     args = parser.parse_args()
@@ -74,24 +77,32 @@ def main() -> int:
     index, q_float = synthetic_impact_index(args.model, args.data, Path(args.work), args.docs)
     index.search(q_float[:2], 10)  # compile + finalise
     reference = None
-    times: dict[int, list[float]] = {b: [] for b in args.blocks}
+    runs = [(b, s) for b in args.blocks for s in args.strategies]
+    times: dict[tuple[int, str], list[float]] = {run: [] for run in runs}
     for _ in range(args.repeats):
-        for block in args.blocks:
-            seconds, hits = timed(lambda block=block: index.search(q_float, 10, threads=1, block=block))
-            times[block].append(1000 * seconds / q_float.shape[0])
+        for block, strategy in runs:
+            seconds, hits = timed(
+                lambda block=block, strategy=strategy: index.search(
+                    q_float, 10, threads=1, strategy=strategy, block=block
+                )
+            )
+            times[block, strategy].append(1000 * seconds / q_float.shape[0])
             if reference is None:
                 reference = hits.ids
             elif hits.ids != reference:
-                raise SystemExit(f"block {block} returned other documents than block {args.blocks[0]}")
-    ms = {b: statistics.median(t) for b, t in times.items()}
+                raise SystemExit(f"block {block}, {strategy}: other documents than {runs[0]}")
+    ms = {run: statistics.median(t) for run, t in times.items()}
     print(f"# {command_line()}")
     print(f"# {args.docs} synthetic documents, {q_float.shape[0]} queries, median of {args.repeats} passes")
     print(
-        render_markdown(["block", "ms/query (1 thread)"], [[str(b), f"{m:.3f}"] for b, m in ms.items()]),
+        render_markdown(
+            ["block", "strategy", "ms/query (1 thread)"],
+            [[str(b), s, f"{m:.3f}"] for (b, s), m in ms.items()],
+        ),
         end="",
     )
     if args.json:
-        save_record(args.json, ms_per_query={str(b): m for b, m in ms.items()})
+        save_record(args.json, ms_per_query={f"{b} {s}": m for (b, s), m in ms.items()})
     return 0
 
 

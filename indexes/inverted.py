@@ -30,6 +30,7 @@ import numpy as np
 from scipy import sparse
 
 from indexes.base import Hits, check_ids
+from indexes.block_max import block_maxima, search_maxscore
 from indexes.inverted_kernels import BLOCK, DENSE_RATIO, block_layout, search_postings
 from indexes.io import atomic_directory, meta_value, read_json_file, read_meta, require_files, write_meta
 
@@ -37,8 +38,8 @@ logger = logging.getLogger(__name__)
 
 KIND = "inverted"
 # strategy -> the kernel's dense_ratio: blocked when postings * dense_ratio >= documents (int32 numbers,
-# so 2**31 makes every query with a posting blocked)
-STRATEGIES = {"auto": DENSE_RATIO, "touched": 0, "blocked": 2**31}
+# so 2**31 makes every query with a posting blocked); "maxscore" runs indexes.block_max instead
+STRATEGIES = {"auto": DENSE_RATIO, "touched": 0, "blocked": 2**31, "maxscore": 2**31}
 MAX_IMPACT = np.iinfo(np.uint16).max
 
 
@@ -120,7 +121,7 @@ class InvertedIndex:
         self._id_pos: dict[str, int] = {}
         self._pending: list[sparse.csr_matrix] = []
         self._postings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._layouts: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # block -> (bptr, local)
+        self._layouts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # block -> bptr, local, bmax
 
     # -- building -------------------------------------------------------------------------------------
     def add(self, vectors: Any, ids: Sequence[str]) -> None:
@@ -203,9 +204,10 @@ class InvertedIndex:
         """Exact top-``k`` documents by dot product for each query (CSR or dense (n, dim)).
 
         ``strategy`` picks the kernel's way of scoring (:mod:`indexes.inverted_kernels`): ``auto`` (per
-        query), ``touched`` or ``blocked`` (where the query's weights allow); all give the same hits, the
-        last two exist to measure one against the other, as ``block`` (documents per block of the
-        blocked strategy) exists to tune it.
+        query), ``touched``, ``blocked`` (where the query's weights allow) or ``maxscore`` (block-max
+        MaxScore, one thread, queries with positive weights; :mod:`indexes.block_max`); all give the same
+        hits and scores. The last three exist to measure one against another, as ``block`` (documents per
+        block of the blocked strategies) exists to tune them.
         """
         if k <= 0:
             raise ValueError(f"k must be positive; got {k}")
@@ -214,27 +216,33 @@ class InvertedIndex:
         q = self.quantize_queries(queries)
         indptr, docs, weights = self._finalize()
         n_docs = len(self.ids)
-        bptr, local = self._block_layout(int(block))
+        bptr, local, bmax = self._block_layout(int(block))
         kk = max(1, min(k, n_docs))
         n_threads = max(1, min(threads or self.threads or numba.get_num_threads(), max(q.shape[0], 1)))
         previous = numba.get_num_threads()
         numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
         try:
-            top_d, top_s, counts = search_postings(
-                indptr,
-                docs,
-                weights,
-                bptr,
-                local,
-                q.indptr.astype(np.int64),
-                q.indices.astype(np.int64),
-                q.data.astype(np.float32),
-                max(n_docs, 1),
-                kk,
-                n_threads,
-                int(block),
-                STRATEGIES[strategy],
-            )
+            q_args = (q.indptr.astype(np.int64), q.indices.astype(np.int64), q.data.astype(np.float32))
+            if strategy == "maxscore":
+                if (q_args[2] <= 0).any():
+                    raise ValueError("strategy 'maxscore' needs positive query weights")
+                top_d, top_s, counts = search_maxscore(
+                    bptr, local, weights, bmax, *q_args, max(n_docs, 1), kk, int(block)
+                )
+            else:
+                top_d, top_s, counts = search_postings(
+                    indptr,
+                    docs,
+                    weights,
+                    bptr,
+                    local,
+                    *q_args,
+                    max(n_docs, 1),
+                    kk,
+                    n_threads,
+                    int(block),
+                    STRATEGIES[strategy],
+                )
         finally:
             numba.set_num_threads(previous)
         scores = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
@@ -244,13 +252,15 @@ class InvertedIndex:
         hits = [[self.ids[d] for d in row[:c]] for row, c in zip(top_d, counts, strict=True)]
         return Hits(ids=hits, scores=scores)
 
-    def _block_layout(self, block: int) -> tuple[np.ndarray, np.ndarray]:
-        """The blocked kernel's view of the postings for ``block``, built once per block size and kept
-        until documents are added (a block size other than the default costs 2 bytes per posting more);
+    def _block_layout(self, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The blocked kernels' view of the postings for ``block`` (block pointers, in-block offsets and
+        each term's per-block maximum weight), built once per block size and kept until documents are
+        added (a block size other than the default costs 2 bytes per posting more);
         :func:`~indexes.inverted_kernels.block_layout` refuses a size it cannot address."""
-        indptr, docs, _ = self._finalize()
+        indptr, docs, weights = self._finalize()
         if block not in self._layouts:
-            self._layouts[block] = block_layout(indptr, docs, max(len(self.ids), 1), block)
+            bptr, local = block_layout(indptr, docs, max(len(self.ids), 1), block)
+            self._layouts[block] = (bptr, local, block_maxima(bptr, weights))
         return self._layouts[block]
 
     # -- persistence ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Numba kernels of the embedded inverted index: term-at-a-time scoring and exact top-k.
 
-Two exact strategies, chosen per query; both return the same documents in the same order:
+Exact strategies, chosen per query; all return the same documents with the same scores, in the same
+order:
 
 - *touched list* (queries with few postings, or with a weight <= 0): each worker thread owns one score
   accumulator over all documents (float32), a "seen" flag array and a list of the documents the query
@@ -12,15 +13,17 @@ Two exact strategies, chosen per query; both return the same documents in the sa
   in document order against the k-th best score so far and zeroed: ``SCAN_CHUNK`` entries at a time are
   first tested together (vectorised) and only a chunk with an entry above the k-th best score is
   walked and offered to the heap. On a 1M-document collection this is ~3x faster than scattering
-  into an accumulator over all documents (README, "Benchmarks").
+  into an accumulator over all documents (docs/results.md, "Sparse search speed").
   It reads a *block layout* of the postings (:func:`block_layout`): each posting's document as a uint16
   offset inside its block and, per term, where each block's postings start. A posting then costs 4
   bytes to read instead of 6 and no block boundary has to be searched for.
+- *block-max MaxScore* (:mod:`indexes.block_max`, asked for by name, one thread): per-block maxima of
+  each term skip blocks and the postings of terms that cannot lift a document into the top k.
 
 Every inner loop runs over a view indexed from 0 (or with unsigned indices): numba checks each index of
 a ``range(lo, hi)`` loop over a whole array for a negative value, which keeps LLVM from vectorising the
 scan and costs the scatter loops a compare per posting. With the block layout, this made the blocked
-kernel 2.6x faster at 1M synthetic documents, one thread, same hits (README, "Benchmarks").
+kernel 2.6x faster at 1M synthetic documents, one thread, same hits (docs/results.md).
 
 Ties are broken towards the lower internal document number (insertion order), as Lucene does.
 """
@@ -30,84 +33,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from indexes.kernel_heap import any_above, better, heap_sort, offer
+
 BLOCK = 65536  # documents per block: a 256 KiB float32 accumulator, inside a 1-2 MiB L2 cache; also the
 # largest block a uint16 in-block offset can address
 DENSE_RATIO = 16  # a query takes the blocked path when its postings number at least n_docs / 16
 SCAN_CHUNK = 512  # accumulator entries tested at once (vectorised) before any is offered to the heap
-
-
-@njit(inline="always", cache=True)
-def _better(score_a: float, doc_a: int, score_b: float, doc_b: int) -> bool:
-    return score_a > score_b or (score_a == score_b and doc_a < doc_b)
-
-
-@njit(cache=True)
-def _sift_down(heap_s: np.ndarray, heap_d: np.ndarray, size: int, pos: int) -> None:
-    """Restore a min-heap (worst hit at the root) below ``pos``."""
-    while True:
-        left = 2 * pos + 1
-        if left >= size:
-            return
-        worst = left
-        right = left + 1
-        if right < size and _better(heap_s[worst], heap_d[worst], heap_s[right], heap_d[right]):
-            worst = right
-        if _better(heap_s[pos], heap_d[pos], heap_s[worst], heap_d[worst]):
-            heap_s[pos], heap_s[worst] = heap_s[worst], heap_s[pos]
-            heap_d[pos], heap_d[worst] = heap_d[worst], heap_d[pos]
-            pos = worst
-        else:
-            return
-
-
-@njit(cache=True)
-def _sift_up(heap_s: np.ndarray, heap_d: np.ndarray, pos: int) -> None:
-    """Restore a min-heap above ``pos`` after an insertion there."""
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if not _better(heap_s[parent], heap_d[parent], heap_s[pos], heap_d[pos]):
-            return
-        heap_s[parent], heap_s[pos] = heap_s[pos], heap_s[parent]
-        heap_d[parent], heap_d[pos] = heap_d[pos], heap_d[parent]
-        pos = parent
-
-
-@njit(inline="always", cache=True)
-def _offer(heap_s: np.ndarray, heap_d: np.ndarray, size: int, k: int, score: float, doc: int) -> int:
-    """Offer a hit to a min-heap of at most ``k``: fill it, or replace the root if the hit is better;
-    returns the new size."""
-    if size < k:
-        heap_s[size] = score
-        heap_d[size] = doc
-        _sift_up(heap_s, heap_d, size)
-        return size + 1
-    if _better(score, doc, heap_s[0], heap_d[0]):
-        heap_s[0] = score
-        heap_d[0] = doc
-        _sift_down(heap_s, heap_d, size, 0)
-    return size
-
-
-@njit(cache=True)
-def _heap_sort(heap_s: np.ndarray, heap_d: np.ndarray, size: int) -> None:
-    """Sort a min-heap of ``size`` hits in place, best first."""
-    end = size
-    while end > 1:
-        end -= 1
-        heap_s[0], heap_s[end] = heap_s[end], heap_s[0]
-        heap_d[0], heap_d[end] = heap_d[end], heap_d[0]
-        _sift_down(heap_s, heap_d, end, 0)
-
-
-@njit(cache=True)
-def _any_above(values: np.ndarray, threshold: float) -> bool:
-    """Whether any of ``values`` exceeds ``threshold``; a loop from 0 over a view, which LLVM vectorises
-    (a loop over ``range(lo, hi)`` of the whole array keeps numba's negative-index check per element
-    and runs scalar)."""
-    count = 0
-    for x in range(len(values)):
-        count += np.int32(values[x] > threshold)
-    return count > 0
 
 
 @njit(cache=True)
@@ -124,9 +55,9 @@ def _top_k(
     for t in range(n_touched):
         doc = touched[t]
         score = acc[doc]
-        if size < k or _better(score, doc, out_s[0], out_d[0]):  # most documents fail this cheap test
-            size = _offer(out_s, out_d, size, k, score, doc)
-    _heap_sort(out_s, out_d, size)
+        if size < k or better(score, doc, out_s[0], out_d[0]):  # most documents fail this cheap test
+            size = offer(out_s, out_d, size, k, score, doc)
+    heap_sort(out_s, out_d, size)
     return size
 
 
@@ -234,16 +165,16 @@ def _query_blocked(
                 acc[offsets[p]] += w * np.float32(block_weights[p])
         for c0 in range(0, width, SCAN_CHUNK):  # document order: a later document never wins a tie
             c1 = min(width, c0 + SCAN_CHUNK)
-            if not _any_above(acc[c0:c1], threshold):
+            if not any_above(acc[c0:c1], threshold):
                 continue
             for x in range(c0, c1):
                 score = acc[x]
                 if score > threshold:  # then it enters: with a full heap, it beats the root's score
-                    size = _offer(out_s, out_d, size, k, score, first + x)
+                    size = offer(out_s, out_d, size, k, score, first + x)
                     if size == k:
                         threshold = out_s[0]
         acc[:width] = 0.0
-    _heap_sort(out_s, out_d, size)
+    heap_sort(out_s, out_d, size)
     return size
 
 

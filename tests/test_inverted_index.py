@@ -107,6 +107,85 @@ def test_both_kernel_strategies_agree_with_brute_force(block: int, dense_ratio: 
         np.testing.assert_array_equal(got_s[row][: counts[row]], want[row][positive])
 
 
+def test_block_maxima_by_hand() -> None:
+    from indexes.block_max import block_maxima
+    from indexes.inverted_kernels import block_layout
+
+    indptr = np.array([0, 3, 4, 4], np.int64)
+    docs = np.array([1, 4, 5, 3], np.int32)
+    weights = np.array([7, 2, 9, 4], np.uint16)
+    bptr, _ = block_layout(indptr, docs, n_docs=6, block=4)
+    assert block_maxima(bptr, weights).tolist() == [[7.0, 9.0], [4.0, 0.0], [0.0, 0.0]]
+
+
+def idf_like(n_docs: int, n_queries: int, dim: int, seed: int) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """Documents with Zipf-like terms and queries weighted like inference-free ones (log-IDF of each
+    term, so the frequent terms with the longest postings weigh least)."""
+    docs = random_sparse(n_docs, dim, 0.05, seed=seed)
+    docs.data = np.ceil(docs.data * 4).astype(np.float32)  # integer weights: many exact ties
+    df = np.bincount(docs.indices, minlength=dim)
+    idf = np.log((n_docs + 1) / (df + 1)).astype(np.float32) + 0.1
+    queries = random_sparse(n_queries, dim, 0.05, seed=seed + 1)
+    queries.data = idf[queries.indices]
+    return docs, queries
+
+
+@pytest.mark.parametrize("block", [64, 500])
+def test_maxscore_equals_blocked_and_brute_force(block: int) -> None:
+    docs, queries = idf_like(4000, 40, 120, seed=block)
+    index = InvertedIndex(docs.shape[1])
+    index.add(docs, [f"d{i}" for i in range(docs.shape[0])])
+    pruned = index.search(queries, k=10, strategy="maxscore", block=block)
+    plain = index.search(queries, k=10, strategy="blocked", block=block)
+    assert pruned.ids == plain.ids
+    np.testing.assert_array_equal(pruned.scores, plain.scores)  # bit for bit: same sums, same order
+    order, want = brute_force(docs, queries, 10)
+    assert pruned.ids == [[f"d{j}" for j in row] for row in order]
+    np.testing.assert_allclose(pruned.scores, want, rtol=1e-6)
+
+
+def test_maxscore_prunes_and_refuses_negative_weights() -> None:
+    """A collection whose block maxima prune (one rare heavy term, frequent light ones): block-max MaxScore
+    returns the blocked kernel's hits, leaves its accumulator zero; negative weights are refused."""
+    from indexes.block_max import block_maxima, query_maxscore
+    from indexes.inverted_kernels import block_layout
+
+    n = 20_000
+    rows = np.arange(n)
+    light = sparse.csr_matrix((np.ones(n, np.float32), (rows, rows % 3)), shape=(n, 4))
+    heavy = sparse.csr_matrix((np.full(5, 50.0, np.float32), ([3, 7, 11, 15, 19], [3] * 5)), shape=(n, 4))
+    docs = (light + heavy).tocsr()
+    index = InvertedIndex(4)
+    index.add(docs, [f"d{i}" for i in range(n)])
+    queries = np.array([[1.0, 1.0, 1.0, 2.0]], np.float32)
+    pruned = index.search(queries, k=3, strategy="maxscore", block=256)
+    assert (
+        pruned.ids == index.search(queries, k=3, strategy="blocked", block=256).ids == [["d3", "d7", "d11"]]
+    )
+    csc = docs.tocsc()
+    csc.sort_indices()
+    bptr, local = block_layout(csc.indptr.astype(np.int64), csc.indices.astype(np.int32), n, 256)
+    acc = np.zeros(256, np.float32)
+    out_s, out_d = np.full(3, -np.inf, np.float32), np.full(3, -1, np.int64)
+    count = query_maxscore(
+        bptr,
+        local,
+        csc.data,
+        block_maxima(bptr, csc.data),
+        np.arange(4),
+        queries[0],
+        n,
+        3,
+        256,
+        acc,
+        out_s,
+        out_d,
+    )
+    assert count == 3 and out_d.tolist() == [3, 7, 11] and not acc.any()
+    with pytest.raises(ValueError, match="positive query weights"):
+        index.search(-queries, k=3, strategy="maxscore")
+
+
 def test_block_layout_by_hand() -> None:
     """Term 0 in documents 1, 4, 5; term 1 in 3; term 2 nowhere; blocks of 4 documents (0-3, 4-5)."""
     from indexes.inverted_kernels import block_layout
@@ -134,9 +213,10 @@ def test_strategies_give_the_same_hits(data) -> None:
     docs, queries = data
     index = InvertedIndex(docs.shape[1], impact_scale=100)
     index.add(docs, [f"d{i}" for i in range(docs.shape[0])])
-    hits = {s: index.search(queries, k=15, strategy=s) for s in ("auto", "touched", "blocked")}
-    assert hits["auto"].ids == hits["touched"].ids == hits["blocked"].ids
+    hits = {s: index.search(queries, k=15, strategy=s) for s in ("auto", "touched", "blocked", "maxscore")}
+    assert hits["auto"].ids == hits["touched"].ids == hits["blocked"].ids == hits["maxscore"].ids
     np.testing.assert_array_equal(hits["auto"].scores, hits["blocked"].scores)
+    np.testing.assert_array_equal(hits["maxscore"].scores, hits["blocked"].scores)
     np.testing.assert_array_equal(hits["touched"].scores, hits["blocked"].scores)
     small = index.search(queries, k=15, strategy="blocked", block=97)  # many blocks, same hits
     assert small.ids == hits["blocked"].ids
