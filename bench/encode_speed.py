@@ -4,7 +4,9 @@ For the dense model (all-MiniLM-L6-v2) and a SPLADE document encoder (SPLADE-tin
 corpus is encoded in chunks, each chunk by every variant in turn (so load changes hit all alike);
 documents per second count encoding time only. Quality is nDCG@10 on the test split with exact
 search: dense queries are encoded by the same variant; sparse queries by the PyTorch SPLADE query
-encoder for every variant, so only the document encoder differs.
+encoder for every variant, so only the document encoder differs. Every variant is loaded by
+``retrieval.load_encoder``, the path users run, and the CPU's int8-relevant instruction sets are
+printed beside the ratios (int8 speed-ups depend on them: VNNI or not).
 
     python -m bench.encode_speed                         # SciFact, full corpus, on the CPU
     python -m bench.encode_speed --limit 1000 --json runs/bench/encode_speed.json
@@ -27,6 +29,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
+import torch
 
 from bench.common import command_line, log_progress, save_record
 from eval.metrics import drop_self_hits, evaluate_run
@@ -39,34 +43,24 @@ from retrieval.settings import resolve_beir
 logger = logging.getLogger("bench.encode_speed")
 
 
-class TorchSparseDocs:
-    """SPLADE document (and siamese query) encoding with sentence-transformers, as dense vocab arrays.
+X86_FEATURES = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
 
-    Args:
-        name: a SPLADE model (hub name or folder).
-        device: torch device, e.g. ``cpu`` or ``cuda``.
-    """
 
-    def __init__(self, name: str, device: str = "cpu") -> None:
-        from sentence_transformers import SparseEncoder
+def cpu_features() -> str:
+    """The CPU model and which of the x86 instruction sets int8 kernels use it has (from /proc/cpuinfo);
+    onnxruntime's int8 GEMM uses VNNI when present and VPMADDUBSW (AVX2) otherwise."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
 
-        self.model = SparseEncoder(name, device=device)
-
-    def encode_documents(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        return (
-            self.model.encode_document(texts, batch_size=batch_size, convert_to_tensor=True)
-            .to_dense()
-            .cpu()
-            .numpy()
-        )
-
-    def encode_queries(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        return (
-            self.model.encode_query(texts, batch_size=batch_size, convert_to_tensor=True)
-            .to_dense()
-            .cpu()
-            .numpy()
-        )
+        return platform.processor() or platform.machine()
+    lines = info.splitlines()
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "?")
+    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+    present = [f for f in X86_FEATURES if f in flags]
+    absent = [f for f in X86_FEATURES if f not in flags]
+    return f"{model}; has {', '.join(present) or 'none'}; lacks {', '.join(absent) or 'none'}"
 
 
 def exported(model: str, work: Path, quantize: str | None) -> Path:
@@ -177,11 +171,7 @@ def main() -> int:
     work = Path(args.work)
     rows = []
     for kind, model in (("dense", args.dense), ("sparse", args.sparse)):
-        torch_encoder = (
-            load_encoder(model, device=args.device)
-            if kind == "dense"
-            else TorchSparseDocs(model, args.device)
-        )
+        torch_encoder = load_encoder(model, device=args.device)
         variants = {
             "torch fp32": torch_encoder,
             "onnx fp32": load_encoder(exported(model, work, None), device=args.device),
@@ -194,7 +184,7 @@ def main() -> int:
                 q = encoder.encode_queries([queries[i] for i in query_ids])
                 ndcg = dense_ndcg(vectors[name], doc_ids, q, query_ids, qrels)
             else:
-                q = torch_encoder.encode_queries([queries[i] for i in query_ids])
+                q = torch_encoder.encode_queries([queries[i] for i in query_ids]).toarray()
                 ndcg = sparse_ndcg(vectors[name], doc_ids, q, query_ids, qrels)
             rows.append(
                 {
@@ -209,7 +199,11 @@ def main() -> int:
     print(f"# {command}")
     print(
         f"# {len(texts)} documents of {data.name}, chunks of {args.chunk} interleaved across variants, "
-        f"device {args.device}"
+        f"device {args.device}; every variant loaded by retrieval.load_encoder"
+    )
+    print(
+        f"# CPU: {cpu_features()}; torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"onnxruntime {onnxruntime.__version__}"
     )
     print("| model | variant | docs/s | speed-up | nDCG@10 | vs fp32 |\n|---|---|---|---|---|---|")
     for row in rows:
@@ -221,7 +215,7 @@ def main() -> int:
             f"{row['ndcg@10']:.4f} | {100 * row['ndcg_change']:+.2f}% |"
         )
     if args.json:
-        save_record(args.json, device=args.device, rows=rows)
+        save_record(args.json, device=args.device, cpu=cpu_features(), rows=rows)
     return 0
 
 
