@@ -178,6 +178,15 @@ def _query_blocked(
     return size
 
 
+def scratch(n_threads: int, n_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fresh worker scratch for :func:`search_postings`: (acc, seen, touched), each (n_threads, n_docs)."""
+    return (
+        np.zeros((n_threads, n_docs), dtype=np.float32),
+        np.zeros((n_threads, n_docs), dtype=np.bool_),
+        np.empty((n_threads, n_docs), dtype=np.int64),
+    )
+
+
 @njit(parallel=True, cache=True)
 def search_postings(
     indptr: np.ndarray,
@@ -190,7 +199,9 @@ def search_postings(
     q_weights: np.ndarray,
     n_docs: int,
     k: int,
-    n_threads: int,
+    acc: np.ndarray,
+    seen: np.ndarray,
+    touched: np.ndarray,
     block: int = BLOCK,
     dense_ratio: int = DENSE_RATIO,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,15 +209,18 @@ def search_postings(
     sorted within each term; ``bptr`` and ``local`` their :func:`block_layout` for ``block``), each query
     by the strategy that suits it (module docstring; ``block`` and ``dense_ratio`` are exposed for tests).
 
+    ``acc`` (float32), ``seen`` (bool) and ``touched`` (int64), each (threads, n_docs), are the workers'
+    scratch (:func:`scratch`): one row per worker thread, all zero (``touched``: anything) on entry and
+    left so, so that a caller can keep them from one search to the next (allocating and zeroing them
+    costs more than a query at a million documents).
+
     Returns (doc numbers (nq, k) int64, scores (nq, k) float32, hit counts (nq,) int64).
     """
     n_queries = len(q_indptr) - 1
     out_d = np.full((n_queries, k), -1, dtype=np.int64)
     out_s = np.full((n_queries, k), -np.inf, dtype=np.float32)
     counts = np.zeros(n_queries, dtype=np.int64)
-    acc = np.zeros((n_threads, n_docs), dtype=np.float32)
-    seen = np.zeros((n_threads, n_docs), dtype=np.bool_)
-    touched = np.empty((n_threads, n_docs), dtype=np.int64)
+    n_threads = acc.shape[0]
     chunk = (n_queries + n_threads - 1) // n_threads
     for worker in prange(n_threads):
         for qi in range(worker * chunk, min(n_queries, (worker + 1) * chunk)):

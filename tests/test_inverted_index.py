@@ -72,7 +72,7 @@ def test_negative_query_weights_are_scored_too() -> None:
 @pytest.mark.parametrize("block", [1, 97, 5000])
 def test_both_kernel_strategies_agree_with_brute_force(block: int, dense_ratio: int) -> None:
     """Blocks smaller than the collection, ties (integer weights) and queries with an empty term."""
-    from indexes.inverted_kernels import block_layout, search_postings
+    from indexes.inverted_kernels import block_layout, scratch, search_postings
 
     rng = np.random.default_rng(block)
     docs = random_sparse(1500, 80, 0.05, seed=block)
@@ -84,6 +84,7 @@ def test_both_kernel_strategies_agree_with_brute_force(block: int, dense_ratio: 
     k = 12
     indptr, doc_numbers = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
     bptr, local = block_layout(indptr, doc_numbers, docs.shape[0], block)
+    buffers = scratch(2, docs.shape[0])
     got_d, got_s, counts = search_postings(
         indptr,
         doc_numbers,
@@ -95,10 +96,11 @@ def test_both_kernel_strategies_agree_with_brute_force(block: int, dense_ratio: 
         queries.data,
         docs.shape[0],
         k,
-        2,
+        *buffers,
         block,
         dense_ratio,
     )
+    assert not buffers[0].any() and not buffers[1].any()  # left zeroed for the next search
     order, want = brute_force(docs, queries, k)
     for row in range(queries.shape[0]):
         positive = want[row] > 0
@@ -295,3 +297,21 @@ def test_interrupted_save_leaves_nothing(tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError, match="disk full"):
         index.save(tmp_path / "inv")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scratch_is_kept_between_searches_and_concurrent_searches_stay_exact(data) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs, queries = data
+    index = InvertedIndex(docs.shape[1], threads=2)
+    index.add(docs, [f"d{i}" for i in range(docs.shape[0])])
+    want = index.search(queries, k=10)
+    kept = index._scratch
+    assert kept is not None and index.search(queries[:3], k=10).ids == want.ids[:3]
+    assert index._scratch is kept  # the same arrays, reused
+    with ThreadPoolExecutor(4) as pool:  # searches that find the scratch taken get their own
+        results = list(pool.map(lambda _: index.search(queries, k=10), range(8)))
+    assert all(r.ids == want.ids for r in results)
+    index.add(docs[:5], [f"e{i}" for i in range(5)])
+    index.search(queries[:1], k=1)
+    assert index._scratch[0].shape[1] == docs.shape[0] + 5  # re-sized with the collection
