@@ -66,17 +66,23 @@ def sentences(root: Path) -> list[str]:
     return found
 
 
+def document_sentences(pool_size: int, n: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """The sentence numbers of each of ``n`` documents: 3-8 draws from a pool of ``pool_size`` (fixed
+    seed); the first ``m`` documents of a larger draw equal the ``m``-document draw."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        yield rng.integers(0, pool_size, size=int(rng.integers(3, 9)))
+
+
 def write_corpus(pool: list[str], n: int, path: Path, seed: int = 0) -> Path:
-    """``n`` documents of 3-8 sentences drawn from ``pool`` (fixed seed), as BEIR ``corpus.jsonl``;
-    the first ``m`` documents of a larger corpus equal the ``m``-document corpus."""
+    """``n`` documents of 3-8 sentences drawn from ``pool`` (:func:`document_sentences`), as BEIR
+    ``corpus.jsonl``; the first ``m`` documents of a larger corpus equal the ``m``-document corpus."""
     if path.is_file():
         return path
-    rng = np.random.default_rng(seed)
     tmp = path.with_suffix(".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     with tmp.open("w", encoding="utf-8") as out:
-        for i in range(n):
-            picks = rng.integers(0, len(pool), size=int(rng.integers(3, 9)))
+        for i, picks in enumerate(document_sentences(len(pool), n, seed)):
             text = " ".join(pool[j] for j in picks)
             out.write(json.dumps({"_id": f"s{i}", "title": "", "text": text}) + "\n")
     tmp.replace(path)

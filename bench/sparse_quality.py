@@ -3,7 +3,9 @@
 For every model and data set the corpus is encoded once; the same document and query vectors then go
 to the embedded index (float weights, and integer impacts) and to a Lucene impact index built from the
 same impacts. The script reports nDCG@10 / R@100 of each, whether the embedded index and Lucene return
-the same top-10 for every query, and the largest score difference between them.
+the same top-10 for every query, and the largest score difference between them. The impact index's top 10,
+by its default kernels and by block-max MaxScore (blocks of 256 documents, so that pruning engages on a
+small collection), is checked against brute force (``same top-10`` of those rows).
 
     python -m bench.sparse_quality --model runs/models/splade-tiny-idf --model runs/models/sparse-full \\
         --datasets scifact nfcorpus --json runs/bench/sparse_quality.json
@@ -25,6 +27,7 @@ import numpy as np
 from scipy import sparse
 
 from bench.common import log_progress, save_record
+from bench.sparse_engines import brute_force_top
 from eval.beir import held_out_queries
 from eval.metrics import drop_self_hits, evaluate_run
 from indexes.base import Hits
@@ -37,6 +40,7 @@ from retrieval.settings import resolve_beir
 logger = logging.getLogger("bench.sparse_quality")
 METRICS = ("ndcg@10", "recall@100")
 TOP_K = 1000
+MAXSCORE_BLOCK = 256  # small blocks, so that block-max MaxScore prunes on a collection of a few thousand
 FINGERPRINT_FILE = "model_fingerprint.txt"  # beside cached vectors: which model version encoded them
 
 
@@ -101,6 +105,12 @@ def scores_of(hits: Hits, query_ids: list[str], qrels) -> dict[str, float]:
     return evaluate_run(judged, drop_self_hits(hits.as_run(query_ids)), METRICS)
 
 
+def same_as(hits: Hits, truth: list[list[str]]) -> str:
+    """How many queries' top 10 equal the brute-force top 10, as ``n/total``."""
+    same = sum(h[:10] == t for h, t in zip(hits.ids, truth, strict=True))
+    return f"{same}/{len(truth)}"
+
+
 def compare_top10(a: Hits, b: Hits) -> tuple[int, float]:
     """(queries whose top-10 ids are identical, the largest top-10 score difference)."""
     same = sum(x[:10] == y[:10] for x, y in zip(a.ids, b.ids, strict=True))
@@ -144,7 +154,25 @@ def evaluate_model(
     impact = InvertedIndex(matrix.shape[1], impact_scale=100, query_scale=100)
     impact.add(matrix, ids)
     impact_hits = impact.search(q, TOP_K + 1)
-    rows.append({**base, "index": "inverted (impact x100)", **scores_of(impact_hits, query_ids, qrels)})
+    truth = brute_force_top(impact, q, 10)
+    rows.append(
+        {
+            **base,
+            "index": "inverted (impact x100)",
+            **scores_of(impact_hits, query_ids, qrels),
+            "same_top10": same_as(impact_hits, truth),
+        }
+    )
+    pruned = impact.search(q, TOP_K + 1, strategy="maxscore", block=MAXSCORE_BLOCK)
+    rows.append(
+        {
+            **base,
+            "index": f"inverted (impact x100), block-max MaxScore, blocks of {MAXSCORE_BLOCK}",
+            **scores_of(pruned, query_ids, qrels),
+            "same_top10": same_as(pruned, truth),
+            "max_score_diff": compare_top10(impact_hits, pruned)[1],
+        }
+    )
     if lucene:
         from indexes.lucene import LuceneImpactIndex
 

@@ -1,6 +1,8 @@
 """Sparse search speed: the embedded inverted index vs Lucene impact search vs BM25 in Lucene vs pyseismic.
 
-Two collections, in one run:
+``--real-docs 100000 1000000`` measures the real-text collection of :mod:`bench.sparse_corpus` instead
+(:mod:`bench.sparse_real`: QPS, p50/p99, recall, build time, size and memory, exactness against brute
+force). Otherwise two collections, in one run:
 
 1. SciFact: the trained model's document vectors (cached by ``bench.sparse_quality``) and the test
    queries encoded inference-free (IDF-weighted tokens); BM25 in Lucene searches the same queries' text.
@@ -37,7 +39,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from bench.common import log_progress, save_record, timed
+from bench.common import command_line, log_progress, save_record, timed
+from bench.sparse_engines import Seismic, recall_at_k
 from bench.sparse_quality import vectors_outdated, vectors_path
 from indexes.inverted import InvertedIndex
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
@@ -70,40 +73,6 @@ def synthetic(docs: sparse.csr_matrix, n: int, seed: int) -> sparse.csr_matrix:
     return matrix
 
 
-class Seismic:
-    """pyseismic-lsr (approximate): documents and queries as (token, weight) arrays."""
-
-    def __init__(self, docs: sparse.csr_matrix, threads: int) -> None:
-        import seismic
-
-        self.string = seismic.get_seismic_string()
-        dataset = seismic.SeismicDataset()
-        for i in range(docs.shape[0]):
-            lo, hi = docs.indptr[i], docs.indptr[i + 1]
-            dataset.add_document(
-                str(i), docs.indices[lo:hi].astype(str).astype(self.string), docs.data[lo:hi]
-            )
-        n_postings = max(1000, int(0.0005 * docs.shape[0] * 4))
-        self.index = seismic.SeismicIndex.build_from_dataset(
-            dataset, n_postings=n_postings, centroid_fraction=0.1, summary_energy=0.4, num_threads=threads
-        )
-
-    def search(self, q: sparse.csr_matrix, threads: int, heap_factor: float = 0.9) -> list[list[str]]:
-        comps = [
-            q.indices[q.indptr[i] : q.indptr[i + 1]].astype(str).astype(self.string)
-            for i in range(q.shape[0])
-        ]
-        vals = [q.data[q.indptr[i] : q.indptr[i + 1]].astype(np.float32) for i in range(q.shape[0])]
-        ids = np.array([str(i) for i in range(q.shape[0])], dtype=self.string)
-        results = self.index.batch_search(
-            ids, comps, vals, k=K, query_cut=64, heap_factor=heap_factor, num_threads=threads
-        )
-        by_query = {
-            row[0][0]: [doc for _, _, doc in row] for row in results if row
-        }  # results are not in query order
-        return [by_query.get(str(i), []) for i in range(q.shape[0])]
-
-
 def scipy_top_k(queries: sparse.csr_matrix, docs_t: sparse.csr_matrix, ids: list[str]) -> list[list[str]]:
     """The closest library path: a sparse product per query block, then a partial sort (1 thread)."""
     out: list[list[str]] = []
@@ -113,11 +82,6 @@ def scipy_top_k(queries: sparse.csr_matrix, docs_t: sparse.csr_matrix, ids: list
         for row, cand in zip(scores, top, strict=True):
             out.append([ids[j] for j in cand[np.argsort(-row[cand], kind="stable")]])
     return out
-
-
-def recall_at_k(approx: list[list[str]], exact: list[list[str]]) -> float:
-    hits = sum(len(set(a[:K]) & set(e[:K])) for a, e in zip(approx, exact, strict=True))
-    return hits / max(sum(min(len(e), K) for e in exact), 1)
 
 
 def run_collection(
@@ -243,6 +207,18 @@ def main() -> int:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-seismic", action="store_true")
+    parser.add_argument(
+        "--real-docs",
+        type=int,
+        nargs="+",
+        default=None,
+        help="instead: the real-text collection of bench.sparse_corpus at these sizes (bench.sparse_real)",
+    )
+    parser.add_argument("--queries", type=int, default=1000, help="queries of the real-text collection")
+    parser.add_argument("--latency-queries", type=int, default=300, help="single-query calls timed")
+    parser.add_argument(
+        "--corpus-work", default="runs/bench/sparse-corpus", help="bench.sparse_corpus's cache"
+    )
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
     if not args.no_seismic and importlib.util.find_spec("seismic") is None:
@@ -251,6 +227,8 @@ def main() -> int:
             "(make bench does), or pass --no-seismic"
         )
     log_progress()
+    if args.real_docs:
+        return real_collections(args)
     cached = vectors_path(Path(args.work), args.model, args.data)
     if not (cached / "docs.npz").is_file() or vectors_outdated(cached, args.model):
         raise SystemExit(
@@ -296,6 +274,44 @@ def main() -> int:
         print(line)
     if args.json:
         save_record(args.json, rows=rows, ratios=ratios)
+    return 0
+
+
+def real_collections(args: argparse.Namespace) -> int:
+    """The real-text collection at each ``--real-docs`` size (bench.sparse_real), one table."""
+    from bench.sparse_real import run_size, summary
+
+    rows, checks = [], []
+    for n in args.real_docs:
+        more, lines = run_size(
+            args.model,
+            n,
+            args.queries,
+            Path(args.corpus_work),
+            args.repeats,
+            args.latency_queries,
+            not args.no_seismic,
+        )
+        rows += more
+        checks += lines
+    print(f"# {command_line()}")
+    print(
+        "| collection | engine (1 thread) | QPS | p50 ms | p99 ms | recall@10 vs exact | build s "
+        "| build peak MiB | size MiB | search peak MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        recall = "-" if r["recall@10_vs_exact"] is None else f"{r['recall@10_vs_exact']:.4f}"
+        print(
+            f"| {r['collection']} | {r['engine']} | {r['qps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
+            f"| {recall} | {r['build_seconds']:.0f} | {r['build_peak_mib']:.0f} | {r['size_mib']:.0f} "
+            f"| {r['search_peak_mib']:.0f} |"
+        )
+    lines = summary(rows) + checks
+    for line in lines:
+        print(line)
+    if args.json:
+        save_record(args.json, rows=rows, ratios=lines)
     return 0
 
 

@@ -11,6 +11,7 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import bench
@@ -23,7 +24,8 @@ MODULES = [
     for package in (bench, experiments)
     for info in pkgutil.iter_modules(package.__path__)
 ]
-RUNNABLE = [name for name in MODULES if name != "bench.common"]
+LIBRARIES = {"bench.common", "bench.sparse_engines", "bench.sparse_real"}  # helpers, no main()
+RUNNABLE = [name for name in MODULES if name not in LIBRARIES]
 
 
 def test_command_line_names_the_module_under_python_m(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,3 +128,49 @@ def test_scale_runs_every_stage_on_a_small_corpus(tmp_path: Path) -> None:
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 7 and all(r["peak_rss_mib"] > 0 and r["seconds"] > 0 for r in rows)
     assert (tmp_path / "work" / "index" / "sparse-inverted-500" / "meta.json").is_file()
+
+
+def test_max_pool_takes_each_terms_largest_weight_over_a_documents_sentences() -> None:
+    from scipy import sparse
+
+    from bench.sparse_corpus import max_pool
+
+    sentences = sparse.csr_matrix(np.array([[1.0, 0, 2.0], [3.0, 0, 0], [0, 5.0, 1.0]], np.float32))
+    docs = max_pool(sentences, [np.array([0, 1]), np.array([2]), np.array([0, 2, 2])])
+    assert docs.toarray().tolist() == [[3.0, 0, 2.0], [0, 5.0, 1.0], [1.0, 5.0, 2.0]]
+
+
+def test_document_draws_of_a_smaller_collection_are_a_prefix_of_a_larger_ones() -> None:
+    from bench.scale import document_sentences
+
+    small = list(document_sentences(100, 5))
+    large = list(document_sentences(100, 50))
+    assert all((a == b).all() for a, b in zip(small, large[:5], strict=True))
+    assert all(3 <= len(p) <= 8 for p in large)
+
+
+def test_brute_force_top_breaks_ties_towards_the_earlier_document() -> None:
+    from scipy import sparse
+
+    from bench.sparse_engines import brute_force_top
+    from indexes.inverted import InvertedIndex
+
+    docs = sparse.csr_matrix(np.array([[1.0, 0], [2.0, 0], [1.0, 0], [0, 1.0]], np.float32))
+    index = InvertedIndex(2, impact_scale=100, query_scale=100)
+    index.add(docs, ["a", "b", "c", "d"])
+    queries = sparse.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0]], np.float32))
+    assert brute_force_top(index, queries, 3) == [["b", "a", "c"], ["d"]]
+    assert index.search(queries, 3).ids[0] == ["b", "a", "c"]
+
+
+def test_peak_rss_sees_memory_a_block_allocates() -> None:
+    from bench.sparse_engines import PeakRSS
+
+    with PeakRSS(interval=0.01) as memory:
+        block = np.ones(64 * 2**20, np.uint8)  # 64 MiB, touched
+        block[::4096] = 2
+        import time
+
+        time.sleep(0.1)
+    assert memory.mib > 32
+    del block

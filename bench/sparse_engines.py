@@ -1,0 +1,144 @@
+"""What the sparse search benchmarks share: pyseismic-lsr behind the bench's calls, recall against exact
+results, and the peak resident memory of a step (this process and its children, sampled)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+K = 10
+
+
+class Seismic:
+    """pyseismic-lsr (approximate): documents and queries as (token, weight) arrays.
+
+    Args:
+        docs: document vectors (CSR).
+        threads: build threads.
+        n_postings: postings kept per term (None: the bench's scaled choice, 0.0005 * 4 * N, at least 1000;
+            pyseismic's own default is 3500).
+        summary_energy: share of a block summary's weight mass kept (pyseismic's default 0.4).
+    """
+
+    def __init__(
+        self,
+        docs: sparse.csr_matrix,
+        threads: int,
+        n_postings: int | None = None,
+        summary_energy: float = 0.4,
+    ) -> None:
+        import seismic
+
+        self.string = seismic.get_seismic_string()
+        dataset = seismic.SeismicDataset()
+        for i in range(docs.shape[0]):
+            lo, hi = docs.indptr[i], docs.indptr[i + 1]
+            dataset.add_document(
+                str(i), docs.indices[lo:hi].astype(str).astype(self.string), docs.data[lo:hi]
+            )
+        self.n_postings = n_postings or max(1000, int(0.0005 * docs.shape[0] * 4))
+        self.index = seismic.SeismicIndex.build_from_dataset(
+            dataset,
+            n_postings=self.n_postings,
+            centroid_fraction=0.1,
+            summary_energy=summary_energy,
+            num_threads=threads,
+        )
+
+    def search(
+        self, q: sparse.csr_matrix, threads: int, heap_factor: float = 0.9, query_cut: int = 64
+    ) -> list[list[str]]:
+        comps = [
+            q.indices[q.indptr[i] : q.indptr[i + 1]].astype(str).astype(self.string)
+            for i in range(q.shape[0])
+        ]
+        vals = [q.data[q.indptr[i] : q.indptr[i + 1]].astype(np.float32) for i in range(q.shape[0])]
+        ids = np.array([str(i) for i in range(q.shape[0])], dtype=self.string)
+        results = self.index.batch_search(
+            ids, comps, vals, k=K, query_cut=query_cut, heap_factor=heap_factor, num_threads=threads
+        )
+        by_query = {
+            row[0][0]: [doc for _, _, doc in row] for row in results if row
+        }  # results are not in query order
+        return [by_query.get(str(i), []) for i in range(q.shape[0])]
+
+    def save(self, path: Path) -> Path:
+        """Write the index (``PATH.index.seismic``); returns that file."""
+        self.index.save(str(path))
+        return path.with_name(path.name + ".index.seismic")
+
+
+def recall_at_k(approx: list[list[str]], exact: list[list[str]]) -> float:
+    hits = sum(len(set(a[:K]) & set(e[:K])) for a, e in zip(approx, exact, strict=True))
+    return hits / max(sum(min(len(e), K) for e in exact), 1)
+
+
+class PeakRSS:
+    """Peak resident memory of this process and its children while the block runs, above what it was
+    when the block started, in MiB (sampled every ``interval`` seconds by a thread)::
+
+        with PeakRSS() as memory:
+            build()
+        memory.mib
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.mib = 0.0
+        self._stop = threading.Event()
+
+    def _sample(self) -> int:
+        import psutil
+
+        root = psutil.Process(os.getpid())
+        total = 0
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += process.memory_info().rss
+        return total
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, self._sample())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        self._base = self._peak = self._sample()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._sample())
+        self.mib = (self._peak - self._base) / 2**20
+
+
+def folder_mib(path: str | Path) -> float:
+    """Size of the files under ``path`` (or of the file ``path``), in MiB."""
+    path = Path(path)
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files) / 2**20
+
+
+def brute_force_top(index: Any, q: sparse.csr_matrix, k: int) -> list[list[str]]:
+    """Top ``k`` by a sparse product over the index's own integer impacts (exact in float64), ties to the
+    lower document number."""
+    docs_t = index.document_matrix().T.tocsr().astype(np.float64)
+    queries = index.quantize_queries(q).astype(np.float64)
+    out: list[list[str]] = []
+    for start in range(0, queries.shape[0], 32):
+        scores = (queries[start : start + 32] @ docs_t).toarray()
+        for row in scores:
+            top = np.argpartition(-row, k)[: k * 4]
+            top = top[np.lexsort((top, -row[top]))][:k]
+            out.append([index.ids[j] for j in top if row[j] > 0])
+    return out

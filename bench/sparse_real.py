@@ -1,0 +1,215 @@
+"""Sparse search on the real-text collection (:mod:`bench.sparse_corpus`) at 100k and 1M documents.
+
+Every engine indexes the same documents and answers the same queries, one thread: the embedded index
+(exact: the blocked kernel, and block-max MaxScore), pyseismic-lsr (approximate: its defaults and
+larger settings, each with its recall@10 against the exact top 10), Lucene impact search over the same
+integer impacts (through pyserini, and Lucene's own ``IndexSearcher``) and BM25 in Lucene over the
+documents' text. For each: QPS over all queries (median of interleaved passes), p50/p99 latency of
+single-query calls, build seconds, size on disk, and the peak resident memory that building and
+searching added (this process and its children, sampled). The embedded index's top 10 is checked
+against brute force (a sparse matrix product over the same integer impacts, ties to the lower document
+number) for every query.
+
+Run through ``python -m bench.sparse_search --model M --real-docs 100000 1000000``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import timed
+from bench.sparse_corpus import collection, document_texts, query_texts
+from bench.sparse_engines import K, PeakRSS, Seismic, brute_force_top, folder_mib, recall_at_k
+from indexes.inverted import InvertedIndex
+from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
+from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_ids
+from retrieval.encoders import load_encoder
+
+logger = logging.getLogger("bench.sparse_real")
+EXACT = "embedded, exact (blocked kernel)"
+MAXSCORE = "embedded, exact (block-max MaxScore)"
+# (label, build options, search options): pyseismic's defaults (3,500 postings per term; the query cut and
+# heap factor of its documentation's example), then settings that trade speed for recall
+SEISMIC = [
+    ("3500 postings, cut 20, heap 0.8", {"n_postings": 3500}, {"query_cut": 20, "heap_factor": 0.8}),
+    ("3500 postings, heap 1.0", {"n_postings": 3500}, {"query_cut": 64, "heap_factor": 1.0}),
+    ("14000 postings, heap 0.9", {"n_postings": 14000}, {"query_cut": 64, "heap_factor": 0.9}),
+    ("14000 postings, heap 1.0", {"n_postings": 14000}, {"query_cut": 64, "heap_factor": 1.0}),
+]
+
+
+def measure(
+    engines: dict[str, Callable[[Sequence[int]], Any]], n_queries: int, repeats: int, latency_queries: int
+) -> dict[str, dict[str, Any]]:
+    """QPS (median of interleaved passes over all queries), p50/p99 of single-query calls, the results
+    of the last pass and the memory a full pass added, per engine (one thread)."""
+    everything = list(range(n_queries))
+    figures: dict[str, dict[str, Any]] = {name: {"passes": []} for name in engines}
+    for name, fn in engines.items():  # the first pass: warm-up, results and memory
+        with PeakRSS() as memory:
+            figures[name]["results"] = fn(everything)
+        figures[name]["search_peak_mib"] = memory.mib
+    for _ in range(repeats):
+        for name, fn in engines.items():
+            seconds, _ = timed(lambda fn=fn: fn(everything))
+            figures[name]["passes"].append(seconds)
+    for name, fn in engines.items():
+        single = []
+        for i in range(min(latency_queries, n_queries)):
+            start = time.perf_counter()
+            fn([i])
+            single.append(time.perf_counter() - start)
+        figures[name]["qps"] = n_queries / statistics.median(figures[name]["passes"])
+        figures[name]["p50_ms"] = 1000 * float(np.percentile(single, 50))
+        figures[name]["p99_ms"] = 1000 * float(np.percentile(single, 99))
+    return figures
+
+
+def built(make: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``make()``'s result, its seconds and the peak memory it added (MiB)."""
+    with PeakRSS() as memory:
+        start = time.perf_counter()
+        made = make()
+        seconds = time.perf_counter() - start
+    return made, seconds, memory.mib
+
+
+def run_size(
+    model: str, n_docs: int, n_queries: int, work: Path, repeats: int, latency_queries: int, seismic: bool
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of the table for the first ``n_docs`` documents, and the exactness lines."""
+    docs = collection(model, n_docs, work)
+    texts = document_texts(n_docs)
+    questions = query_texts(n_queries)
+    encoder = load_encoder(model, device="cpu")
+    q = encoder.encode_queries(questions).tocsr()
+    ids = [str(i) for i in range(n_docs)]
+    name = f"real-{n_docs}"
+    logger.info("%s: %.1f terms per document, %d queries", name, docs.nnz / n_docs, n_queries)
+    build: dict[str, tuple[float, float, float]] = {}  # engine -> build seconds, peak MiB, size MiB
+
+    def make_embedded() -> InvertedIndex:
+        index = InvertedIndex(docs.shape[1], impact_scale=100, query_scale=100)
+        index.add(docs, ids)
+        index.search(q[:2], K, threads=1)  # postings and block layout built, kernels compiled
+        return index
+
+    embedded, seconds, peak = built(make_embedded)
+    with tempfile.TemporaryDirectory(prefix="winnow-bench-") as tmp:
+        size = folder_mib(embedded.save(Path(tmp) / "index"))
+    engines: dict[str, Callable[[Sequence[int]], Any]] = {
+        EXACT: lambda rows: embedded.search(q[rows], K, threads=1, strategy="blocked").ids,
+        MAXSCORE: lambda rows: embedded.search(q[rows], K, threads=1, strategy="maxscore").ids,
+    }
+    build[EXACT] = build[MAXSCORE] = (seconds, peak, size)
+    if seismic:
+        built_seismic: dict[int, tuple[Seismic, tuple[float, float, float]]] = {}
+        for label, options, search in SEISMIC:
+            n_postings = options["n_postings"]
+            if n_postings not in built_seismic:
+                threads = os.cpu_count() or 1
+                index, seconds, peak = built(lambda n=n_postings, t=threads: Seismic(docs, t, n))
+                with tempfile.TemporaryDirectory(prefix="winnow-bench-") as tmp:
+                    size = folder_mib(index.save(Path(tmp) / "seismic"))
+                built_seismic[n_postings] = (index, (seconds, peak, size))
+            index, build[f"pyseismic ({label})"] = built_seismic[n_postings]
+            engines[f"pyseismic ({label})"] = lambda rows, s=index, o=search: s.search(q[rows], 1, **o)
+
+    def make_lucene() -> LuceneImpactIndex:
+        index = LuceneImpactIndex(docs.shape[1], encoder.vocabulary, impact_scale=100, query_scale=100)
+        index.add(docs, ids)
+        index.search(q[:2], K, threads=1)
+        return index
+
+    def make_bm25() -> LuceneBM25Index:
+        index = LuceneBM25Index()
+        index.add_texts(texts, ids)
+        index.search_texts(questions[:2], K, threads=1)
+        return index
+
+    lucene, seconds, peak = built(make_lucene)
+    build["lucene impact (pyserini)"] = build["lucene impact (IndexSearcher)"] = (
+        seconds,
+        peak,
+        folder_mib(lucene.build()),
+    )
+    bm25, seconds, peak = built(make_bm25)
+    build["lucene bm25 (pyserini)"] = build["lucene bm25 (IndexSearcher)"] = (
+        seconds,
+        peak,
+        folder_mib(bm25.build()),
+    )
+    impact_searcher, impact_lucene = index_searcher(lucene), impact_queries(lucene, q)
+    bm25_searcher, bm25_lucene = index_searcher(bm25), bm25_queries(questions)
+    engines["lucene impact (pyserini)"] = lambda rows: lucene.search(q[rows], K, threads=1).ids
+    engines["lucene impact (IndexSearcher)"] = lambda rows: search_ids(
+        impact_searcher, [impact_lucene[i] for i in rows], K
+    )
+    engines["lucene bm25 (pyserini)"] = lambda rows: (
+        bm25.search_texts([questions[i] for i in rows], K, threads=1).ids
+    )
+    engines["lucene bm25 (IndexSearcher)"] = lambda rows: search_ids(
+        bm25_searcher, [bm25_lucene[i] for i in rows], K
+    )
+    figures = measure(engines, n_queries, repeats, latency_queries)
+    exact = figures[EXACT]["results"]
+    truth = brute_force_top(embedded, q, K)
+    checks = [
+        f"{name}: {engine} top 10 equal to brute force for "
+        f"{sum(a == b for a, b in zip(figures[engine]['results'], truth, strict=True))}/{n_queries} queries"
+        for engine in (EXACT, MAXSCORE)
+    ]
+    rows = []
+    for engine, f in figures.items():
+        seconds, peak, size = build[engine]
+        rows.append(
+            {
+                "collection": name,
+                "engine": engine,
+                "qps": f["qps"],
+                "p50_ms": f["p50_ms"],
+                "p99_ms": f["p99_ms"],
+                "recall@10_vs_exact": None if "bm25" in engine else recall_at_k(f["results"], exact),
+                "build_seconds": seconds,
+                "build_peak_mib": peak,
+                "size_mib": size,
+                "search_peak_mib": f["search_peak_mib"],
+            }
+        )
+    return rows, checks
+
+
+def summary(rows: list[dict[str, Any]]) -> list[str]:
+    """The bench's goals as ratios of figures from this run (one thread)."""
+    out = []
+    for name in sorted({r["collection"] for r in rows}, key=lambda c: int(c.split("-")[1])):
+        by = {r["engine"]: r for r in rows if r["collection"] == name}
+        exact = by[EXACT]["qps"]
+        seismic = [r for e, r in by.items() if e.startswith("pyseismic") and r["recall@10_vs_exact"] >= 0.95]
+        if seismic:
+            best = max(seismic, key=lambda r: r["qps"])
+            out.append(
+                f"{name}: embedded exact / fastest pyseismic with recall@10 >= 0.95 ({best['engine']}, "
+                f"{best['recall@10_vs_exact']:.3f}): {exact / best['qps']:.2f}x QPS"
+            )
+        elif any(e.startswith("pyseismic") for e in by):
+            out.append(f"{name}: no pyseismic setting reached recall@10 0.95")
+        lucene = by["lucene impact (pyserini)"]["qps"]
+        out.append(f"{name}: embedded exact / Lucene impact (pyserini): {exact / lucene:.1f}x QPS")
+        for path in ("pyserini", "IndexSearcher"):
+            impact, bm25 = by[f"lucene impact ({path})"], by[f"lucene bm25 ({path})"]
+            p50 = impact["p50_ms"] / bm25["p50_ms"]
+            out.append(
+                f"{name}: Lucene inference-free / BM25 latency ({path}): p50 {p50:.2f}x, "
+                f"mean {bm25['qps'] / impact['qps']:.2f}x"
+            )
+    return out
