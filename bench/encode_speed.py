@@ -1,4 +1,4 @@
-"""Document encoding speed and quality: PyTorch fp32 vs ONNX fp32 vs ONNX int8, side by side.
+"""Document encoding speed and quality: PyTorch fp32 vs ONNX fp32 vs ONNX int8 (plain, fused), side by side.
 
 For the dense model (all-MiniLM-L6-v2) and a SPLADE document encoder (SPLADE-tiny by default), the
 corpus is encoded in chunks, each chunk by every variant in turn (so load changes hit all alike);
@@ -63,11 +63,12 @@ def cpu_features() -> str:
     return f"{model}; has {', '.join(present) or 'none'}; lacks {', '.join(absent) or 'none'}"
 
 
-def exported(model: str, work: Path, quantize: str | None) -> Path:
-    """``model`` exported to ONNX under ``work`` (``quantize``: ``int8``, or None for fp32), once."""
-    out = work / f"{Path(model).name}-{quantize or 'fp32'}"
+def exported(model: str, work: Path, quantize: str | None, optimize: str | None = None) -> Path:
+    """``model`` exported to ONNX under ``work`` (``quantize``: ``int8``, or None for fp32; ``optimize``:
+    a graph optimisation level, or None), once."""
+    out = work / "-".join([Path(model).name, quantize or "fp32", *([optimize] if optimize else [])])
     if not (out / "model.onnx").is_file():
-        export_onnx(model, out, quantize=quantize)
+        export_onnx(model, out, quantize=quantize, optimize=optimize)
     return out
 
 
@@ -176,6 +177,7 @@ def main() -> int:
             "torch fp32": torch_encoder,
             "onnx fp32": load_encoder(exported(model, work, None), device=args.device),
             "onnx int8": load_encoder(exported(model, work, "int8"), device=args.device),
+            "onnx int8, O2 fusions": load_encoder(exported(model, work, "int8", "O2"), device=args.device),
         }
         # SPLADE materialises (batch, tokens, vocabulary) logits: small batches keep memory bounded.
         vectors, seconds = encode_interleaved(variants, texts, args.chunk, 32 if kind == "dense" else 8)

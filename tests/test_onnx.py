@@ -55,6 +55,17 @@ def test_dense_export_matches_pytorch(tiny_model_dir, tiny_encoder, tmp_path, qu
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
 
 
+def test_fused_int8_export_quantises_attention(tiny_model_dir, tiny_encoder, tmp_path) -> None:
+    """--optimize O2 --quantize int8: the fused Attention nodes' projections are int8 too (QAttention)."""
+    import onnx
+
+    out = export_onnx(tiny_model_dir, tmp_path / "onnx", optimize="O2", quantize="int8")
+    ops = {node.op_type for node in onnx.load(str(out / "model.onnx")).graph.node}
+    assert "QAttention" in ops and "Attention" not in ops, ops
+    got, want = load_encoder(out).encode_documents(TEXTS), tiny_encoder.encode_documents(TEXTS)
+    assert (got * want).sum(1).min() >= 0.95
+
+
 def test_sparse_document_encoder_export(tmp_path) -> None:
     from sentence_transformers import SparseEncoder
 
