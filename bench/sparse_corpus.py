@@ -2,8 +2,8 @@
 
 The documents are ``bench.scale``'s corpus: 3-8 sentences of the SciFact and NFCorpus corpora under the
 data root, drawn with a fixed seed, so the first N documents of the 1M collection are the N-document
-collection. Encoding a million documents with a transformer takes days on a CPU, so each *distinct
-sentence* is encoded once by the model's document encoder, and a document's vector is the element-wise
+collection. Encoding a million documents with a transformer takes days on a CPU, so each sentence of
+the pool is encoded once by the model's document encoder, and a document's vector is the element-wise
 maximum of its sentences' vectors: SPLADE's own pooling (a maximum over token positions) with attention
 confined to each sentence. The model's document pruning (``max_active_dims``, see ``winnow models
 prune``) is applied to the pooled vector, as the model applies it to a whole document.
@@ -52,7 +52,7 @@ def model_key(model: str) -> str:
 
 
 def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int = 64) -> sparse.csr_matrix:
-    """Every distinct sentence encoded by the model's document encoder with no pruning (cached)."""
+    """Every sentence of the pool encoded by the model's document encoder with no pruning (cached)."""
     path = folder / "sentences.npz"
     if path.is_file():
         return sparse.load_npz(path).tocsr()

@@ -138,7 +138,8 @@ def brute_force_top(index: Any, q: sparse.csr_matrix, k: int) -> list[list[str]]
     for start in range(0, queries.shape[0], 32):
         scores = (queries[start : start + 32] @ docs_t).toarray()
         for row in scores:
-            top = np.argpartition(-row, k)[: k * 4]
+            kth = -np.partition(-row, k - 1)[k - 1] if len(row) >= k else row.min()
+            top = np.flatnonzero(row >= kth)  # every document tied with the k-th best, not some of them
             top = top[np.lexsort((top, -row[top]))][:k]
             out.append([index.ids[j] for j in top if row[j] > 0])
     return out

@@ -42,6 +42,7 @@ from scipy import sparse
 from bench.common import command_line, log_progress, save_record, timed
 from bench.sparse_engines import Seismic, recall_at_k
 from bench.sparse_quality import vectors_outdated, vectors_path
+from bench.sparse_real import run_size, summary
 from indexes.inverted import InvertedIndex
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
 from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_only
@@ -215,6 +216,14 @@ def main() -> int:
         help="instead: the real-text collection of bench.sparse_corpus at these sizes (bench.sparse_real)",
     )
     parser.add_argument("--queries", type=int, default=1000, help="queries of the real-text collection")
+    parser.add_argument("--no-lucene", action="store_true", help="real-text collection: leave Lucene out")
+    parser.add_argument(
+        "--seismic-postings",
+        type=int,
+        nargs="*",
+        default=[3500],
+        help="real-text collection: build pyseismic with each of these postings per term (none: skip it)",
+    )
     parser.add_argument("--latency-queries", type=int, default=300, help="single-query calls timed")
     parser.add_argument(
         "--corpus-work", default="runs/bench/sparse-corpus", help="bench.sparse_corpus's cache"
@@ -279,8 +288,6 @@ def main() -> int:
 
 def real_collections(args: argparse.Namespace) -> int:
     """The real-text collection at each ``--real-docs`` size (bench.sparse_real), one table."""
-    from bench.sparse_real import run_size, summary
-
     rows, checks = [], []
     for n in args.real_docs:
         more, lines = run_size(
@@ -290,7 +297,8 @@ def real_collections(args: argparse.Namespace) -> int:
             Path(args.corpus_work),
             args.repeats,
             args.latency_queries,
-            not args.no_seismic,
+            [] if args.no_seismic else args.seismic_postings,
+            lucene=not args.no_lucene,
         )
         rows += more
         checks += lines

@@ -161,6 +161,9 @@ def test_brute_force_top_breaks_ties_towards_the_earlier_document() -> None:
     queries = sparse.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0]], np.float32))
     assert brute_force_top(index, queries, 3) == [["b", "a", "c"], ["d"]]
     assert index.search(queries, 3).ids[0] == ["b", "a", "c"]
+    many = InvertedIndex(2, impact_scale=100, query_scale=100)  # 200 documents tied across the boundary
+    many.add(sparse.csr_matrix(np.ones((200, 1), np.float32), shape=(200, 2)), [f"t{i}" for i in range(200)])
+    assert brute_force_top(many, queries[:1], 3) == [["t0", "t1", "t2"]] == many.search(queries[:1], 3).ids
 
 
 def test_peak_rss_sees_memory_a_block_allocates() -> None:
