@@ -140,7 +140,9 @@ def evaluate_model(
     rows = []
     base = {
         "model": model,
-        "max_length": getattr(encoder.model, "max_seq_length", None),
+        "max_length": getattr(
+            getattr(encoder, "model", None), "max_seq_length", getattr(encoder, "max_length", None)
+        ),
         "dataset": dataset,
         "n_queries": len(query_ids),
         "doc_terms": round(matrix.nnz / matrix.shape[0], 1),
