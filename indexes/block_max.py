@@ -82,6 +82,17 @@ def _seek(offsets: np.ndarray, start: int, target: int) -> int:
 
 
 @njit(cache=True)
+def _add_postings(
+    acc: np.ndarray, local: np.ndarray, weights: np.ndarray, lo: int, hi: int, w: float
+) -> None:
+    """Add ``w`` times the weights of postings ``lo:hi`` (one term in one block) into ``acc``."""
+    offsets = local[lo:hi]  # views indexed from 0, as the blocked kernel reads them
+    block_weights = weights[lo:hi]
+    for p in range(len(offsets)):
+        acc[offsets[p]] += w * np.float32(block_weights[p])
+
+
+@njit(cache=True)
 def _contribution(
     x: int,
     j: int,
@@ -182,12 +193,7 @@ def query_maxscore(
                 essential[order[i]] = False
         for j in range(n):  # essential terms, in query order
             if essential[j]:
-                t = terms[j]
-                w = qw[j]
-                offsets = local[bptr[t, b] : bptr[t, b + 1]]
-                block_weights = weights[bptr[t, b] : bptr[t, b + 1]]
-                for p in range(len(offsets)):
-                    acc[offsets[p]] += w * np.float32(block_weights[p])
+                _add_postings(acc, local, weights, bptr[terms[j], b], bptr[terms[j], b + 1], qw[j])
         if rest == 0.0:  # nothing skipped: the accumulator holds the exact scores, as in the blocked kernel
             for c0 in range(0, width, SCAN_CHUNK):
                 c1 = min(width, c0 + SCAN_CHUNK)
@@ -215,12 +221,7 @@ def query_maxscore(
                 # re-score in query order only the documents whose sum comes near the k-th best
                 for i in range(n_ne):
                     j = ne[i]
-                    t = terms[j]
-                    w = qw[j]
-                    offsets = local[bptr[t, b] : bptr[t, b + 1]]
-                    block_weights = weights[bptr[t, b] : bptr[t, b + 1]]
-                    for p in range(len(offsets)):
-                        acc[offsets[p]] += w * np.float32(block_weights[p])
+                    _add_postings(acc, local, weights, bptr[terms[j], b], bptr[terms[j], b + 1], qw[j])
                 near = np.float32(threshold * (1.0 - margin))
                 for c0 in range(0, width, SCAN_CHUNK):
                     c1 = min(width, c0 + SCAN_CHUNK)

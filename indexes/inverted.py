@@ -123,7 +123,8 @@ class InvertedIndex:
         self._id_pos: dict[str, int] = {}
         self._pending: list[sparse.csr_matrix] = []
         self._postings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._layouts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # block -> bptr, local, bmax
+        self._layouts: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # block -> (bptr, local)
+        self._maxima: dict[int, np.ndarray] = {}  # block -> per-term block maxima (MaxScore only)
         self._scratch: tuple[np.ndarray, ...] | None = None  # the kernels' (acc, seen, touched), kept
         self._scratch_lock = threading.Lock()
 
@@ -158,7 +159,7 @@ class InvertedIndex:
                 csc.data.astype(dtype),
             )
             self._pending = []
-            self._layouts = {}
+            self._layouts, self._maxima = {}, {}
         if self._postings is None:
             empty = (np.zeros(self.dim + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
             return empty
@@ -220,7 +221,7 @@ class InvertedIndex:
         q = self.quantize_queries(queries)
         indptr, docs, weights = self._finalize()
         n_docs = len(self.ids)
-        bptr, local, bmax = self._block_layout(int(block))
+        bptr, local = self._block_layout(int(block))
         kk = max(1, min(k, n_docs))
         n_threads = max(1, min(threads or self.threads or numba.get_num_threads(), max(q.shape[0], 1)))
         previous = numba.get_num_threads()
@@ -230,6 +231,9 @@ class InvertedIndex:
             if strategy == "maxscore":
                 if (q_args[2] <= 0).any():
                     raise ValueError("strategy 'maxscore' needs positive query weights")
+                bmax = self._maxima.get(int(block))
+                if bmax is None:
+                    bmax = self._maxima[int(block)] = block_maxima(bptr, weights)
                 top_d, top_s, counts = search_maxscore(
                     bptr, local, weights, bmax, *q_args, max(n_docs, 1), kk, int(block)
                 )
@@ -272,15 +276,14 @@ class InvertedIndex:
         finally:
             self._scratch_lock.release()
 
-    def _block_layout(self, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The blocked kernels' view of the postings for ``block`` (block pointers, in-block offsets and
-        each term's per-block maximum weight), built once per block size and kept until documents are
-        added (a block size other than the default costs 2 bytes per posting more);
-        :func:`~indexes.inverted_kernels.block_layout` refuses a size it cannot address."""
-        indptr, docs, weights = self._finalize()
+    def _block_layout(self, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """The blocked kernels' view of the postings for ``block``, built once per block size and kept
+        until documents are added (a block size other than the default costs 2 bytes per posting more);
+        :func:`~indexes.inverted_kernels.block_layout` refuses a size it cannot address. The per-term
+        block maxima MaxScore reads are built beside it on its first use only."""
+        indptr, docs, _ = self._finalize()
         if block not in self._layouts:
-            bptr, local = block_layout(indptr, docs, max(len(self.ids), 1), block)
-            self._layouts[block] = (bptr, local, block_maxima(bptr, weights))
+            self._layouts[block] = block_layout(indptr, docs, max(len(self.ids), 1), block)
         return self._layouts[block]
 
     # -- persistence ----------------------------------------------------------------------------------
