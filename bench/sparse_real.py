@@ -16,6 +16,7 @@ Run through ``python -m bench.sparse_search --model M --real-docs 100000 1000000
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import statistics
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import timed
+from bench.common import command_line, save_record, timed
 from bench.sparse_corpus import collection, document_texts, query_texts
 from bench.sparse_engines import K, PeakRSS, Seismic, brute_force_top, folder_mib, recall_at_k
 from indexes.inverted import InvertedIndex
@@ -227,3 +228,40 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
                 f"mean {bm25['qps'] / impact['qps']:.2f}x"
             )
     return out
+
+
+def real_collections(args: argparse.Namespace) -> int:
+    """The real-text collection at each ``--real-docs`` size (bench.sparse_real), one table."""
+    rows, checks = [], []
+    for n in args.real_docs:
+        more, lines = run_size(
+            args.model,
+            n,
+            args.queries,
+            Path(args.corpus_work),
+            args.repeats,
+            args.latency_queries,
+            [] if args.no_seismic else args.seismic_postings,
+            lucene=not args.no_lucene,
+        )
+        rows += more
+        checks += lines
+    print(f"# {command_line()}")
+    print(
+        "| collection | engine (1 thread) | QPS | p50 ms | p99 ms | recall@10 vs exact | build s "
+        "| build peak MiB | size MiB | search peak MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        recall = "-" if r["recall@10_vs_exact"] is None else f"{r['recall@10_vs_exact']:.4f}"
+        print(
+            f"| {r['collection']} | {r['engine']} | {r['qps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
+            f"| {recall} | {r['build_seconds']:.0f} | {r['build_peak_mib']:.0f} | {r['size_mib']:.0f} "
+            f"| {r['search_peak_mib']:.0f} |"
+        )
+    lines = summary(rows) + checks
+    for line in lines:
+        print(line)
+    if args.json:
+        save_record(args.json, rows=rows, ratios=lines)
+    return 0

@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from bench.common import command_line, log_progress, save_record, timed
+from bench.common import log_progress, save_record, timed
 from bench.sparse_engines import Seismic, recall_at_k
 from bench.sparse_quality import vectors_outdated, vectors_path
-from bench.sparse_real import run_size, summary
+from bench.sparse_real import real_collections
 from indexes.inverted import InvertedIndex
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
 from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_only
@@ -283,43 +283,6 @@ def main() -> int:
         print(line)
     if args.json:
         save_record(args.json, rows=rows, ratios=ratios)
-    return 0
-
-
-def real_collections(args: argparse.Namespace) -> int:
-    """The real-text collection at each ``--real-docs`` size (bench.sparse_real), one table."""
-    rows, checks = [], []
-    for n in args.real_docs:
-        more, lines = run_size(
-            args.model,
-            n,
-            args.queries,
-            Path(args.corpus_work),
-            args.repeats,
-            args.latency_queries,
-            [] if args.no_seismic else args.seismic_postings,
-            lucene=not args.no_lucene,
-        )
-        rows += more
-        checks += lines
-    print(f"# {command_line()}")
-    print(
-        "| collection | engine (1 thread) | QPS | p50 ms | p99 ms | recall@10 vs exact | build s "
-        "| build peak MiB | size MiB | search peak MiB |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        recall = "-" if r["recall@10_vs_exact"] is None else f"{r['recall@10_vs_exact']:.4f}"
-        print(
-            f"| {r['collection']} | {r['engine']} | {r['qps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
-            f"| {recall} | {r['build_seconds']:.0f} | {r['build_peak_mib']:.0f} | {r['size_mib']:.0f} "
-            f"| {r['search_peak_mib']:.0f} |"
-        )
-    lines = summary(rows) + checks
-    for line in lines:
-        print(line)
-    if args.json:
-        save_record(args.json, rows=rows, ratios=lines)
     return 0
 
 

@@ -73,8 +73,8 @@ def profile(
     options.enable_profiling = True
     with tempfile.TemporaryDirectory() as tmp:
         options.profile_file_prefix = str(Path(tmp) / "profile")
-        session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        names = [i.name for i in session.get_inputs()]
+        runtime = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        names = [i.name for i in runtime.get_inputs()]
         order = np.argsort([-len(t) for t in texts], kind="stable")
         start = time.perf_counter()
         for i in range(0, len(texts), 32):
@@ -86,9 +86,9 @@ def profile(
                 n: encoded[n].astype(np.int64) if n in encoded else np.zeros_like(encoded["input_ids"])
                 for n in names
             }
-            session.run(None, feeds)
+            runtime.run(None, feeds)
         seconds = time.perf_counter() - start
-        events = json.loads(Path(session.end_profiling()).read_text())
+        events = json.loads(Path(runtime.end_profiling()).read_text())
     ops: dict[str, float] = collections.Counter()
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
@@ -127,7 +127,7 @@ def main() -> int:
         shares = ", ".join(f"{op} {100 * t / total:.0f}% ({t:.2f} s)" for op, t in top)
         rows.append([name, f"{seconds:.2f}", f"{base / seconds:.2f}x", shares])
     print(f"# {command_line()}")
-    print(f"# {len(texts)} documents of {args.data}, batches of 32, one session per variant")
+    print(f"# {len(texts)} documents of {args.data}, batches of 32, each variant loaded afresh")
     print(render_markdown(["variant", "seconds", "vs fp32", "kernel time by operator"], rows), end="")
     if args.json:
         save_record(args.json, figures={n: {"seconds": s, "ops": o} for n, (s, o) in figures.items()})
