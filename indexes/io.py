@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from indexes import recovery
 from indexes.recovery import recover
 
@@ -212,9 +214,16 @@ def meta_fields(meta: dict[str, Any]) -> dict[str, Any]:
 def write_meta(directory: str | Path, kind: str, **fields: Any) -> dict[str, Any]:
     """Write ``meta.json`` (kind, its family, format version, creation time and command, plus ``fields``).
 
+    A field holding a numpy array is saved beside it as ``KEY.npy`` and recorded by that file name
+    (:func:`meta_array` reads it back).
+
     Raises:
         ValueError: ``kind`` is not in :data:`KIND_FAMILIES`.
     """
+    for key, value in list(fields.items()):
+        if isinstance(value, np.ndarray):
+            np.save(Path(directory) / f"{key}.npy", value)
+            fields[key] = f"{key}.npy"
     meta = {
         "kind": kind,
         "family": family_of(kind),
@@ -286,6 +295,19 @@ def meta_value(directory: str | Path, meta: dict[str, Any], key: str, cast: Call
         return cast(meta[key])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {key} = {meta[key]!r} is not a valid {cast.__name__}") from exc
+
+
+def meta_array(directory: str | Path, meta: dict[str, Any], key: str) -> np.ndarray:
+    """The array field ``key`` that :func:`write_meta` saved beside ``meta.json``, or an error naming
+    the key and the file."""
+    name = meta_value(directory, meta, key, str)
+    path = Path(directory) / name
+    if Path(name).name != name or not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {Path(directory) / META_FILE} names it for {key!r}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
 
 
 def read_json_file(path: str | Path, expected: type = object) -> Any:

@@ -22,13 +22,14 @@ from tqdm.auto import tqdm
 
 from indexes.base import Hits, Index
 from indexes.factory import INDEX_KINDS, index_factory, index_spec, load_index, parse_index_spec
-from indexes.io import read_meta
+from indexes.io import meta_array, meta_value, read_meta
 from indexes.lucene import BM25_KIND
 from retrieval.base import query_texts, register_loader
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 from retrieval.embed import Embeddings, embed_corpus
 from retrieval.encoders import Encoder, index_metric, load_encoder
 from retrieval.identity import model_fingerprint
+from retrieval.query_weights import QUERY_WEIGHTS, DocumentFrequencies, query_tokenizer, reweight
 from retrieval.settings import show_progress
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,9 @@ class Retriever:
         device: ``auto``, ``cpu`` or ``gpu`` for the index.
         milvus_uri: the Milvus server of a ``milvus`` index (``None``: Milvus Lite in the index folder).
         milvus_collection: its collection.
+        query_weights: for an inference-free sparse model, ``model`` (its own IDF table) or ``corpus``
+            (IDF re-estimated on the documents this retriever indexes, kept in the index folder; see
+            :mod:`retrieval.query_weights`).
     """
 
     def __init__(
@@ -151,8 +155,15 @@ class Retriever:
         *,
         milvus_uri: str | None = None,
         milvus_collection: str = "winnow",
+        query_weights: str = "model",
     ) -> None:
+        if query_weights not in QUERY_WEIGHTS:
+            raise ValueError(f"query_weights={query_weights!r}; expected one of {', '.join(QUERY_WEIGHTS)}")
         self.encoder = encoder
+        self.query_weights = query_weights
+        self.document_frequencies = (
+            DocumentFrequencies(query_tokenizer(encoder)) if query_weights == "corpus" else None
+        )
         if index is None or isinstance(index, str):
             index = make_index(
                 index,
@@ -226,7 +237,10 @@ class Retriever:
         bar = tqdm(desc="encoding documents", unit="doc", disable=not (progress and show_progress()))
         nnz = 0
         while chunk := list(itertools.islice(docs, chunk_size)):
-            vectors = self.encoder.encode_documents([document_text(d) for d in chunk], batch_size=batch_size)
+            texts = [document_text(d) for d in chunk]
+            vectors = self.encoder.encode_documents(texts, batch_size=batch_size)
+            if self.document_frequencies is not None:
+                self.document_frequencies.update(texts)
             self.index.add(vectors, [d["_id"] for d in chunk])
             nnz += vectors.nnz
             bar.update(len(chunk))
@@ -238,19 +252,24 @@ class Retriever:
         """Return the top ``k`` documents for each query (a list of texts or ``{id: text}``)."""
         texts = query_texts(queries)
         vectors = self.encoder.encode_queries(texts, batch_size=batch_size)
+        if self.document_frequencies is not None:
+            vectors = reweight(vectors, self.document_frequencies.idf())
         return self.index.search(vectors, k)
 
     def save(self, directory: str | Path) -> Path:
-        """Write the index, the document ids and ``meta.json`` (encoder, dimension, metric) atomically."""
-        self.index.save(
-            directory,
-            extra_meta={
-                "encoder": encoder_reference(self.encoder),
-                "encoder_fingerprint": model_fingerprint(self.encoder.name),
-                "encoder_kind": self.encoder.kind,
-                "similarity": self.encoder.similarity,
-            },
-        )
+        """Write the index, the document ids and ``meta.json`` (encoder, dimension, metric) atomically;
+        with ``query_weights="corpus"``, the token document frequencies too."""
+        meta: dict[str, Any] = {
+            "encoder": encoder_reference(self.encoder),
+            "encoder_fingerprint": model_fingerprint(self.encoder.name),
+            "encoder_kind": self.encoder.kind,
+            "similarity": self.encoder.similarity,
+        }
+        if self.document_frequencies is not None:
+            meta["query_weights"] = "corpus"
+            meta["document_frequencies"] = self.document_frequencies.df
+            meta["document_frequency_documents"] = self.document_frequencies.n_documents
+        self.index.save(directory, extra_meta=meta)
         return Path(directory)
 
     @classmethod
@@ -287,7 +306,15 @@ class Retriever:
         name = encoder.name if encoder is not None else str(meta["encoder"])
         check_encoder_identity(directory, meta, name, given=encoder is not None, force=force)
         index = load_index(directory, device=device)
-        return cls(encoder or load_encoder(name, device=device), index=index)
+        retriever = cls(encoder or load_encoder(name, device=device), index=index)
+        if meta.get("query_weights", "model") == "corpus":
+            retriever.query_weights = "corpus"
+            retriever.document_frequencies = DocumentFrequencies(
+                query_tokenizer(retriever.encoder),
+                meta_array(directory, meta, "document_frequencies"),
+                meta_value(directory, meta, "document_frequency_documents", int),
+            )
+        return retriever
 
 
 register_loader([kind for kind in INDEX_KINDS if kind != BM25_KIND], Retriever.load)

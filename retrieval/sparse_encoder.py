@@ -114,6 +114,11 @@ class SparseModelEncoder:
         return self._dim
 
     @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer (its ids are the vector dimensions)."""
+        return self.model.tokenizer
+
+    @property
     def inference_free(self) -> bool:
         return self.query_weights is not None
 

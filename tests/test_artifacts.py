@@ -14,7 +14,7 @@ import pytest
 from indexes.factory import load_index
 from indexes.faiss_index import FaissIndex
 from indexes.inverted import InvertedIndex
-from indexes.io import atomic_directory, check_output, read_meta, write_meta
+from indexes.io import atomic_directory, check_output, meta_array, read_meta, write_meta
 from retrieval.cli import main
 from retrieval.encoders import load_encoder
 from retrieval.retriever import Retriever
@@ -250,3 +250,17 @@ def test_an_index_refuses_its_model_retrained_in_place(tiny_beir, other_model, t
     with pytest.raises(ValueError, match=r"has changed since the index was built .*retrained or replaced"):
         Retriever.load(folder)
     assert len(Retriever.load(folder, force=True).index) == 6
+
+
+def test_array_fields_of_meta_are_saved_beside_it(tmp_path) -> None:
+    table = np.arange(5, dtype=np.int64)
+    meta = write_meta(tmp_path, "inverted", counts=table, n=3)
+    assert meta["counts"] == "counts.npy" and json.loads((tmp_path / "meta.json").read_text())["n"] == 3
+    np.testing.assert_array_equal(meta_array(tmp_path, meta, "counts"), table)
+    with pytest.raises(ValueError, match="missing key 'other'"):
+        meta_array(tmp_path, meta, "other")
+    (tmp_path / "counts.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="counts.npy not found: .*names it for 'counts'"):
+        meta_array(tmp_path, meta, "counts")
+    with pytest.raises(FileNotFoundError, match="names it for 'counts'"):
+        meta_array(tmp_path, {**meta, "counts": "../counts.npy"}, "counts")

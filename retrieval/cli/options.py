@@ -124,6 +124,13 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         "milvus:HNSW,M=16)",
     )
     parser.add_argument(
+        "--query-weights",
+        choices=["model", "corpus"],
+        default="model",
+        help="inference-free sparse models: weight query tokens by the model's IDF table (model), or "
+        "by IDF over the documents indexed (corpus; kept in the index folder)",
+    )
+    parser.add_argument(
         "--search-param",
         action="append",
         default=[],
@@ -173,6 +180,7 @@ def model_retriever(args: argparse.Namespace, params: dict[str, Any]) -> Any:
         search_params=params,
         milvus_uri=args.milvus_uri,
         milvus_collection=milvus_collection(args),
+        query_weights=getattr(args, "query_weights", "model"),
     )
 
 
