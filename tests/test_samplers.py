@@ -103,3 +103,34 @@ def test_random_sampler_and_clustering() -> None:
     )
     with pytest.raises(ValueError, match="row_query has 3 entries for 30 dataset rows"):
         QueryBatchSampler(list(range(30)), 4, True, row_query=[0, 1, 2])
+
+
+def test_each_training_data_set_is_clustered_apart(tmp_path) -> None:
+    """Queries of an extra data set (ids prefixed ``name/``) never share a cluster with the main set's,
+    even when their embeddings coincide; clusters are shared out in proportion to the queries."""
+    from types import SimpleNamespace
+
+    from tests.conftest import write_beir
+    from trainers.preparation import Preparation
+
+    extra = write_beir(tmp_path / "nfcorpus")
+    preparation = Preparation.__new__(Preparation)
+    preparation.cache_root = tmp_path / "cache"
+    preparation.config = SimpleNamespace(
+        data=SimpleNamespace(extra_datasets=[str(extra)]), training=SimpleNamespace(seed=0)
+    )
+    query_ids = [f"q{i}" for i in range(30)] + [f"nfcorpus/q{i}" for i in range(10)]
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    embeddings = np.concatenate([x, x, x, x])  # the extra set's queries repeat the main set's
+    clusters = preparation.dataset_clusters(query_ids, embeddings, 8)
+    main, other = set(clusters[:30]), set(clusters[30:])
+    assert not main & other
+    assert len(main) == 6 and len(other) == 2
+    alone = Preparation.__new__(Preparation)
+    alone.cache_root, alone.config = (
+        tmp_path / "cache",
+        SimpleNamespace(data=SimpleNamespace(extra_datasets=[]), training=SimpleNamespace(seed=0)),
+    )
+    np.testing.assert_array_equal(
+        alone.dataset_clusters(query_ids[:30], embeddings[:30], 4), cluster_queries(embeddings[:30], 4)
+    )

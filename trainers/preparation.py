@@ -21,6 +21,7 @@ import numpy as np
 from indexes.io import write_file_atomic
 from retrieval.embedding_cache import EmbeddingCache
 from retrieval.encoders import Encoder, load_encoder
+from retrieval.settings import resolve_beir
 from trainers.config import TeacherConfig, TrainConfig
 from trainers.data import TrainingData, load_training_data
 from trainers.guide import Guide
@@ -207,9 +208,12 @@ class Preparation:
             encoder = load_encoder(dense.model, max_length=dense.max_length)
             embeddings = self.embedding_cache(encoder).get(texts, "query")
         k = sampler.clusters or default_cluster_count(n_queries, self.config.training.batch_size)
-        clusters = self.cached_clusters(embeddings, k)
+        clusters = self.dataset_clusters(rows.query_ids, embeddings, k)
         logger.info(
-            "TAS-Balanced: %d queries in %d clusters, %d per batch", n_queries, k, sampler.clusters_per_batch
+            "TAS-Balanced: %d queries in %d clusters, %d per batch",
+            n_queries,
+            len(np.unique(clusters)),
+            sampler.clusters_per_batch,
         )
         return sampler_factory(
             TASBalancedBatchSampler,
@@ -219,6 +223,22 @@ class Preparation:
             clusters_per_batch=sampler.clusters_per_batch,
             n_bins=sampler.margin_bins,
         )
+
+    def dataset_clusters(self, query_ids: list[str], embeddings: np.ndarray, k: int) -> np.ndarray:
+        """Cluster each training data set's queries apart (``k`` shared in proportion to their
+        queries), so that a cluster, and so a batch drawn from one, holds one data set's queries."""
+        extras = [f"{resolve_beir(name).name}/" for name in self.config.data.extra_datasets]
+        groups = np.array(
+            [next((i + 1 for i, p in enumerate(extras) if q.startswith(p)), 0) for q in query_ids]
+        )
+        clusters = np.zeros(len(query_ids), dtype=np.int64)
+        offset = 0
+        for group in np.unique(groups):
+            members = np.flatnonzero(groups == group)
+            k_group = max(1, round(k * len(members) / len(query_ids)))
+            clusters[members] = self.cached_clusters(embeddings[members], k_group) + offset
+            offset += k_group
+        return clusters
 
     def cached_clusters(self, embeddings: np.ndarray, k: int) -> np.ndarray:
         """K-means assignment of the training queries, computed once per embeddings, k and seed."""
