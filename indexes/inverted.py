@@ -19,11 +19,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,7 @@ from scipy import sparse
 
 from indexes.base import Hits, check_ids
 from indexes.block_max import block_maxima, search_maxscore
-from indexes.inverted_kernels import BLOCK, DENSE_RATIO, block_layout, scratch, search_postings
+from indexes.inverted_kernels import BLOCK, DENSE_RATIO, ScratchPool, block_layout, search_postings
 from indexes.io import atomic_directory, meta_value, read_json_file, read_meta, require_files, write_meta
 
 logger = logging.getLogger(__name__)
@@ -125,8 +123,7 @@ class InvertedIndex:
         self._postings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._layouts: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # block -> (bptr, local)
         self._maxima: dict[int, np.ndarray] = {}  # block -> per-term block maxima (MaxScore only)
-        self._scratch: tuple[np.ndarray, ...] | None = None  # the kernels' (acc, seen, touched), kept
-        self._scratch_lock = threading.Lock()
+        self._scratch = ScratchPool()
 
     # -- building -------------------------------------------------------------------------------------
     def add(self, vectors: Any, ids: Sequence[str]) -> None:
@@ -238,7 +235,7 @@ class InvertedIndex:
                     bptr, local, weights, bmax, *q_args, max(n_docs, 1), kk, int(block)
                 )
             else:
-                with self._worker_scratch(n_threads, max(n_docs, 1)) as buffers:
+                with self._scratch.borrow(n_threads, max(n_docs, 1)) as buffers:
                     top_d, top_s, counts = search_postings(
                         indptr,
                         docs,
@@ -260,21 +257,6 @@ class InvertedIndex:
             scores /= np.float32(self.impact_scale * self.query_scale)
         hits = [[self.ids[d] for d in row[:c]] for row, c in zip(top_d, counts, strict=True)]
         return Hits(ids=hits, scores=scores)
-
-    @contextlib.contextmanager
-    def _worker_scratch(self, n_threads: int, n_docs: int) -> Iterator[tuple[np.ndarray, ...]]:
-        """The kernels' per-thread scratch, kept between searches (the kernels leave it zeroed); a search
-        running while another holds it gets fresh arrays."""
-        if not self._scratch_lock.acquire(blocking=False):
-            yield scratch(n_threads, n_docs)
-            return
-        try:
-            kept = self._scratch
-            if kept is None or kept[0].shape != (n_threads, n_docs):
-                kept = self._scratch = scratch(n_threads, n_docs)
-            yield kept
-        finally:
-            self._scratch_lock.release()
 
     def _block_layout(self, block: int) -> tuple[np.ndarray, np.ndarray]:
         """The blocked kernels' view of the postings for ``block``, built once per block size and kept

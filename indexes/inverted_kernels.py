@@ -30,6 +30,10 @@ Ties are broken towards the lower internal document number (insertion order), as
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 import numpy as np
 from numba import njit, prange
 
@@ -185,6 +189,34 @@ def scratch(n_threads: int, n_docs: int) -> tuple[np.ndarray, np.ndarray, np.nda
         np.zeros((n_threads, n_docs), dtype=np.bool_),
         np.empty((n_threads, n_docs), dtype=np.int64),
     )
+
+
+class ScratchPool:
+    """The kernels' per-thread scratch, kept between searches (the kernels leave it zeroed; allocating
+    and zeroing ``n_docs``-sized arrays per call costs more than a query at 1M documents). A search
+    running while another holds it gets fresh arrays.
+
+    Example:
+        >>> pool = ScratchPool()
+        >>> with pool.borrow(2, 1000) as (acc, seen, touched):
+        ...     pass
+    """
+
+    def __init__(self) -> None:
+        self.kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def borrow(self, n_threads: int, n_docs: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        if not self._lock.acquire(blocking=False):
+            yield scratch(n_threads, n_docs)
+            return
+        try:
+            if self.kept is None or self.kept[0].shape != (n_threads, n_docs):
+                self.kept = scratch(n_threads, n_docs)
+            yield self.kept
+        finally:
+            self._lock.release()
 
 
 @njit(parallel=True, cache=True)

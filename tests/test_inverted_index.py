@@ -306,12 +306,12 @@ def test_scratch_is_kept_between_searches_and_concurrent_searches_stay_exact(dat
     index = InvertedIndex(docs.shape[1], threads=2)
     index.add(docs, [f"d{i}" for i in range(docs.shape[0])])
     want = index.search(queries, k=10)
-    kept = index._scratch
+    kept = index._scratch.kept
     assert kept is not None and index.search(queries[:3], k=10).ids == want.ids[:3]
-    assert index._scratch is kept  # the same arrays, reused
+    assert index._scratch.kept is kept  # the same arrays, reused
     with ThreadPoolExecutor(4) as pool:  # searches that find the scratch taken get their own
         results = list(pool.map(lambda _: index.search(queries, k=10), range(8)))
     assert all(r.ids == want.ids for r in results)
     index.add(docs[:5], [f"e{i}" for i in range(5)])
     index.search(queries[:1], k=1)
-    assert index._scratch[0].shape[1] == docs.shape[0] + 5  # re-sized with the collection
+    assert index._scratch.kept[0].shape[1] == docs.shape[0] + 5  # re-sized with the collection
