@@ -1,0 +1,178 @@
+"""Inference-free sparse models against BM25 on several data sets, with per-query paired tests.
+
+For each model and ``NAME:SPLIT`` the documents are encoded once (``bench.sparse_quality``'s cache)
+and searched exactly with each of ``--query-weights``:
+
+- ``model``: the model's own table (IDF over its training corpora, trained further by some recipes);
+- ``corpus``: IDF over the collection searched (``winnow index --query-weights corpus``);
+- ``rescaled``: the model's table times corpus IDF over the IDF of ``--reference`` corpora (those the
+  model's table was computed on): keeps what training learned on top of the IDF;
+- ``idf=NAME+NAME``: IDF over the named corpora (for example the table a model trained on other data
+  would carry).
+
+Every row is compared with BM25 (Lucene, ``winnow eval beir --model bm25``) query by query
+(:func:`eval.significance.paired_comparison`). ``--pool`` averages the per-query scores of all models
+(seeds of one recipe) into one row before the test.
+
+    python -m experiments.sparse_transfer --model runs/models/if-untrained \\
+        --data nfcorpus:dev scifact:train --query-weights model corpus rescaled
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import save_record
+from bench.sparse_quality import TOP_K, encode
+from eval.metrics import drop_self_hits, per_query_scores
+from eval.report import render_markdown
+from eval.significance import average_runs, paired_comparison
+from indexes.inverted import InvertedIndex
+from retrieval.bm25 import BM25Retriever
+from retrieval.corpus import document_text, iter_corpus, open_beir
+from retrieval.query_weights import DocumentFrequencies, query_tokenizer, reweight
+from retrieval.settings import resolve_beir
+from retrieval.sparse_encoder import keep_top_terms
+
+logger = logging.getLogger("experiments.sparse_transfer")
+METRIC = "ndcg@10"
+
+
+def corpus_idf(tokenizer, datasets: list[str]) -> np.ndarray:
+    """IDF over the documents of ``datasets`` together."""
+    counts = DocumentFrequencies(tokenizer)
+    for name in datasets:
+        texts = [document_text(d) for d in iter_corpus(resolve_beir(name))]
+        for start in range(0, len(texts), 1024):
+            counts.update(texts[start : start + 1024])
+    return counts.idf()
+
+
+def per_query(hits, query_ids: list[str], qrels) -> dict[str, float]:
+    judged = {q: qrels[q] for q in query_ids}
+    return per_query_scores(judged, drop_self_hits(hits.as_run(query_ids)), [METRIC])[METRIC]
+
+
+def model_runs(
+    model: str,
+    name: str,
+    split: str,
+    weights: list[str],
+    *,
+    work: Path,
+    reference: list[str],
+    doc_max_terms: int | None = None,
+) -> dict:
+    """``{query weights: {query_id: nDCG@10}}`` of one model on one data set and split (documents cut
+    to their ``doc_max_terms`` heaviest terms when given: a fixed postings budget)."""
+    docs, ids, ctx = encode(model, name, work, batch_size=16)
+    if doc_max_terms is not None:
+        docs = keep_top_terms(docs, doc_max_terms)
+    encoder, data = ctx["encoder"], ctx["data"]
+    queries, qrels = data.queries(split), data.qrels(split)
+    query_ids = [q for q in qrels if q in queries]
+    base = encoder.encode_queries([queries[i] for i in query_ids])
+    table = np.asarray(encoder.query_weights, dtype=np.float32)
+    tokenizer = query_tokenizer(encoder)
+    searched = corpus_idf(tokenizer, [name]) if set(weights) & {"corpus", "rescaled"} else None
+    index = InvertedIndex(docs.shape[1])
+    index.add(docs, ids)
+    out = {}
+    for label in weights:
+        if label == "model":
+            q = base
+        elif label == "corpus":
+            q = reweight(base, searched)
+        elif label.startswith("idf="):
+            q = reweight(base, corpus_idf(tokenizer, label.removeprefix("idf=").split("+")))
+        else:
+            q = reweight(base, table * searched / np.maximum(corpus_idf(tokenizer, reference), 1e-6))
+        out[label] = per_query(index.search(q, TOP_K + 1), query_ids, qrels)
+    logger.info("%s on %s: %.1f terms per document", model, name, docs.nnz / docs.shape[0])
+    return out
+
+
+def bm25_run(name: str, split: str) -> dict[str, float]:
+    data = resolve_beir(name)
+    beir = open_beir(data)
+    queries, qrels = beir.queries(split), beir.qrels(split)
+    query_ids = [q for q in qrels if q in queries]
+    hits = BM25Retriever().build(data / "corpus.jsonl").search([queries[i] for i in query_ids], k=TOP_K + 1)
+    return per_query(hits, query_ids, qrels)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", required=True, help="inference-free model (repeatable)")
+    parser.add_argument("--data", nargs="+", default=["nfcorpus:dev", "scifact:train"], help="NAME:SPLIT")
+    parser.add_argument(
+        "--query-weights", nargs="+", default=["model", "corpus"], help="model, corpus, rescaled, idf=A+B"
+    )
+    parser.add_argument(
+        "--reference", nargs="+", default=["scifact", "nfcorpus"], help="corpora the model's IDF came from"
+    )
+    parser.add_argument(
+        "--doc-max-terms",
+        type=int,
+        default=None,
+        help="keep each document's K heaviest terms (a postings budget)",
+    )
+    parser.add_argument("--pool", action="store_true", help="average the models' per-query scores (seeds)")
+    parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    rows = []
+    for spec in args.data:
+        name, _, split = spec.partition(":")
+        split = split or "test"
+        bm25 = bm25_run(name, split)
+        rows.append(
+            {"model": "bm25", "data": spec, "query weights": "-", METRIC: np.mean(list(bm25.values()))}
+        )
+        runs = {
+            m: model_runs(
+                m,
+                name,
+                split,
+                args.query_weights,
+                work=Path(args.work),
+                reference=args.reference,
+                doc_max_terms=args.doc_max_terms,
+            )
+            for m in args.model
+        }
+        for label in args.query_weights:
+            groups = (
+                {f"{len(args.model)} pooled": average_runs([r[label] for r in runs.values()], list(runs))}
+                if args.pool
+                else {Path(m).name: r[label] for m, r in runs.items()}
+            )
+            for model, scores in groups.items():
+                test = paired_comparison(bm25, scores, METRIC)
+                rows.append(
+                    {
+                        "model": model,
+                        "data": spec,
+                        "query weights": label,
+                        METRIC: test.other_mean,
+                        "vs BM25": test.difference,
+                        "p (randomisation)": test.p_randomization,
+                        "wins/ties/losses": f"{test.wins}/{test.ties}/{test.losses}",
+                    }
+                )
+                logger.info("%s", rows[-1])
+    header = ["model", "data", "query weights", METRIC, "vs BM25", "p (randomisation)", "wins/ties/losses"]
+    cells = [[r.get(h, "") if isinstance(r.get(h, ""), str) else f"{r[h]:.4f}" for h in header] for r in rows]
+    print(render_markdown(header, cells))
+    if args.json:
+        save_record(args.json, rows=rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
