@@ -126,7 +126,8 @@ def corpus_texts(datasets: Iterable[str | Path], root: Path | None = None) -> It
     """The document texts (:func:`document_text`) of several BEIR corpora, one after another.
 
     Args:
-        datasets: BEIR folders, or data set names looked up as ``root/beir/<name>``
+        datasets: BEIR folders, corpus ``.jsonl`` files (a large general corpus for an IDF table, for
+            example), or data set names looked up as ``root/beir/<name>``
             (:func:`retrieval.settings.resolve_beir`).
         root: the data root for names (``None``: :func:`retrieval.settings.data_root` with no
             explicit root).
@@ -137,8 +138,11 @@ def corpus_texts(datasets: Iterable[str | Path], root: Path | None = None) -> It
     """
     for name in datasets:
         path = resolve_beir(name, root)
-        if not path.is_dir():
-            raise ValueError(f"{name!r} is not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+        if not path.is_dir() and not (path.is_file() and path.suffix == ".jsonl"):
+            raise ValueError(
+                f"{name!r} is neither a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) nor a "
+                "corpus .jsonl file"
+            )
         yield from (document_text(doc) for doc in iter_corpus(path))
 
 

@@ -99,12 +99,14 @@ def test_resolve_beir_takes_a_folder_or_a_name_under_the_root(tmp_path, monkeypa
         resolve_beir("scifact", data_root(None))
 
 
-def test_corpus_texts_reads_folders_and_names_in_order(tmp_path) -> None:
+def test_corpus_texts_reads_folders_files_and_names_in_order(tmp_path) -> None:
     write_beir(tmp_path / "root" / "beir" / "mini")
     other = write_beir(tmp_path / "other", docs=DOCS[:2])
     texts = list(corpus_texts(["mini", other], tmp_path / "root"))
     assert texts == [document_text({"title": t, "text": x}) for _, t, x in [*DOCS, *DOCS[:2]]]
-    with pytest.raises(ValueError, match="is not a BEIR folder"):
-        list(corpus_texts([other / "corpus.jsonl"]))
+    assert list(corpus_texts([other / "corpus.jsonl"])) == texts[len(DOCS) :]  # a corpus file
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="neither a BEIR folder .* nor a corpus .jsonl file"):
+        list(corpus_texts([tmp_path / "notes.txt"]))
     with pytest.raises(FileNotFoundError, match="data set 'missing' not found"):
         list(corpus_texts(["missing"], tmp_path / "root"))

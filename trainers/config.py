@@ -222,7 +222,8 @@ class SparseConfig:
         document_weight: weight of the regulariser after warm-up.
         warmup_steps: steps over which that weight grows quadratically from 0 (``None``: a third of
             training, sentence-transformers' default).
-        idf_corpora: BEIR data sets whose corpora give the IDF table (``[]``: those of the training data).
+        idf_corpora: BEIR data sets or corpus ``.jsonl`` files whose documents give the IDF table
+            (``[]``: those of the training data).
         trainable_idf: let the query-side IDF weights train.
         idf_learning_rate: their learning rate (``None``: the model's).
         max_length: document tokens at inference (the saved model's limit); training uses

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--idf-corpus",
         action="append",
         required=True,
-        help="BEIR folder, or data set name under DATA_ROOT/beir/, whose corpus gives the IDF (repeatable)",
+        help="BEIR folder, corpus .jsonl file, or data set name under DATA_ROOT/beir/, whose documents "
+        "give the IDF (repeatable)",
     )
     add_data_dir_option(free)
     free.add_argument(
