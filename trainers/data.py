@@ -115,6 +115,11 @@ def _hf_rows(path: Path) -> list[tuple[str, dict]]:
     return [(f"{path} row {i}", row) for i, row in enumerate(dataset)]
 
 
+def extra_prefix(dataset: str | Path) -> str:
+    """The prefix of the query and document ids of ``dataset`` added through ``data.extra_datasets``."""
+    return f"{resolve_beir(dataset).name}/"
+
+
 def load_training_data(config: DataConfig) -> TrainingData:
     """Read the training set that ``config`` names (plus ``extra_datasets``).
 
@@ -138,9 +143,8 @@ def load_training_data(config: DataConfig) -> TrainingData:
         root = resolve_beir(config.dataset)
         data = from_beir(root, config.split, config.max_positives, max_queries=config.max_queries)
         for extra in config.extra_datasets:
-            extra_root = resolve_beir(extra)
             data = data.merge(
-                from_beir(extra_root, config.split, config.max_positives, prefix=f"{extra_root.name}/")
+                from_beir(resolve_beir(extra), config.split, config.max_positives, prefix=extra_prefix(extra))
             )
         if config.title_queries:
             data = data.merge(title_queries(root / "corpus.jsonl", config.title_queries))

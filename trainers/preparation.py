@@ -21,9 +21,8 @@ import numpy as np
 from indexes.io import write_file_atomic
 from retrieval.embedding_cache import EmbeddingCache
 from retrieval.encoders import Encoder, load_encoder
-from retrieval.settings import resolve_beir
 from trainers.config import TeacherConfig, TrainConfig
-from trainers.data import TrainingData, load_training_data
+from trainers.data import TrainingData, extra_prefix, load_training_data
 from trainers.guide import Guide
 from trainers.mining import Searcher, SparseSearcher, build_searcher, interleave, mine_hard_negatives
 from trainers.rows import TrainingRows, build_rows
@@ -222,15 +221,21 @@ class Preparation:
             row_margin=rows.row_margin,
             clusters_per_batch=sampler.clusters_per_batch,
             n_bins=sampler.margin_bins,
+            query_group=self.dataset_groups(rows.query_ids),
+        )
+
+    def dataset_groups(self, query_ids: list[str]) -> np.ndarray:
+        """The training data set of each query: 0 for ``data.dataset``, ``i + 1`` for the i-th extra."""
+        extras = [extra_prefix(name) for name in self.config.data.extra_datasets]
+        return np.array(
+            [next((i + 1 for i, p in enumerate(extras) if q.startswith(p)), 0) for q in query_ids],
+            dtype=np.int64,
         )
 
     def dataset_clusters(self, query_ids: list[str], embeddings: np.ndarray, k: int) -> np.ndarray:
         """Cluster each training data set's queries apart (``k`` shared in proportion to their
-        queries), so that a cluster, and so a batch drawn from one, holds one data set's queries."""
-        extras = [f"{resolve_beir(name).name}/" for name in self.config.data.extra_datasets]
-        groups = np.array(
-            [next((i + 1 for i, p in enumerate(extras) if q.startswith(p)), 0) for q in query_ids]
-        )
+        queries), so that a cluster holds one data set's queries."""
+        groups = self.dataset_groups(query_ids)
         clusters = np.zeros(len(query_ids), dtype=np.int64)
         offset = 0
         for group in np.unique(groups):

@@ -105,7 +105,7 @@ class QueryBatchSampler(DefaultBatchSampler):
         rng = self._rng()
         for queries in self.query_batches(rng):
             if self.drop_last and len(queries) < self.batch_size:
-                return
+                continue
             yield [self.pick_row(q, rng) for q in queries]
 
     def __len__(self) -> int:
@@ -121,6 +121,8 @@ class TASBalancedBatchSampler(QueryBatchSampler):
         row_margin: teacher margin (positive score - negative score) of each row.
         clusters_per_batch: clusters each batch is drawn from.
         n_bins: equal-width margin bins per query.
+        query_group: group of each query (its training data set); a batch's clusters, refills
+            included, all come from one group, so a group's last batch may be short. ``None``: one group.
     """
 
     def __init__(  # noqa: PLR0917 - the positional signature sentence-transformers calls
@@ -137,6 +139,7 @@ class TASBalancedBatchSampler(QueryBatchSampler):
         row_margin: Sequence[float],
         clusters_per_batch: int = 1,
         n_bins: int = 10,
+        query_group: Sequence[int] | None = None,
     ) -> None:
         super().__init__(
             dataset, batch_size, drop_last, valid_label_columns, generator, seed, row_query=row_query
@@ -148,9 +151,18 @@ class TASBalancedBatchSampler(QueryBatchSampler):
         if len(row_margin) != len(dataset):
             raise ValueError(f"row_margin has {len(row_margin)} entries for {len(dataset)} rows")
         self.clusters_per_batch = clusters_per_batch
+        groups = (
+            np.zeros(len(query_cluster), dtype=np.int64) if query_group is None else np.asarray(query_group)
+        )
         self.cluster_queries: dict[int, list[int]] = {}
+        self.cluster_group: dict[int, int] = {}
         for q in self.queries.tolist():
-            self.cluster_queries.setdefault(int(query_cluster[q]), []).append(q)
+            cluster = int(query_cluster[q])
+            self.cluster_queries.setdefault(cluster, []).append(q)
+            if self.cluster_group.setdefault(cluster, int(groups[q])) != int(groups[q]):
+                raise ValueError(
+                    f"cluster {cluster} holds queries of groups {self.cluster_group[cluster]} and {groups[q]}"
+                )
         # Per query: its rows grouped by margin bin (non-empty bins only).
         self.query_bins = {
             q: [rows[bins == b] for b in np.unique(bins)]
@@ -170,7 +182,12 @@ class TASBalancedBatchSampler(QueryBatchSampler):
             batch: list[int] = []
             chosen: list[int] = []
             while len(batch) < self.batch_size and pools:
-                candidates = [c for c in pools if c not in chosen] or list(pools)
+                same = [
+                    c for c in pools if not chosen or self.cluster_group[c] == self.cluster_group[chosen[0]]
+                ]
+                if not same:
+                    break  # the batch's group has no queries left: a short batch
+                candidates = [c for c in same if c not in chosen] or same
                 cluster = candidates[rng.integers(len(candidates))]
                 chosen.append(cluster)
                 take = min(
@@ -183,6 +200,12 @@ class TASBalancedBatchSampler(QueryBatchSampler):
                 if not pool:
                     del pools[cluster]
             yield batch
+
+    def __len__(self) -> int:
+        sizes = np.bincount([self.cluster_group[c] for c, qs in self.cluster_queries.items() for _ in qs])
+        sizes = sizes[sizes > 0]
+        batches = sizes // self.batch_size if self.drop_last else -(-sizes // self.batch_size)
+        return int(batches.sum())
 
 
 def sampler_factory(cls: type[QueryBatchSampler], **kwargs: object) -> functools.partial:
