@@ -128,6 +128,11 @@ def evaluate(
         **({"skip_queries": skip_queries} if skip_queries else {}),
         "n_documents": len(retriever.index),
         **({"system": retriever.describe()} if hasattr(retriever, "describe") else {}),
+        **(
+            {"query_weights": weights}
+            if (weights := getattr(retriever, "query_weights", "model")) != "model"
+            else {}
+        ),
         "seconds": round(seconds, 3),
         "index_seconds": round(index_seconds, 3),
         "per_query": per_query,

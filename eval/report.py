@@ -77,6 +77,8 @@ def result_label(result: dict[str, Any], default: str = "?") -> str:
     """A result's model, with a hybrid's fusion settings and a reranker when it records them, so two
     hybrids of the same members stay apart: ``hybrid-convex(...) [zscore, w 0.5/0.5, depth 1000]``."""
     label = str(result.get("model", default))
+    if result.get("query_weights") not in (None, "model"):
+        label += f" [{result['query_weights']} query weights]"
     system = result.get("system")
     if not isinstance(system, dict):
         return label

@@ -78,7 +78,7 @@ def model_runs(
     base = encoder.encode_queries([queries[i] for i in query_ids])
     table = np.asarray(encoder.query_weights, dtype=np.float32)
     tokenizer = query_tokenizer(encoder)
-    searched = corpus_idf(tokenizer, [name]) if set(weights) & {"corpus", "rescaled"} else None
+    searched = corpus_idf(tokenizer, [name])
     index = InvertedIndex(docs.shape[1])
     index.add(docs, ids)
     out = {}
@@ -89,7 +89,7 @@ def model_runs(
             q = reweight(base, searched)
         elif label.startswith("idf="):
             q = reweight(base, corpus_idf(tokenizer, label.removeprefix("idf=").split("+")))
-        else:
+        else:  # rescaled
             q = reweight(base, table * searched / np.maximum(corpus_idf(tokenizer, reference), 1e-6))
         out[label] = per_query(index.search(q, TOP_K + 1), query_ids, qrels)
     logger.info("%s on %s: %.1f terms per document", model, name, docs.nnz / docs.shape[0])
@@ -125,6 +125,9 @@ def main() -> int:
     parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    for label in args.query_weights:
+        if label not in ("model", "corpus", "rescaled") and not (label.startswith("idf=") and label[4:]):
+            parser.error(f"--query-weights {label!r}: expected model, corpus, rescaled or idf=NAME[+NAME...]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     rows = []
     for spec in args.data:

@@ -220,13 +220,17 @@ def write_meta(directory: str | Path, kind: str, **fields: Any) -> dict[str, Any
     Raises:
         ValueError: ``kind`` is not in :data:`KIND_FAMILIES`.
     """
+    family = family_of(kind)
     for key, value in list(fields.items()):
         if isinstance(value, np.ndarray):
-            np.save(Path(directory) / f"{key}.npy", value)
-            fields[key] = f"{key}.npy"
+            path = Path(directory) / f"{key}.npy"
+            if path.exists():
+                raise ValueError(f"meta field {key!r}: {path} exists already; choose another key")
+            np.save(path, value, allow_pickle=False)
+            fields[key] = path.name
     meta = {
         "kind": kind,
-        "family": family_of(kind),
+        "family": family,
         "format_version": FORMAT_VERSION,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "created_by": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",
@@ -306,7 +310,7 @@ def meta_array(directory: str | Path, meta: dict[str, Any], key: str) -> np.ndar
         raise FileNotFoundError(f"{path} not found: {Path(directory) / META_FILE} names it for {key!r}")
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise ValueError(f"{path}: not a readable .npy array ({exc})") from exc
 
 

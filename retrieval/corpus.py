@@ -136,13 +136,15 @@ def corpus_texts(datasets: Iterable[str | Path], root: Path | None = None) -> It
         >>> texts = corpus_texts(["scifact", "/data/beir/nfcorpus"], root=Path("data"))  # doctest: +SKIP
         >>> next(texts)[:30]  # doctest: +SKIP
     """
-    for name in datasets:
-        path = resolve_beir(name, root)
+    datasets = list(datasets)
+    paths = [resolve_beir(name, root) for name in datasets]  # every name checked before any is read
+    for name, path in zip(datasets, paths, strict=True):
         if not path.is_dir() and not (path.is_file() and path.suffix == ".jsonl"):
             raise ValueError(
                 f"{name!r} is neither a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) nor a "
                 "corpus .jsonl file"
             )
+    for path in paths:
         yield from (document_text(doc) for doc in iter_corpus(path))
 
 

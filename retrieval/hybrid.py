@@ -141,7 +141,17 @@ class Hybrid:
     def describe(self) -> dict[str, Any]:
         """The members and fusion settings, as result files record them."""
         return {
-            "members": [{"kind": m.kind, "model": m.name, "index": m.index_spec} for m in self.members],
+            "members": [
+                {
+                    "kind": m.kind,
+                    "model": m.name,
+                    "index": m.index_spec,
+                    **(
+                        {"query_weights": w} if (w := getattr(m, "query_weights", "model")) != "model" else {}
+                    ),
+                }
+                for m in self.members
+            ],
             "fusion": self.fusion,
             "weights": self.weights,
             "depth": self.depths,

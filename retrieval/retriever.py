@@ -156,14 +156,15 @@ class Retriever:
         milvus_uri: str | None = None,
         milvus_collection: str = "winnow",
         query_weights: str = "model",
+        document_frequencies: DocumentFrequencies | None = None,
     ) -> None:
         if query_weights not in QUERY_WEIGHTS:
             raise ValueError(f"query_weights={query_weights!r}; expected one of {', '.join(QUERY_WEIGHTS)}")
+        if query_weights == "corpus" and document_frequencies is None:
+            document_frequencies = DocumentFrequencies(query_tokenizer(encoder))
         self.encoder = encoder
         self.query_weights = query_weights
-        self.document_frequencies = (
-            DocumentFrequencies(query_tokenizer(encoder)) if query_weights == "corpus" else None
-        )
+        self.document_frequencies = document_frequencies if query_weights == "corpus" else None
         if index is None or isinstance(index, str):
             index = make_index(
                 index,
@@ -175,6 +176,13 @@ class Retriever:
             )
         if index.dim != encoder.dim:
             raise ValueError(f"index dimension {index.dim} does not match encoder dimension {encoder.dim}")
+        counted = self.document_frequencies.n_documents if self.document_frequencies else len(index)
+        if counted != len(index):
+            raise ValueError(
+                f"query_weights='corpus' counts {counted} documents but the index holds {len(index)}: "
+                "corpus query weights are counted while this retriever indexes, so start from an empty "
+                "index (or load a folder saved with them)"
+            )
         self.index = index
 
     @property
@@ -239,9 +247,9 @@ class Retriever:
         while chunk := list(itertools.islice(docs, chunk_size)):
             texts = [document_text(d) for d in chunk]
             vectors = self.encoder.encode_documents(texts, batch_size=batch_size)
+            self.index.add(vectors, [d["_id"] for d in chunk])
             if self.document_frequencies is not None:
                 self.document_frequencies.update(texts)
-            self.index.add(vectors, [d["_id"] for d in chunk])
             nnz += vectors.nnz
             bar.update(len(chunk))
         bar.close()
@@ -296,6 +304,7 @@ class Retriever:
                 model that built the index, unless ``force``.
         """
         meta = read_meta(directory)
+        counts = saved_document_frequencies(directory, meta)  # checked before the index and model load
         if meta.get("kind") == BM25_KIND:
             raise ValueError(
                 f"{directory} holds a BM25 index, which has no encoder; open it with "
@@ -306,15 +315,29 @@ class Retriever:
         name = encoder.name if encoder is not None else str(meta["encoder"])
         check_encoder_identity(directory, meta, name, given=encoder is not None, force=force)
         index = load_index(directory, device=device)
-        retriever = cls(encoder or load_encoder(name, device=device), index=index)
-        if meta.get("query_weights", "model") == "corpus":
-            retriever.query_weights = "corpus"
-            retriever.document_frequencies = DocumentFrequencies(
-                query_tokenizer(retriever.encoder),
-                meta_array(directory, meta, "document_frequencies"),
-                meta_value(directory, meta, "document_frequency_documents", int),
-            )
-        return retriever
+        encoder = encoder or load_encoder(name, device=device)
+        if counts is None:
+            return cls(encoder, index=index)
+        df, n_documents = counts
+        frequencies = DocumentFrequencies(query_tokenizer(encoder), df, n_documents)
+        return cls(encoder, index=index, query_weights="corpus", document_frequencies=frequencies)
+
+
+def saved_document_frequencies(directory: str | Path, meta: dict[str, Any]) -> tuple[np.ndarray, int] | None:
+    """The token document frequencies and document count an index folder searches with, or ``None``
+    when it uses the model's own query weights; an error names the key or file that is wrong."""
+    weights = meta.get("query_weights", "model")
+    if weights not in QUERY_WEIGHTS:
+        raise ValueError(
+            f"{Path(directory) / 'meta.json'}: query_weights = {weights!r}; expected one of "
+            f"{', '.join(QUERY_WEIGHTS)}"
+        )
+    if weights == "model":
+        return None
+    return (
+        meta_array(directory, meta, "document_frequencies"),
+        meta_value(directory, meta, "document_frequency_documents", int),
+    )
 
 
 register_loader([kind for kind in INDEX_KINDS if kind != BM25_KIND], Retriever.load)

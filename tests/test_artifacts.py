@@ -257,6 +257,8 @@ def test_array_fields_of_meta_are_saved_beside_it(tmp_path) -> None:
     meta = write_meta(tmp_path, "inverted", counts=table, n=3)
     assert meta["counts"] == "counts.npy" and json.loads((tmp_path / "meta.json").read_text())["n"] == 3
     np.testing.assert_array_equal(meta_array(tmp_path, meta, "counts"), table)
+    with pytest.raises(ValueError, match="counts.npy exists already"):  # never over another file
+        write_meta(tmp_path, "inverted", counts=table)
     with pytest.raises(ValueError, match="missing key 'other'"):
         meta_array(tmp_path, meta, "other")
     (tmp_path / "counts.npy").unlink()

@@ -103,3 +103,44 @@ def test_cli_index_with_corpus_query_weights(inference_free, tiny_beir, tmp_path
     capsys.readouterr()
     assert main(["search", "--index-dir", str(out), "--query", "cat on a rock", "-k", "2"]) == 0
     assert "d1" in capsys.readouterr().out
+
+
+def test_corpus_counts_must_match_the_index(inference_free, tiny_beir, tmp_path) -> None:
+    encoder = load_encoder(inference_free)
+    built = Retriever(encoder, index="inverted").build(tiny_beir, progress=False)
+    with pytest.raises(ValueError, match="counts 0 documents but the index holds 6"):
+        Retriever(encoder, index=built.index, query_weights="corpus")
+    saved = Retriever(encoder, index="inverted", query_weights="corpus").build(tiny_beir, progress=False)
+    folder = saved.save(tmp_path / "index")
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "query_weights": "bm25"}))
+    with pytest.raises(ValueError, match="query_weights = 'bm25'; expected one of model, corpus"):
+        Retriever.load(folder)
+    (folder / "meta.json").write_text(json.dumps({**meta, "document_frequency_documents": 5}))
+    with pytest.raises(ValueError, match="counts 5 documents but the index holds 6"):
+        Retriever.load(folder)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "document_frequencies.npy").write_bytes(b"")
+    with pytest.raises(ValueError, match="document_frequencies.npy: not a readable .npy array"):
+        Retriever.load(folder)
+
+
+def test_cli_refuses_query_weights_where_they_cannot_apply(
+    inference_free, tiny_beir, tmp_path, capsys
+) -> None:
+    out = tmp_path / "idx"
+    index = ["index", "--model", str(inference_free), "--corpus", str(tiny_beir), "--output", str(out)]
+    assert main(index) == 0
+    beir = ["eval", "beir", "--data", str(tiny_beir)]
+    capsys.readouterr()
+    assert main([*beir, "--index-dir", str(out), "--query-weights", "corpus"]) == 2
+    assert "searches with the query weights it was built with" in capsys.readouterr().err
+    assert main([*beir, "--model", "bm25", "--query-weights", "corpus"]) == 2
+    assert "applies to an inference-free sparse --model" in capsys.readouterr().err
+    result = tmp_path / "corpus.json"
+    args = [*beir, "--model", str(inference_free), "--query-weights", "corpus", "--output", str(result)]
+    assert main(args) == 0
+    from eval.report import result_label
+
+    record = json.loads(result.read_text())
+    assert record["query_weights"] == "corpus" and result_label(record).endswith("[corpus query weights]")

@@ -37,6 +37,7 @@ from retrieval.cli.options import (
     add_index_options,
     add_option,
     check_milvus_uri,
+    check_query_weights,
     model_retriever,
     parse_search_params,
 )
@@ -251,6 +252,7 @@ def run_beir(args: argparse.Namespace) -> int:
     data.judged(args.split)  # split, qrels, queries and corpus checked (and cached) before a model
     params = parse_search_params(args.search_param)
     check_milvus_uri(args)
+    check_query_weights(args)
     if args.index:
         parse_index_spec(args.index)
     check_rerank_args(args)

@@ -25,6 +25,7 @@ from retrieval.cli.options import (
     add_encoder_options,
     add_index_options,
     check_milvus_uri,
+    check_query_weights,
     model_retriever,
     parse_search_params,
     resolve_corpus,
@@ -97,6 +98,7 @@ def ray_build(args: argparse.Namespace, retriever: Any, corpus: Path) -> Path:
 def build_index(args: argparse.Namespace) -> int:
     params = parse_search_params(args.search_param)  # check the cheap inputs before loading a model
     check_milvus_uri(args)
+    check_query_weights(args)
     if args.index:
         parse_index_spec(args.index)
     corpus = resolve_corpus(args.corpus, args.data_dir)

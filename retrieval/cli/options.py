@@ -126,9 +126,9 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--query-weights",
         choices=["model", "corpus"],
-        default="model",
-        help="inference-free sparse models: weight query tokens by the model's IDF table (model), or "
-        "by IDF over the documents indexed (corpus; kept in the index folder)",
+        default=None,
+        help="with an inference-free sparse --model: weight query tokens by the model's IDF table "
+        "(model, the default), or by IDF over the documents indexed (corpus; kept in the index folder)",
     )
     parser.add_argument(
         "--search-param",
@@ -180,8 +180,25 @@ def model_retriever(args: argparse.Namespace, params: dict[str, Any]) -> Any:
         search_params=params,
         milvus_uri=args.milvus_uri,
         milvus_collection=milvus_collection(args),
-        query_weights=getattr(args, "query_weights", "model"),
+        query_weights=getattr(args, "query_weights", None) or "model",
     )
+
+
+def check_query_weights(args: argparse.Namespace) -> None:
+    """``--query-weights`` only where one model's retriever is built: a saved index keeps the weights
+    it was built with, BM25 has no model, and a hybrid's sparse member is built on its own."""
+    if getattr(args, "query_weights", None) is None:
+        return
+    if getattr(args, "index_dir", None):
+        raise ValueError(
+            f"--query-weights {args.query_weights}: {args.index_dir} searches with the query weights it "
+            "was built with (meta.json query_weights); rebuild it with winnow index --query-weights"
+        )
+    if getattr(args, "model", None) in (None, "bm25"):
+        raise ValueError(
+            f"--query-weights {args.query_weights} applies to an inference-free sparse --model; for a "
+            "hybrid, build the sparse member with winnow index --query-weights and name its folder"
+        )
 
 
 def check_milvus_uri(args: argparse.Namespace) -> None:
