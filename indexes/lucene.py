@@ -38,6 +38,9 @@ LUCENE_DIR = "lucene"
 IDS_FILE = "ids.json"
 
 
+MIN_PART_ROWS = 10_000  # documents below which a batch is written as one indexer input file
+
+
 def impact_rows(matrix: Any, vocabulary: Sequence[str], scale: float) -> Iterable[dict[str, int]]:
     """``{token: round(w * scale)}`` per row of a CSR matrix (zero impacts dropped)."""
     for row in range(matrix.shape[0]):
@@ -221,9 +224,15 @@ class LuceneImpactIndex(_LuceneBase):
         return {"dim": self.dim, "impact_scale": self.impact_scale, "query_scale": self.query_scale}
 
     def add(self, vectors: Any, ids: Sequence[str]) -> None:
+        """Write the documents as input files for the indexer: one file per ``threads`` share of a large
+        batch (Anserini indexes one input file per thread)."""
         csr = check_sparse(vectors, self.dim, "document vectors", non_negative=True)
         ids = check_ids(ids, csr.shape[0], self._ids)
-        write_json_vectors(self._new_part(), csr, ids, self.vocabulary, self.impact_scale)
+        n = csr.shape[0]
+        step = max(MIN_PART_ROWS, -(-n // self.threads))
+        for start in range(0, n, step):
+            part = slice(start, min(n, start + step))
+            write_json_vectors(self._new_part(), csr[part], ids[part], self.vocabulary, self.impact_scale)
         self._remember(ids)
 
     @property

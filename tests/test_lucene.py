@@ -36,6 +36,26 @@ def test_impact_index_matches_the_embedded_index(tmp_path) -> None:
     assert again.ids == got.ids and len(loaded) == 800
 
 
+def test_a_large_batch_is_split_into_one_input_file_per_thread(monkeypatch) -> None:
+    import indexes.lucene as lucene_module
+    from indexes.lucene import LuceneImpactIndex
+
+    monkeypatch.setattr(lucene_module, "MIN_PART_ROWS", 100)
+    docs, queries = random_sparse(450, 300, 0.04, seed=5), random_sparse(10, 300, 0.02, seed=6)
+    ids = [f"doc{i}" for i in range(docs.shape[0])]
+    lucene = LuceneImpactIndex(300, VOCAB, impact_scale=100, query_scale=100, threads=2)
+    lucene.add(docs, ids)  # two files of 225
+    lucene.add(docs[:0], [])
+    lucene.add(docs[:150], [f"x{i}" for i in range(150)])  # parts of at least MIN_PART_ROWS, but the last
+    parts = sorted(lucene._input.glob("part-*.jsonl"))
+    assert [sum(1 for _ in p.open()) for p in parts] == [225, 225, 100, 50]
+    embedded = InvertedIndex(300, impact_scale=100, query_scale=100)
+    embedded.add(docs, ids)
+    embedded.add(docs[:150], [f"x{i}" for i in range(150)])
+    got, want = lucene.search(queries, k=10), embedded.search(queries, k=10)
+    assert got.ids == want.ids and len(lucene) == 600
+
+
 def test_impact_index_rejects_bad_vocabulary() -> None:
     from indexes.lucene import LuceneImpactIndex
 
