@@ -92,16 +92,18 @@ def run_size(
     latency_queries: int,
     seismic_postings: Sequence[int],
     lucene: bool = True,
+    query_model: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows of the table for the first ``n_docs`` documents, and the exactness lines; pyseismic is built
     once per ``seismic_postings`` value (postings kept per term; its default is 3,500) and searched with
     each of ``SEISMIC_SEARCH``; ``lucene=False`` leaves Lucene out (it indexes about 40k postings/s
-    here: 50 minutes at 1M documents)."""
+    here: 50 minutes at 1M documents). ``query_model``: another inference-free model (same vocabulary)
+    whose query table weights the queries, for example the same model pruned at another IDF."""
     docs = collection(model, n_docs, work)
     texts = document_texts(n_docs)
     questions = query_texts(n_queries)
     encoder = load_encoder(model, device="cpu")
-    q = encoder.encode_queries(questions).tocsr()
+    q = load_encoder(query_model or model, device="cpu").encode_queries(questions).tocsr()
     ids = [str(i) for i in range(n_docs)]
     name = f"real-{n_docs}"
     logger.info("%s: %.1f terms per document, %d queries", name, docs.nnz / n_docs, n_queries)
@@ -243,6 +245,7 @@ def real_collections(args: argparse.Namespace) -> int:
             args.latency_queries,
             [] if args.no_seismic else args.seismic_postings,
             lucene=not args.no_lucene,
+            query_model=args.query_model,
         )
         rows += more
         checks += lines

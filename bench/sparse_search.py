@@ -226,6 +226,9 @@ def main() -> int:
     )
     parser.add_argument("--latency-queries", type=int, default=300, help="single-query calls timed")
     parser.add_argument(
+        "--query-model", default=None, help="real-text collection: weight queries by this model's table"
+    )
+    parser.add_argument(
         "--corpus-work", default="runs/bench/sparse-corpus", help="bench.sparse_corpus's cache"
     )
     parser.add_argument("--json", default=None, help="also write the table as JSON here")

@@ -47,6 +47,12 @@ def main() -> int:
     parser.add_argument("--data", nargs="+", default=["scifact:train"], help="NAME:SPLIT (not test)")
     parser.add_argument("--doc-max-terms", type=int, nargs="+", default=[192, 128, 96, 64])
     parser.add_argument("--query-min-idf", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5])
+    parser.add_argument(
+        "--report-test", action="store_true", help="allow test splits (to report a setting already chosen)"
+    )
+    parser.add_argument(
+        "--combined", action="store_true", help="also every document and query setting together"
+    )
     parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -54,7 +60,7 @@ def main() -> int:
     rows = []
     for spec in args.data:
         name, _, split = spec.partition(":")
-        if split == "test":
+        if split == "test" and not args.report_test:
             raise SystemExit(f"--data {spec}: choose pruning on train or dev queries, not test")
         docs, ids, ctx = encode(args.model, name, Path(args.work), batch_size=16)
         data = ctx["data"]
@@ -69,6 +75,11 @@ def main() -> int:
             pruned_q.data[pruned_q.data < threshold] = 0
             pruned_q.eliminate_zeros()
             settings.append((f"query IDF >= {threshold}", docs, pruned_q))
+            if args.combined:  # both, as `winnow models prune --doc-max-terms K --query-min-idf X` does
+                settings += [
+                    (f"doc top {k}, query IDF >= {threshold}", keep_top_terms(docs, k), pruned_q)
+                    for k in args.doc_max_terms
+                ]
         for label, d, qq in settings:
             m = base if label == "none" else measure(d, ids, qq, query_ids, qrels)
             rows.append(
