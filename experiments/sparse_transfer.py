@@ -28,6 +28,7 @@ import numpy as np
 
 from bench.common import save_record
 from bench.sparse_quality import TOP_K, encode
+from eval.beir import held_out_queries
 from eval.metrics import drop_self_hits, per_query_scores
 from eval.report import render_markdown
 from eval.significance import average_runs, paired_comparison
@@ -57,10 +58,18 @@ def per_query(hits, query_ids: list[str], qrels) -> dict[str, float]:
     return per_query_scores(judged, drop_self_hits(hits.as_run(query_ids)), [METRIC])[METRIC]
 
 
+def scored_queries(data, split: str, skip: int) -> list[str]:
+    """The queries of ``split`` scored: all judged ones, or those after the first ``skip`` (the queries
+    a model trained with ``data.max_queries=skip`` never saw)."""
+    queries, qrels = data.queries(split), data.qrels(split)
+    return held_out_queries(qrels, queries, skip) if skip else [q for q in qrels if q in queries]
+
+
 def model_runs(
     model: str,
     name: str,
     split: str,
+    skip: int,
     weights: list[str],
     *,
     work: Path,
@@ -74,7 +83,7 @@ def model_runs(
         docs = keep_top_terms(docs, doc_max_terms)
     encoder, data = ctx["encoder"], ctx["data"]
     queries, qrels = data.queries(split), data.qrels(split)
-    query_ids = [q for q in qrels if q in queries]
+    query_ids = scored_queries(data, split, skip)
     base = encoder.encode_queries([queries[i] for i in query_ids])
     table = np.asarray(encoder.query_weights, dtype=np.float32)
     tokenizer = query_tokenizer(encoder)
@@ -96,19 +105,37 @@ def model_runs(
     return out
 
 
-def bm25_run(name: str, split: str) -> dict[str, float]:
+def bm25_run(name: str, split: str, skip: int) -> dict[str, float]:
     data = resolve_beir(name)
     beir = open_beir(data)
     queries, qrels = beir.queries(split), beir.qrels(split)
-    query_ids = [q for q in qrels if q in queries]
+    query_ids = scored_queries(beir, split, skip)
     hits = BM25Retriever().build(data / "corpus.jsonl").search([queries[i] for i in query_ids], k=TOP_K + 1)
     return per_query(hits, query_ids, qrels)
+
+
+def parse_data(spec: str) -> tuple[str, str, int]:
+    """``NAME[:SPLIT[:SKIP]]`` as (name, split, skip); the split defaults to test, skip to 0."""
+    parts = spec.split(":")
+    if len(parts) > 3 or not parts[0] or (len(parts) == 3 and not parts[2].isdigit()):
+        raise ValueError(f"--data {spec!r}: expected NAME:SPLIT[:SKIP] with SKIP a number of queries")
+    return (
+        parts[0],
+        parts[1] if len(parts) > 1 and parts[1] else "test",
+        int(parts[2]) if len(parts) == 3 else 0,
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", required=True, help="inference-free model (repeatable)")
-    parser.add_argument("--data", nargs="+", default=["nfcorpus:dev", "scifact:train"], help="NAME:SPLIT")
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        default=["nfcorpus:dev", "scifact:train"],
+        help="NAME:SPLIT[:SKIP] (SKIP: score the queries after the first SKIP, which data.max_queries=SKIP "
+        "left out of training)",
+    )
     parser.add_argument(
         "--query-weights", nargs="+", default=["model", "corpus"], help="model, corpus, rescaled, idf=A+B"
     )
@@ -125,15 +152,19 @@ def main() -> int:
     parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    for spec in args.data:
+        try:
+            parse_data(spec)
+        except ValueError as exc:
+            parser.error(str(exc))
     for label in args.query_weights:
         if label not in ("model", "corpus", "rescaled") and not (label.startswith("idf=") and label[4:]):
             parser.error(f"--query-weights {label!r}: expected model, corpus, rescaled or idf=NAME[+NAME...]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     rows = []
     for spec in args.data:
-        name, _, split = spec.partition(":")
-        split = split or "test"
-        bm25 = bm25_run(name, split)
+        name, split, skip = parse_data(spec)
+        bm25 = bm25_run(name, split, skip)
         rows.append(
             {"model": "bm25", "data": spec, "query weights": "-", METRIC: np.mean(list(bm25.values()))}
         )
@@ -142,6 +173,7 @@ def main() -> int:
                 m,
                 name,
                 split,
+                skip,
                 args.query_weights,
                 work=Path(args.work),
                 reference=args.reference,
