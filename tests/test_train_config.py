@@ -19,11 +19,14 @@ def test_shipped_recipes_load(path: Path) -> None:
     assert config.data.dataset == "scifact" and config.data.split == "train"
 
 
-def test_shipped_sparse_recipe_loads() -> None:
+def test_shipped_sparse_recipes_load() -> None:
     config = load_config(Path(__file__).parents[1] / "configs" / "sparse-full.yaml")
     assert config.kind == "sparse" and config.model == "rasyosef/splade-tiny"
     assert [config.mining.model, *config.mining.extra_models] == ["bm25", "student"]
     assert config.sparse.trainable_idf and config.sparse.max_length == 512
+    general = load_config(Path(__file__).parents[1] / "configs" / "sparse-general.yaml")
+    assert general.data.extra_datasets == ["nfcorpus"] and general.sparse.idf_corpora == []
+    assert general.sampler.name == "tas_balanced" and general.loss == config.loss
 
 
 def write(tmp_path: Path, text: str) -> Path:
