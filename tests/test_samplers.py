@@ -136,24 +136,34 @@ def test_each_training_data_set_is_clustered_apart(tmp_path) -> None:
     )
 
 
-def test_batches_stay_within_one_group_and_short_batches_end_a_group() -> None:
-    """With query groups (training data sets), refills come from the same group; each group's last
-    batch may be short, and __len__ counts them."""
+def test_batches_stay_within_one_group_and_every_batch_is_full() -> None:
+    """With query groups (training data sets), refills come from the same group and a group's last
+    batch is filled with its own queries drawn again: full batches, so DDP shards lose none."""
     n_queries = 50
     row_query = np.repeat(np.arange(n_queries), 2)
     group = (np.arange(n_queries) >= 30).astype(int)  # 30 queries of one set, 20 of another
     cluster = np.where(group == 0, np.arange(n_queries) % 3, 3 + np.arange(n_queries) % 2)
     kwargs = dict(row_query=row_query, query_cluster=cluster, row_margin=np.zeros(len(row_query)))
+    for drop_last in (False, True):
+        sampler = TASBalancedBatchSampler(
+            list(range(len(row_query))), 8, drop_last, query_group=group, **kwargs
+        )
+        for epoch in range(3):
+            sampler.set_epoch(epoch)
+            batches = [[int(row_query[r]) for r in b] for b in sampler]
+            assert all(len({int(group[q]) for q in b}) == 1 for b in batches)
+            assert all(len(b) == 8 and len(set(b)) == 8 for b in batches)
+            assert set(q for b in batches for q in b) == set(range(n_queries))
+            assert len(batches) == len(sampler) == 4 + 3  # ceil(30 / 8) + ceil(20 / 8)
     sampler = TASBalancedBatchSampler(list(range(len(row_query))), 8, False, query_group=group, **kwargs)
-    for epoch in range(3):
-        sampler.set_epoch(epoch)
-        batches = [[int(row_query[r]) for r in b] for b in sampler]
-        assert all(len({int(group[q]) for q in b}) == 1 for b in batches)
-        assert sorted(q for b in batches for q in b) == list(range(n_queries))
-        assert len(batches) == len(sampler) == 4 + 3  # ceil(30 / 8) + ceil(20 / 8)
-    dropped = TASBalancedBatchSampler(list(range(len(row_query))), 8, True, query_group=group, **kwargs)
-    batches = list(dropped)
-    assert len(batches) == len(dropped) == 3 + 2 and all(len(b) == 8 for b in batches)
+    shards = [
+        list(BatchSamplerShard(sampler, num_processes=2, process_index=i, even_batches=False)) for i in (0, 1)
+    ]
+    assert [len(shard) for shard in shards] == [4, 3]  # no batch lost
+    seen = [int(row_query[r]) for shard in shards for b in shard for r in b]
+    assert set(seen) == set(range(n_queries))  # two processes together still draw every query
+    with pytest.raises(ValueError, match="query_group has 3 entries for 50 queries"):
+        TASBalancedBatchSampler(list(range(len(row_query))), 8, False, query_group=[0, 1, 0], **kwargs)
     mixed = np.where(np.arange(n_queries) < 40, 0, 1)  # cluster 3 holds queries of both groups
     with pytest.raises(ValueError, match="holds queries of groups"):
         TASBalancedBatchSampler(list(range(len(row_query))), 8, False, query_group=mixed, **kwargs)

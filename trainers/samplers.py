@@ -105,7 +105,7 @@ class QueryBatchSampler(DefaultBatchSampler):
         rng = self._rng()
         for queries in self.query_batches(rng):
             if self.drop_last and len(queries) < self.batch_size:
-                continue
+                return
             yield [self.pick_row(q, rng) for q in queries]
 
     def __len__(self) -> int:
@@ -122,7 +122,8 @@ class TASBalancedBatchSampler(QueryBatchSampler):
         clusters_per_batch: clusters each batch is drawn from.
         n_bins: equal-width margin bins per query.
         query_group: group of each query (its training data set); a batch's clusters, refills
-            included, all come from one group, so a group's last batch may be short. ``None``: one group.
+            included, all come from one group, and a group's last batch is filled with queries of that
+            group drawn again, so every batch is full. ``None``: one group.
     """
 
     def __init__(  # noqa: PLR0917 - the positional signature sentence-transformers calls
@@ -154,11 +155,15 @@ class TASBalancedBatchSampler(QueryBatchSampler):
         groups = (
             np.zeros(len(query_cluster), dtype=np.int64) if query_group is None else np.asarray(query_group)
         )
+        if len(groups) != len(query_cluster):
+            raise ValueError(f"query_group has {len(groups)} entries for {len(query_cluster)} queries")
         self.cluster_queries: dict[int, list[int]] = {}
         self.cluster_group: dict[int, int] = {}
+        self.group_queries: dict[int, list[int]] = {}
         for q in self.queries.tolist():
             cluster = int(query_cluster[q])
             self.cluster_queries.setdefault(cluster, []).append(q)
+            self.group_queries.setdefault(int(groups[q]), []).append(q)
             if self.cluster_group.setdefault(cluster, int(groups[q])) != int(groups[q]):
                 raise ValueError(
                     f"cluster {cluster} holds queries of groups {self.cluster_group[cluster]} and {groups[q]}"
@@ -186,7 +191,7 @@ class TASBalancedBatchSampler(QueryBatchSampler):
                     c for c in pools if not chosen or self.cluster_group[c] == self.cluster_group[chosen[0]]
                 ]
                 if not same:
-                    break  # the batch's group has no queries left: a short batch
+                    break  # the batch's group has no queries left
                 candidates = [c for c in same if c not in chosen] or same
                 cluster = candidates[rng.integers(len(candidates))]
                 chosen.append(cluster)
@@ -199,13 +204,22 @@ class TASBalancedBatchSampler(QueryBatchSampler):
                 del pool[:take]
                 if not pool:
                     del pools[cluster]
+            if len(self.group_queries) > 1 and len(batch) < self.batch_size:
+                batch += self.top_up(batch, self.cluster_group[chosen[0]], rng)
             yield batch
 
+    def top_up(self, batch: list[int], group: int, rng: np.random.Generator) -> list[int]:
+        """Queries of ``group`` drawn again to fill its last batch, so that with several groups every
+        batch is full (DDP shards count on full batches) and still holds one group."""
+        taken = set(batch)
+        others = [q for q in self.group_queries[group] if q not in taken]
+        want = min(self.batch_size - len(batch), len(others))
+        return [int(q) for q in rng.choice(others, size=want, replace=False)] if want else []
+
     def __len__(self) -> int:
-        sizes = np.bincount([self.cluster_group[c] for c, qs in self.cluster_queries.items() for _ in qs])
-        sizes = sizes[sizes > 0]
-        batches = sizes // self.batch_size if self.drop_last else -(-sizes // self.batch_size)
-        return int(batches.sum())
+        if len(self.group_queries) == 1:
+            return super().__len__()
+        return sum(-(-len(qs) // self.batch_size) for qs in self.group_queries.values())
 
 
 def sampler_factory(cls: type[QueryBatchSampler], **kwargs: object) -> functools.partial:
