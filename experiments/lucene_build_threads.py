@@ -29,6 +29,9 @@ def build_seconds(docs, ids, vocabulary, threads: int, files: int) -> tuple[floa
     index = LuceneImpactIndex(docs.shape[1], vocabulary, impact_scale=100, query_scale=100, threads=files)
     start = time.perf_counter()
     index.add(docs, ids)  # one file per thread of the index, at least MIN_PART_ROWS documents each
+    parts = len(list(index._input.glob("part-*.jsonl")))
+    if parts != files:
+        raise SystemExit(f"{docs.shape[0]} documents made {parts} input files, not {files}: use more --docs")
     index.threads = threads  # the indexer's -threads
     index.build()
     return time.perf_counter() - start, index
