@@ -233,4 +233,5 @@ class Hybrid:
 
 def _member_label(member: RetrieverProtocol) -> str:
     kind = member.kind
-    return kind if kind == "bm25" else f"{kind}:{member.name}"
+    corpus = " [corpus query weights]" if getattr(member, "query_weights", "model") == "corpus" else ""
+    return kind if kind == "bm25" else f"{kind}:{member.name}{corpus}"

@@ -114,6 +114,11 @@ class Reranker:
         return f"{self.retriever.index_spec}+rerank(depth={self.depth})"
 
     @property
+    def query_weights(self) -> str:
+        """The first stage's query weights (``model`` unless it searches with corpus IDF)."""
+        return str(getattr(self.retriever, "query_weights", "model"))
+
+    @property
     def index(self) -> Any:
         """The first stage's index (its documents)."""
         return self.retriever.index

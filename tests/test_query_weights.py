@@ -144,3 +144,18 @@ def test_cli_refuses_query_weights_where_they_cannot_apply(
 
     record = json.loads(result.read_text())
     assert record["query_weights"] == "corpus" and result_label(record).endswith("[corpus query weights]")
+
+
+def test_hybrid_and_reranked_systems_name_corpus_query_weights(inference_free) -> None:
+    from retrieval.bm25 import BM25Retriever
+    from retrieval.hybrid import Hybrid
+    from retrieval.rerank import Reranker
+
+    member = Retriever(load_encoder(inference_free), index="inverted", query_weights="corpus")
+    hybrid = Hybrid([member, BM25Retriever()])
+    assert "[corpus query weights]" in hybrid.name
+    assert hybrid.describe()["members"][0]["query_weights"] == "corpus"
+    assert "query_weights" not in hybrid.describe()["members"][1]
+    reranker = Reranker.__new__(Reranker)
+    reranker.retriever = member
+    assert reranker.query_weights == "corpus"
