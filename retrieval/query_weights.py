@@ -66,6 +66,7 @@ class DocumentFrequencies:
             raise ValueError(f"document frequencies must lie in [0, n_documents={n_documents}]")
         self.df = df
         self.n_documents = n_documents
+        self._idf: np.ndarray | None = None  # kept until the next update: searches read it per call
 
     def update(self, texts: Sequence[str]) -> None:
         """Count the distinct tokens of each of ``texts``."""
@@ -74,10 +75,13 @@ class DocumentFrequencies:
         for ids in self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]:
             self.df[np.unique(np.asarray(ids, dtype=np.int64))] += 1
         self.n_documents += len(texts)
+        self._idf = None
 
     def idf(self) -> np.ndarray:
         """The IDF of every token over the documents counted."""
-        return idf_from_df(self.df, self.n_documents)
+        if self._idf is None:
+            self._idf = idf_from_df(self.df, self.n_documents)
+        return self._idf
 
 
 def document_frequencies(

@@ -39,6 +39,10 @@ def test_document_frequencies_count_distinct_tokens_per_document(inference_free)
     assert counts.df[vocab["the"]] == 2 and counts.df[vocab["cat"]] == 1 and counts.df[vocab["sea"]] == 0
     np.testing.assert_array_equal(counts.idf(), idf_from_df(counts.df, 3))
     assert counts.idf()[vocab["cat"]] > counts.idf()[vocab["the"]]
+    kept = counts.idf()
+    assert counts.idf() is kept  # computed once between updates
+    counts.update(["the sea"])
+    assert counts.idf()[vocab["sea"]] < kept[vocab["sea"]] and counts.n_documents == 4
     with pytest.raises(ValueError, match="tokenizer has"):
         DocumentFrequencies(encoder.tokenizer, np.zeros(3, dtype=np.int64), 1)
     with pytest.raises(ValueError, match="n_documents=1"):
