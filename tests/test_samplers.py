@@ -122,7 +122,7 @@ def test_each_training_data_set_is_clustered_apart(tmp_path) -> None:
     query_ids = [f"q{i}" for i in range(30)] + [f"nfcorpus/q{i}" for i in range(10)]
     x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
     embeddings = np.concatenate([x, x, x, x])  # the extra set's queries repeat the main set's
-    clusters = preparation.dataset_clusters(query_ids, embeddings, 8)
+    clusters = preparation.dataset_clusters(preparation.dataset_groups(query_ids), embeddings, 8)
     main, other = set(clusters[:30]), set(clusters[30:])
     assert not main & other
     assert len(main) == 6 and len(other) == 2
@@ -132,7 +132,8 @@ def test_each_training_data_set_is_clustered_apart(tmp_path) -> None:
         SimpleNamespace(data=SimpleNamespace(extra_datasets=[]), training=SimpleNamespace(seed=0)),
     )
     np.testing.assert_array_equal(
-        alone.dataset_clusters(query_ids[:30], embeddings[:30], 4), cluster_queries(embeddings[:30], 4)
+        alone.dataset_clusters(alone.dataset_groups(query_ids[:30]), embeddings[:30], 4),
+        cluster_queries(embeddings[:30], 4),
     )
 
 

@@ -207,7 +207,8 @@ class Preparation:
             encoder = load_encoder(dense.model, max_length=dense.max_length)
             embeddings = self.embedding_cache(encoder).get(texts, "query")
         k = sampler.clusters or default_cluster_count(n_queries, self.config.training.batch_size)
-        clusters = self.dataset_clusters(rows.query_ids, embeddings, k)
+        groups = self.dataset_groups(rows.query_ids)
+        clusters = self.dataset_clusters(groups, embeddings, k)
         logger.info(
             "TAS-Balanced: %d queries in %d clusters, %d per batch",
             n_queries,
@@ -221,7 +222,7 @@ class Preparation:
             row_margin=rows.row_margin,
             clusters_per_batch=sampler.clusters_per_batch,
             n_bins=sampler.margin_bins,
-            query_group=self.dataset_groups(rows.query_ids),
+            query_group=groups,
         )
 
     def dataset_groups(self, query_ids: list[str]) -> np.ndarray:
@@ -232,15 +233,14 @@ class Preparation:
             dtype=np.int64,
         )
 
-    def dataset_clusters(self, query_ids: list[str], embeddings: np.ndarray, k: int) -> np.ndarray:
-        """Cluster each training data set's queries apart (``k`` shared in proportion to their
-        queries), so that a cluster holds one data set's queries."""
-        groups = self.dataset_groups(query_ids)
-        clusters = np.zeros(len(query_ids), dtype=np.int64)
+    def dataset_clusters(self, groups: np.ndarray, embeddings: np.ndarray, k: int) -> np.ndarray:
+        """Cluster each training data set's queries apart (``groups``: :meth:`dataset_groups`; ``k``
+        shared in proportion to their queries), so that a cluster holds one data set's queries."""
+        clusters = np.zeros(len(groups), dtype=np.int64)
         offset = 0
         for group in np.unique(groups):
             members = np.flatnonzero(groups == group)
-            k_group = max(1, round(k * len(members) / len(query_ids)))
+            k_group = max(1, round(k * len(members) / len(groups)))
             clusters[members] = self.cached_clusters(embeddings[members], k_group) + offset
             offset += k_group
         return clusters
