@@ -34,23 +34,19 @@ from eval.report import render_markdown
 from eval.significance import average_runs, paired_comparison
 from indexes.inverted import InvertedIndex
 from retrieval.bm25 import BM25Retriever
-from retrieval.corpus import document_text, iter_corpus, open_beir
-from retrieval.query_weights import DocumentFrequencies, query_tokenizer, reweight
+from retrieval.corpus import corpus_texts, open_beir
+from retrieval.query_weights import query_tokenizer, reweight
 from retrieval.settings import resolve_beir
 from retrieval.sparse_encoder import keep_top_terms
+from trainers.idf import compute_idf
 
 logger = logging.getLogger("experiments.sparse_transfer")
 METRIC = "ndcg@10"
 
 
 def corpus_idf(tokenizer, datasets: list[str]) -> np.ndarray:
-    """IDF over the documents of ``datasets`` together."""
-    counts = DocumentFrequencies(tokenizer)
-    for name in datasets:
-        texts = [document_text(d) for d in iter_corpus(resolve_beir(name))]
-        for start in range(0, len(texts), 1024):
-            counts.update(texts[start : start + 1024])
-    return counts.idf()
+    """IDF over the documents of ``datasets`` together (the table a model built on them carries)."""
+    return compute_idf(corpus_texts(datasets), tokenizer)
 
 
 def per_query(hits, query_ids: list[str], qrels) -> dict[str, float]:
@@ -87,7 +83,7 @@ def model_runs(
     base = encoder.encode_queries([queries[i] for i in query_ids])
     table = np.asarray(encoder.query_weights, dtype=np.float32)
     tokenizer = query_tokenizer(encoder)
-    searched = corpus_idf(tokenizer, [name])
+    searched = corpus_idf(tokenizer, [name]) if {"corpus", "rescaled"} & set(weights) else None
     index = InvertedIndex(docs.shape[1])
     index.add(docs, ids)
     out = {}
