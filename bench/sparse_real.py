@@ -103,7 +103,8 @@ def run_size(
     texts = document_texts(n_docs)
     questions = query_texts(n_queries)
     encoder = load_encoder(model, device="cpu")
-    q = load_encoder(query_model or model, device="cpu").encode_queries(questions).tocsr()
+    query_encoder = load_encoder(query_model, device="cpu") if query_model else encoder
+    q = query_encoder.encode_queries(questions).tocsr()
     ids = [str(i) for i in range(n_docs)]
     name = f"real-{n_docs}"
     logger.info("%s: %.1f terms per document, %d queries", name, docs.nnz / n_docs, n_queries)
@@ -147,20 +148,17 @@ def run_size(
         return index
 
     if lucene:
-        impact_index, seconds, peak = built(make_lucene)
-        logger.info("%s: Lucene impact index built in %.0f s", name, seconds)
-        build["lucene impact (pyserini)"] = build["lucene impact (IndexSearcher)"] = (
-            seconds,
-            peak,
-            folder_mib(impact_index.build()),
-        )
-        bm25, seconds, peak = built(make_bm25)
-        logger.info("%s: Lucene BM25 index built in %.0f s", name, seconds)
-        build["lucene bm25 (pyserini)"] = build["lucene bm25 (IndexSearcher)"] = (
-            seconds,
-            peak,
-            folder_mib(bm25.build()),
-        )
+        lucene_indexes = []
+        for label, make in (("lucene impact", make_lucene), ("lucene bm25", make_bm25)):
+            index, seconds, peak = built(make)
+            logger.info("%s: %s index built in %.0f s", name, label, seconds)
+            build[f"{label} (pyserini)"] = build[f"{label} (IndexSearcher)"] = (
+                seconds,
+                peak,
+                folder_mib(index.build()),
+            )
+            lucene_indexes.append(index)
+        impact_index, bm25 = lucene_indexes
         impact_searcher, impact_lucene = index_searcher(impact_index), impact_queries(impact_index, q)
         bm25_searcher, bm25_lucene = index_searcher(bm25), bm25_queries(questions)
         engines["lucene impact (pyserini)"] = lambda rows: impact_index.search(q[rows], K, threads=1).ids
