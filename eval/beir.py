@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import DEFAULT_METRICS, check_metrics, drop_self_hits, mean_scores, per_query_scores
-from retrieval.base import RetrieverProtocol
+from retrieval.base import RetrieverProtocol, query_weights_of
 from retrieval.corpus import BeirDataset, iter_corpus, open_beir
 
 logger = logging.getLogger(__name__)
@@ -128,11 +128,7 @@ def evaluate(
         **({"skip_queries": skip_queries} if skip_queries else {}),
         "n_documents": len(retriever.index),
         **({"system": retriever.describe()} if hasattr(retriever, "describe") else {}),
-        **(
-            {"query_weights": weights}
-            if (weights := getattr(retriever, "query_weights", "model")) != "model"
-            else {}
-        ),
+        **({"query_weights": weights} if (weights := query_weights_of(retriever)) != "model" else {}),
         "seconds": round(seconds, 3),
         "index_seconds": round(index_seconds, 3),
         "per_query": per_query,

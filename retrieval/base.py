@@ -73,6 +73,12 @@ def query_texts(queries: Sequence[str] | Mapping[str, str]) -> list[str]:
 LOADERS: dict[str, Callable[..., RetrieverProtocol]] = {}
 
 
+def query_weights_of(retriever: object) -> str:
+    """What weights a retriever's queries: ``model`` (the encoder's own; BM25, dense and hybrid
+    retrievers too) or ``corpus`` (an inference-free model's IDF over the indexed documents)."""
+    return str(getattr(retriever, "query_weights", "model"))
+
+
 def register_loader(kinds: Sequence[str], loader: Callable[..., RetrieverProtocol]) -> None:
     """Make :func:`load_retriever` open folders of ``kinds`` with ``loader(directory, device=...)``."""
     for kind in kinds:

@@ -24,7 +24,7 @@ from typing import Any
 
 from indexes.base import Hits
 from indexes.io import atomic_directory, write_meta
-from retrieval.base import HYBRID_KIND, RetrieverProtocol, load_retriever, query_texts
+from retrieval.base import HYBRID_KIND, RetrieverProtocol, load_retriever, query_texts, query_weights_of
 from retrieval.corpus import CorpusSource, Document
 from retrieval.fusion import DEFAULT_RRF_K, check_fusion, check_weights, fuse
 
@@ -146,9 +146,7 @@ class Hybrid:
                     "kind": m.kind,
                     "model": m.name,
                     "index": m.index_spec,
-                    **(
-                        {"query_weights": w} if (w := getattr(m, "query_weights", "model")) != "model" else {}
-                    ),
+                    **({"query_weights": w} if (w := query_weights_of(m)) != "model" else {}),
                 }
                 for m in self.members
             ],
@@ -233,5 +231,5 @@ class Hybrid:
 
 def _member_label(member: RetrieverProtocol) -> str:
     kind = member.kind
-    corpus = " [corpus query weights]" if getattr(member, "query_weights", "model") == "corpus" else ""
+    corpus = " [corpus query weights]" if query_weights_of(member) == "corpus" else ""
     return kind if kind == "bm25" else f"{kind}:{member.name}{corpus}"

@@ -27,7 +27,14 @@ import numpy as np
 
 from indexes.base import Hits
 from indexes.io import atomic_directory, meta_value, read_meta, write_meta
-from retrieval.base import RERANKED_KIND, RetrieverProtocol, load_retriever, query_texts, register_loader
+from retrieval.base import (
+    RERANKED_KIND,
+    RetrieverProtocol,
+    load_retriever,
+    query_texts,
+    query_weights_of,
+    register_loader,
+)
 from retrieval.corpus import CorpusSource, Document
 from retrieval.documents import DocumentTexts
 from retrieval.settings import show_progress
@@ -116,7 +123,7 @@ class Reranker:
     @property
     def query_weights(self) -> str:
         """The first stage's query weights (``model`` unless it searches with corpus IDF)."""
-        return str(getattr(self.retriever, "query_weights", "model"))
+        return query_weights_of(self.retriever)
 
     @property
     def index(self) -> Any:
