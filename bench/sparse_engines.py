@@ -7,6 +7,7 @@ import contextlib
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,74 @@ import numpy as np
 from scipy import sparse
 
 K = 10
+
+
+@dataclass(frozen=True)
+class SeismicBuild:
+    """How pyseismic-lsr builds its index; each field is ``SeismicIndex.build_from_dataset``'s argument
+    of that name, and the defaults are pyseismic's own (its guidelines suggest ``max_fraction`` 6 and
+    ``summary_energy`` 0.4-0.6 for accuracy). Written ``POSTINGS[:CENTROID_FRACTION[:SUMMARY_ENERGY
+    [:MAX_FRACTION]]]`` on the command line, for example ``5000:0.2:0.5:6``."""
+
+    n_postings: int = 3500
+    centroid_fraction: float = 0.1
+    summary_energy: float = 0.4
+    max_fraction: float = 1.5
+
+    @classmethod
+    def parse(cls, spec: str) -> SeismicBuild:
+        parts = spec.split(":")
+        if not 1 <= len(parts) <= 4:
+            raise ValueError(f"pyseismic build {spec!r}: expected N[:CENTROIDS[:ENERGY[:MAX]]]")
+        try:
+            return cls(int(parts[0]), *(float(p) for p in parts[1:]))
+        except ValueError as err:
+            raise ValueError(f"pyseismic build {spec!r}: {err}") from err
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{self.n_postings:,} postings, centroids {self.centroid_fraction:g}, energy "
+            f"{self.summary_energy:g}, max fraction {self.max_fraction:g}"
+        )
+
+
+@dataclass(frozen=True)
+class SeismicSearch:
+    """How pyseismic-lsr searches: ``query_cut`` (query terms kept), ``heap_factor`` (higher prunes more
+    blocks: faster, lower recall) and ``sorted`` (summaries scanned best first; False is more accurate).
+    Written ``CUT:HEAP[:unsorted]``."""
+
+    query_cut: int
+    heap_factor: float
+    sorted: bool = True
+
+    @classmethod
+    def parse(cls, spec: str) -> SeismicSearch:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "unsorted"):
+            raise ValueError(f"pyseismic search {spec!r}: expected CUT:HEAP[:unsorted]")
+        try:
+            return cls(int(parts[0]), float(parts[1]), len(parts) == 2)
+        except ValueError as err:
+            raise ValueError(f"pyseismic search {spec!r}: {err}") from err
+
+    @property
+    def label(self) -> str:
+        return f"cut {self.query_cut}, heap {self.heap_factor:g}" + ("" if self.sorted else ", unsorted")
+
+
+def seismic_dataset(docs: sparse.csr_matrix) -> Any:
+    """The documents as a ``seismic.SeismicDataset`` (filled in Python, one call per document); one
+    dataset can build several indexes."""
+    import seismic
+
+    string = seismic.get_seismic_string()
+    dataset = seismic.SeismicDataset()
+    for i in range(docs.shape[0]):
+        lo, hi = docs.indptr[i], docs.indptr[i + 1]
+        dataset.add_document(str(i), docs.indices[lo:hi].astype(str).astype(string), docs.data[lo:hi])
+    return dataset
 
 
 class Seismic:
@@ -25,6 +94,9 @@ class Seismic:
         n_postings: postings kept per term (None: the bench's scaled choice, 0.0005 * 4 * N, at least 1000;
             pyseismic's own default is 3500).
         summary_energy: share of a block summary's weight mass kept (pyseismic's default 0.4).
+        centroid_fraction: blocks per posting list as a share of ``n_postings`` (pyseismic's default 0.1).
+        max_fraction: longest posting list kept, as a multiple of ``n_postings`` (pyseismic's default 1.5).
+        dataset: ``seismic_dataset(docs)`` when one was made already (it can build several indexes).
     """
 
     def __init__(
@@ -33,27 +105,30 @@ class Seismic:
         threads: int,
         n_postings: int | None = None,
         summary_energy: float = 0.4,
+        centroid_fraction: float = 0.1,
+        max_fraction: float = 1.5,
+        dataset: Any = None,
     ) -> None:
         import seismic
 
         self.string = seismic.get_seismic_string()
-        dataset = seismic.SeismicDataset()
-        for i in range(docs.shape[0]):
-            lo, hi = docs.indptr[i], docs.indptr[i + 1]
-            dataset.add_document(
-                str(i), docs.indices[lo:hi].astype(str).astype(self.string), docs.data[lo:hi]
-            )
         self.n_postings = n_postings or max(1000, int(0.0005 * docs.shape[0] * 4))
         self.index = seismic.SeismicIndex.build_from_dataset(
-            dataset,
+            seismic_dataset(docs) if dataset is None else dataset,
             n_postings=self.n_postings,
-            centroid_fraction=0.1,
+            centroid_fraction=centroid_fraction,
             summary_energy=summary_energy,
+            max_fraction=max_fraction,
             num_threads=threads,
         )
 
     def search(
-        self, q: sparse.csr_matrix, threads: int, heap_factor: float = 0.9, query_cut: int = 64
+        self,
+        q: sparse.csr_matrix,
+        threads: int,
+        heap_factor: float = 0.9,
+        query_cut: int = 64,
+        sorted: bool = True,
     ) -> list[list[str]]:
         comps = [
             q.indices[q.indptr[i] : q.indptr[i + 1]].astype(str).astype(self.string)
@@ -62,7 +137,14 @@ class Seismic:
         vals = [q.data[q.indptr[i] : q.indptr[i + 1]].astype(np.float32) for i in range(q.shape[0])]
         ids = np.array([str(i) for i in range(q.shape[0])], dtype=self.string)
         results = self.index.batch_search(
-            ids, comps, vals, k=K, query_cut=query_cut, heap_factor=heap_factor, num_threads=threads
+            ids,
+            comps,
+            vals,
+            k=K,
+            query_cut=query_cut,
+            heap_factor=heap_factor,
+            sorted=sorted,
+            num_threads=threads,
         )
         by_query = {
             row[0][0]: [doc for _, _, doc in row] for row in results if row

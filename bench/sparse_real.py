@@ -2,7 +2,7 @@
 
 Every engine indexes the same documents and answers the same queries, one thread: the embedded index
 (exact: the blocked kernel, and block-max MaxScore), pyseismic-lsr (approximate: built with each
-``--seismic-postings`` value, searched with each of ``SEISMIC_SEARCH``, each with its recall@10
+``--seismic-build`` setting, searched with each ``--seismic-search`` setting, each with its recall@10
 against the exact top 10), Lucene impact search over the same integer impacts (through pyserini, and
 Lucene's own ``IndexSearcher``) and BM25 in Lucene over the documents' text (``--no-lucene`` leaves
 Lucene out). For each: QPS over all queries (median of interleaved passes), p50/p99 latency of
@@ -30,7 +30,17 @@ import numpy as np
 
 from bench.common import command_line, save_record, timed
 from bench.sparse_corpus import collection, document_texts, query_texts
-from bench.sparse_engines import K, PeakRSS, Seismic, brute_force_top, folder_mib, recall_at_k
+from bench.sparse_engines import (
+    K,
+    PeakRSS,
+    Seismic,
+    SeismicBuild,
+    SeismicSearch,
+    brute_force_top,
+    folder_mib,
+    recall_at_k,
+    seismic_dataset,
+)
 from indexes.inverted import InvertedIndex
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
 from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_ids
@@ -39,12 +49,9 @@ from retrieval.encoders import load_encoder
 logger = logging.getLogger("bench.sparse_real")
 EXACT = "embedded, exact (blocked kernel)"
 MAXSCORE = "embedded, exact (block-max MaxScore)"
-# pyseismic's search settings: the query cut and heap factor of its documentation's example, then every
-# query term with a heap factor of 1.0
-SEISMIC_SEARCH = [
-    ("cut 20, heap 0.8", {"query_cut": 20, "heap_factor": 0.8}),
-    ("cut 64, heap 1.0", {"query_cut": 64, "heap_factor": 1.0}),
-]
+# pyseismic's search settings: the query cut and heap factor of its README's example, and of its
+# guidelines' near-exact example (summaries not sorted); a lower heap factor prunes fewer blocks
+SEISMIC_SEARCH = ["20:0.8", "10:0.8:unsorted"]
 
 
 def measure(
@@ -90,13 +97,14 @@ def run_size(
     work: Path,
     repeats: int,
     latency_queries: int,
-    seismic_postings: Sequence[int],
+    seismic_builds: Sequence[SeismicBuild],
+    seismic_searches: Sequence[SeismicSearch] = (),
     lucene: bool = True,
     query_model: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows of the table for the first ``n_docs`` documents, and the exactness lines; pyseismic is built
-    once per ``seismic_postings`` value (postings kept per term; its default is 3,500) and searched with
-    each of ``SEISMIC_SEARCH``; ``lucene=False`` leaves Lucene out (it indexes about 40k postings/s
+    once per ``seismic_builds`` setting (one dataset filled for all) and searched with each of
+    ``seismic_searches``; ``lucene=False`` leaves Lucene out (it indexes about 40k postings/s
     here: 50 minutes at 1M documents). ``query_model``: another inference-free model (same vocabulary)
     whose query table weights the queries, for example the same model pruned at another IDF."""
     docs = collection(model, n_docs, work)
@@ -124,16 +132,32 @@ def run_size(
         MAXSCORE: lambda rows: embedded.search(q[rows], K, threads=1, strategy="maxscore").ids,
     }
     build[EXACT] = build[MAXSCORE] = (seconds, peak, size)
-    for n_postings in seismic_postings:
+    if seismic_builds:
+        dataset, fill_seconds, fill_peak = built(lambda: seismic_dataset(docs))
+        logger.info("%s: pyseismic dataset filled in %.0f s", name, fill_seconds)
+    for setting in seismic_builds:
         threads = os.cpu_count() or 1
-        index, seconds, peak = built(lambda n=n_postings, t=threads: Seismic(docs, t, n))
+        index, seconds, peak = built(
+            lambda b=setting, t=threads: Seismic(
+                docs,
+                t,
+                b.n_postings,
+                b.summary_energy,
+                b.centroid_fraction,
+                b.max_fraction,
+                dataset=dataset,
+            )
+        )
+        seconds, peak = seconds + fill_seconds, max(peak, fill_peak)  # each build pays the filling
         with tempfile.TemporaryDirectory(prefix="winnow-bench-") as tmp:
             size = folder_mib(index.save(Path(tmp) / "seismic"))
-        for label, search in SEISMIC_SEARCH:
-            engine = f"pyseismic ({n_postings} postings, {label})"
+        for search in seismic_searches:
+            engine = f"pyseismic ({setting.label}; {search.label})"
             build[engine] = (seconds, peak, size)
-            engines[engine] = lambda rows, s=index, o=search: s.search(q[rows], 1, **o)
-        logger.info("%s: pyseismic with %d postings per term built in %.0f s", name, n_postings, seconds)
+            engines[engine] = lambda rows, s=index, o=search: s.search(
+                q[rows], 1, heap_factor=o.heap_factor, query_cut=o.query_cut, sorted=o.sorted
+            )
+        logger.info("%s: pyseismic (%s) built in %.0f s", name, setting.label, seconds)
 
     def make_lucene() -> LuceneImpactIndex:
         index = LuceneImpactIndex(docs.shape[1], encoder.vocabulary, impact_scale=100, query_scale=100)
@@ -241,7 +265,8 @@ def real_collections(args: argparse.Namespace) -> int:
             Path(args.corpus_work),
             args.repeats,
             args.latency_queries,
-            [] if args.no_seismic else args.seismic_postings,
+            [] if args.no_seismic else args.seismic_build,
+            args.seismic_search,
             lucene=not args.no_lucene,
             query_model=args.query_model,
         )

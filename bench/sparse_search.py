@@ -40,9 +40,9 @@ import numpy as np
 from scipy import sparse
 
 from bench.common import log_progress, save_record, timed
-from bench.sparse_engines import Seismic, recall_at_k
+from bench.sparse_engines import Seismic, SeismicBuild, SeismicSearch, recall_at_k
 from bench.sparse_quality import vectors_outdated, vectors_path
-from bench.sparse_real import real_collections
+from bench.sparse_real import SEISMIC_SEARCH, real_collections
 from indexes.inverted import InvertedIndex
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
 from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_only
@@ -218,11 +218,17 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1000, help="queries of the real-text collection")
     parser.add_argument("--no-lucene", action="store_true", help="real-text collection: leave Lucene out")
     parser.add_argument(
-        "--seismic-postings",
-        type=int,
+        "--seismic-build",
         nargs="*",
-        default=[3500],
-        help="real-text collection: build pyseismic with each of these postings per term (none: skip it)",
+        default=["3500"],
+        help="real-text collection: build pyseismic with each of these settings, "
+        "POSTINGS[:CENTROID_FRACTION[:SUMMARY_ENERGY[:MAX_FRACTION]]] (default: pyseismic's; none: skip it)",
+    )
+    parser.add_argument(
+        "--seismic-search",
+        nargs="+",
+        default=SEISMIC_SEARCH,
+        help="real-text collection: search each pyseismic index with each of these, CUT:HEAP[:unsorted]",
     )
     parser.add_argument("--latency-queries", type=int, default=300, help="single-query calls timed")
     parser.add_argument(
@@ -233,6 +239,11 @@ def main() -> int:
     )
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
+    try:
+        args.seismic_build = [SeismicBuild.parse(spec) for spec in args.seismic_build]
+        args.seismic_search = [SeismicSearch.parse(spec) for spec in args.seismic_search]
+    except ValueError as err:
+        parser.error(str(err))
     if not args.no_seismic and importlib.util.find_spec("seismic") is None:
         raise SystemExit(
             "pyseismic-lsr (module 'seismic') is not installed: pip install -e '.[bench]' "

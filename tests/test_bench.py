@@ -177,3 +177,24 @@ def test_peak_rss_sees_memory_a_block_allocates() -> None:
         time.sleep(0.1)
     assert memory.mib > 32
     del block
+
+
+def test_seismic_settings_parse_in_pyseismics_argument_order_and_refuse_bad_specs() -> None:
+    from bench.sparse_engines import SeismicBuild, SeismicSearch
+
+    assert SeismicBuild.parse("3500") == SeismicBuild()
+    built = SeismicBuild.parse("5000:0.2:0.5:6")
+    assert (built.n_postings, built.centroid_fraction, built.summary_energy, built.max_fraction) == (
+        5000,
+        0.2,
+        0.5,
+        6.0,
+    )
+    assert SeismicSearch.parse("20:0.8") == SeismicSearch(20, 0.8, True)
+    assert SeismicSearch.parse("64:0.5:unsorted") == SeismicSearch(64, 0.5, False)
+    for bad in ("", "3500:x", "1:2:3:4:5"):
+        with pytest.raises(ValueError, match="pyseismic build"):
+            SeismicBuild.parse(bad)
+    for bad in ("20", "20:0.8:sorted", "x:0.8"):
+        with pytest.raises(ValueError, match="pyseismic search"):
+            SeismicSearch.parse(bad)
