@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from trainers.model_config import ModelConfig
-from trainers.typed_config import ConfigError, from_dict
+from trainers.typed_config import from_dict, read_yaml
 
 
 def default_cache_dir() -> str:
@@ -338,22 +336,7 @@ def load_config(
         '/home/me/winnow/data/beir/scifact'
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
-    for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            if part == "model" and isinstance(node.get(part), str):  # model.pooling.type=... on a bare name
-                node[part] = {"name": node[part]}
-            node = node.setdefault(part, {})
-        node[leaf] = value
+    raw = read_yaml(path, overrides)
     config = from_dict(TrainConfig, raw, str(path)).validate(str(path))
     if data_root is None:
         return config

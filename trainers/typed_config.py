@@ -13,6 +13,7 @@ import difflib
 import math
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal
 
 
@@ -92,3 +93,28 @@ def from_dict(cls: type, raw: Any, where: str = "config", prefix: str = "") -> A
             raise ConfigError(f"{where}: unknown key {path!r}{_suggest(str(key), names)}")
         kwargs[key] = _convert(value, hints[key], path, where)
     return cls(**kwargs)
+
+
+def read_yaml(path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A YAML file as a plain mapping, with ``overrides`` (dotted keys such as ``training.max_steps``)
+    set in it; a missing file or bad YAML is an error that names the file and line. A ``model`` given
+    as a bare name becomes ``{"name": ...}`` when an override reaches inside it (``model.pooling.type``)."""
+    import yaml
+
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if part == "model" and isinstance(node.get(part), str):
+                node[part] = {"name": node[part]}
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return raw
