@@ -58,6 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="average the weights of models fine-tuned from one start point (a model soup)",
     )
     soup.add_argument("--model", action="append", required=True, help="model directory (repeat: two or more)")
+    soup.add_argument(
+        "--weight",
+        action="append",
+        type=float,
+        default=None,
+        help="one per --model, in order, scaled to sum to 1 (default: equal); the start point with the "
+        "fine-tuned model, for example 0.5 and 0.5, is WiSE-FT",
+    )
     soup.add_argument("--output", required=True, help="model directory to write")
     soup.set_defaults(func=run_average)
 
@@ -131,14 +139,19 @@ def run_average(args: argparse.Namespace) -> int:
     from sentence_transformers import SentenceTransformer, SparseEncoder
 
     from retrieval.encoders import is_sparse_model
-    from trainers.soup import average_models
+    from trainers.soup import average_models, mixing_shares
 
     sources = [_model_dir(m) for m in args.model]
+    mixing_shares(len(sources), args.weight)  # bad weights are refused before any model loads
     kinds = {str(s): is_sparse_model(str(s)) for s in sources}
     if len(set(kinds.values())) != 1:
         raise ValueError(f"cannot average sparse and dense models together: {kinds}")
     cls = SparseEncoder if kinds[str(sources[0])] else SentenceTransformer
-    model = average_models([cls(str(s), device="cpu") for s in sources])
-    _save_derived(model, args.output, sources[0], averaged_from=[str(s) for s in sources])
-    print(f"wrote {args.output}: the mean of {len(sources)} models")
+    model = average_models([cls(str(s), device="cpu") for s in sources], args.weight)
+    shares = mixing_shares(len(sources), args.weight)
+    _save_derived(
+        model, args.output, sources[0], averaged_from=[str(s) for s in sources], average_weights=shares
+    )
+    listed = ", ".join(f"{share:g}" for share in shares)
+    print(f"wrote {args.output}: the weighted mean of {len(sources)} models ({listed})")
     return 0
