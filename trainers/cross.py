@@ -35,9 +35,8 @@ from typing import Any
 
 from retrieval.corpus import document_text, iter_corpus, open_beir
 from retrieval.settings import resolve_beir
-from trainers.bm25 import BM25
 from trainers.config import TrainConfig
-from trainers.dev import RERANK_NAME, dev_query_ids
+from trainers.dev import RERANK_NAME, bm25_candidates, dev_query_ids
 from trainers.loop import prepare, run_training
 from trainers.preparation import Preparation
 from trainers.rows import TrainingRows
@@ -115,7 +114,7 @@ def rerank_dev_evaluator(
     qrels, queries = data.qrels(split), data.queries(split)
     query_ids = dev_query_ids(data, split, max_queries)
     corpus = {d["_id"]: document_text(d) for d in iter_corpus(data.root / "corpus.jsonl")}
-    ranked, _ = BM25(corpus).search([queries[q] for q in query_ids], per_query)
+    ranked = bm25_candidates(data, split, query_ids, corpus, per_query)
     samples = [
         {
             "query": queries[q],

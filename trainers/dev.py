@@ -178,14 +178,22 @@ def build_dev_evaluator(
     )
 
 
+def bm25_candidates(
+    data: BeirDataset, split: str, query_ids: list[str], corpus: dict[str, str], per_query: int
+) -> list[list[str]]:
+    """The top ``per_query`` BM25 documents of each of ``query_ids`` (``corpus``: id -> text)."""
+    queries = data.queries(split)
+    ids, _ = BM25(corpus).search([queries[q] for q in query_ids], per_query)
+    return ids
+
+
 def sample_corpus(
     data: BeirDataset, split: str, query_ids: list[str], corpus: dict[str, str], per_query: int = 30
 ) -> set[str]:
     """The ``sample`` protocol's documents: the judged relevant documents of ``query_ids`` plus the top
     ``per_query`` BM25 candidates of each."""
     qrels = data.qrels(split)
-    queries = data.queries(split)
-    ids, _ = BM25(corpus).search([queries[q] for q in query_ids], per_query)
+    ids = bm25_candidates(data, split, query_ids, corpus, per_query)
     relevant = {d for q in query_ids for d, r in qrels[q].items() if r > 0}
     return relevant | {d for row in ids for d in row}
 
