@@ -26,7 +26,7 @@ import numpy as np
 
 from indexes.base import Hits
 from indexes.io import meta_value
-from indexes.milvus_collection import QUERY_BATCH, MilvusCollection, VectorField
+from indexes.milvus_collection import MilvusCollection, VectorField, in_batches
 
 KIND = "milvus"
 VECTOR_FIELD = "vector"
@@ -86,17 +86,17 @@ class MilvusIndex(MilvusCollection):
         self.flush()
         client = self.connect()
         asked = [i for i, q in enumerate(data) if not self.sparse or q]  # an empty sparse query finds nothing
-        results: list[Any] = []
-        for start in range(0, len(asked), QUERY_BATCH):
-            chunk = asked[start : start + QUERY_BATCH]
-            results += client.search(
+        results = in_batches(
+            asked,
+            lambda chunk: client.search(
                 self.collection,
                 data=[data[i] for i in chunk],
                 anns_field=VECTOR_FIELD,
                 limit=k,
                 search_params=self.field.request(),
                 output_fields=["id"],
-            )
+            ),
+        )
         return self.hits(results, asked, len(data), k, np.inf if self.metric == "l2" else -np.inf)
 
     def save(self, directory: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:

@@ -15,10 +15,10 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,16 @@ SPARSE_TYPES = ("SPARSE_INVERTED_INDEX", "SPARSE_WAND")
 ID_FIELD = "id"
 MAX_ID_LENGTH = 1024
 QUERY_BATCH = 1000
+T = TypeVar("T")
+
+
+def in_batches(items: Sequence[T], call: Callable[[Sequence[T]], Sequence[Any]]) -> list[Any]:
+    """``call`` on consecutive chunks of at most ``QUERY_BATCH`` items (Milvus caps the queries or ids
+    of one request), the results joined in order."""
+    results: list[Any] = []
+    for start in range(0, len(items), QUERY_BATCH):
+        results += call(items[start : start + QUERY_BATCH])
+    return results
 
 
 def sparse_rows(matrix: Any) -> list[dict[int, float]]:
@@ -209,11 +219,11 @@ class MilvusCollection:
 
     def present(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` the collection already holds (an earlier, interrupted load)."""
-        client, found = self.connect(), set()
-        for start in range(0, len(ids), QUERY_BATCH):
-            rows = client.get(self.collection, ids=ids[start : start + QUERY_BATCH], output_fields=[ID_FIELD])
-            found |= {row[ID_FIELD] for row in rows}
-        return found
+        client = self.connect()
+        rows = in_batches(
+            ids, lambda chunk: client.get(self.collection, ids=list(chunk), output_fields=[ID_FIELD])
+        )
+        return {row[ID_FIELD] for row in rows}
 
     def insert(self, columns: Sequence[Any], ids: Sequence[str]) -> None:
         """Insert one matrix per field (checked documents) under ``ids``, in batches; ids the collection

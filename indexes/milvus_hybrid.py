@@ -22,7 +22,7 @@ import numpy as np
 
 from indexes.base import Hits
 from indexes.io import meta_value
-from indexes.milvus_collection import QUERY_BATCH, MilvusCollection, VectorField
+from indexes.milvus_collection import MilvusCollection, VectorField, in_batches
 
 KIND = "milvus-hybrid"
 DENSE_FIELD, SPARSE_FIELD = "dense", "sparse"
@@ -115,9 +115,8 @@ class MilvusHybridIndex(MilvusCollection):
         self.flush()
         client = self.connect()
         both = [i for i, q in enumerate(sparse) if q]
-        results: list[Any] = []
-        for start in range(0, len(both), QUERY_BATCH):
-            rows = both[start : start + QUERY_BATCH]
+
+        def fused(rows: Sequence[int]) -> Any:
             requests = [
                 AnnSearchRequest(
                     [dense[i] for i in rows], DENSE_FIELD, dense_field.request(), limit=self.depth
@@ -126,9 +125,10 @@ class MilvusHybridIndex(MilvusCollection):
                     [sparse[i] for i in rows], SPARSE_FIELD, sparse_field.request(), limit=self.depth
                 ),
             ]
-            results += client.hybrid_search(
-                self.collection, requests, self.ranker(), limit=k, output_fields=["id"]
-            )
+            ranker = self.ranker()
+            return client.hybrid_search(self.collection, requests, ranker, limit=k, output_fields=["id"])
+
+        results = in_batches(both, fused)
         hits = self.hits(results, both, len(dense), k, -np.inf)
         alone = [i for i, q in enumerate(sparse) if not q]
         if alone:

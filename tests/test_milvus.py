@@ -291,3 +291,18 @@ def test_milvus_hybrid_retriever_equals_hybrid_rrf(tiny_model_dir, mlm, tiny_bei
     ]
     assert main([*bad, "--output", str(tmp_path / "x"), "--index", "milvus:HNSW"]) == 2
     assert "a Milvus hybrid is exact (--index milvus)" in capsys.readouterr().err
+
+
+def test_requests_are_cut_into_query_batches_and_joined_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    import indexes.milvus_collection as collection
+
+    monkeypatch.setattr(collection, "QUERY_BATCH", 3)
+    calls: list[list[int]] = []
+
+    def call(chunk):
+        calls.append(list(chunk))
+        return [10 * i for i in chunk]
+
+    assert collection.in_batches(list(range(7)), call) == [0, 10, 20, 30, 40, 50, 60]
+    assert calls == [[0, 1, 2], [3, 4, 5], [6]]
+    assert collection.in_batches([], call) == [] and len(calls) == 3
