@@ -7,6 +7,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,17 +212,42 @@ def folder_mib(path: str | Path) -> float:
     return sum(f.stat().st_size for f in files) / 2**20
 
 
+def exact_scores(index: Any, q: sparse.csr_matrix, block: int = 32) -> Iterator[np.ndarray]:
+    """Each query's scores for every document: a sparse product over the index's own integer impacts,
+    exact in float64, ``block`` queries at a time."""
+    docs_t = index.document_matrix().T.tocsr().astype(np.float64)
+    queries = index.quantize_queries(q).astype(np.float64)
+    for start in range(0, queries.shape[0], block):
+        yield from (queries[start : start + block] @ docs_t).toarray()
+
+
+def kth_score(row: np.ndarray, k: int) -> float:
+    return float(-np.partition(-row, k - 1)[k - 1] if len(row) >= k else row.min())
+
+
 def brute_force_top(index: Any, q: sparse.csr_matrix, k: int) -> list[list[str]]:
     """Top ``k`` by a sparse product over the index's own integer impacts (exact in float64), ties to the
     lower document number."""
-    docs_t = index.document_matrix().T.tocsr().astype(np.float64)
-    queries = index.quantize_queries(q).astype(np.float64)
     out: list[list[str]] = []
-    for start in range(0, queries.shape[0], 32):
-        scores = (queries[start : start + 32] @ docs_t).toarray()
-        for row in scores:
-            kth = -np.partition(-row, k - 1)[k - 1] if len(row) >= k else row.min()
-            top = np.flatnonzero(row >= kth)  # every document tied with the k-th best, not some of them
-            top = top[np.lexsort((top, -row[top]))][:k]
-            out.append([index.ids[j] for j in top if row[j] > 0])
+    for row in exact_scores(index, q):
+        kth = kth_score(row, k)
+        top = np.flatnonzero(row >= kth)  # every document tied with the k-th best, not some of them
+        top = top[np.lexsort((top, -row[top]))][:k]
+        out.append([index.ids[j] for j in top if row[j] > 0])
     return out
+
+
+def recall_with_ties(index: Any, q: sparse.csr_matrix, found: list[list[str]], k: int = K) -> float:
+    """Recall@k where a document tied with the k-th best may take any of the places the documents
+    scoring above it leave: an engine that breaks ties in another order (its own document numbers) is
+    not charged for it. Ids must be the index's row numbers as strings."""
+    hits = total = 0
+    for row, ids in zip(exact_scores(index, q), found, strict=True):
+        kth = kth_score(row, k)
+        relevant = min(k, int((row > 0).sum()))
+        above = min(relevant, int((row > max(kth, 0.0)).sum()))
+        scores = [row[int(d)] for d in ids[:k]]
+        tied = sum(1 for x in scores if x == kth and x > 0)
+        hits += sum(1 for x in scores if x > kth and x > 0) + min(tied, relevant - above)
+        total += relevant
+    return hits / max(total, 1)

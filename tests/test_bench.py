@@ -198,3 +198,21 @@ def test_seismic_settings_parse_in_pyseismics_argument_order_and_refuse_bad_spec
     for bad in ("20", "20:0.8:sorted", "x:0.8"):
         with pytest.raises(ValueError, match="pyseismic search"):
             SeismicSearch.parse(bad)
+
+
+def test_recall_with_ties_counts_any_document_tied_with_the_kth_best() -> None:
+    from scipy import sparse
+
+    from bench.sparse_engines import brute_force_top, recall_with_ties
+    from indexes.inverted import InvertedIndex
+
+    # documents 1, 2 and 3 tie on the second-best score; 0 is best, 4 scores lower, 5 not at all
+    docs = sparse.csr_matrix(np.array([[3], [2], [2], [2], [1], [0]], np.float32))
+    index = InvertedIndex(1, impact_scale=100, query_scale=100)
+    index.add(docs, [str(i) for i in range(6)])
+    q = sparse.csr_matrix(np.ones((1, 1), np.float32))
+    assert brute_force_top(index, q, 2) == [["0", "1"]]
+    assert recall_with_ties(index, q, [["0", "3"]], k=2) == 1.0  # another tie order: no miss
+    assert recall_with_ties(index, q, [["0", "4"]], k=2) == 0.5  # a lower score: a miss
+    assert recall_with_ties(index, q, [["3", "2"]], k=2) == 0.5  # the best one missing
+    assert recall_with_ties(index, q, [["0", "1", "2"]], k=2) == 1.0  # nothing beyond k counts
