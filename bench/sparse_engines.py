@@ -237,6 +237,20 @@ def brute_force_top(index: Any, q: sparse.csr_matrix, k: int) -> list[list[str]]
     return out
 
 
+def ties_at_kth(index: Any, q: sparse.csr_matrix, k: int = K) -> tuple[int, int]:
+    """How many queries have a document outside the exact top ``k`` that ties with the k-th best, and
+    how many top-``k`` places such ties hold: the places another tie order may fill differently."""
+    queries = places = 0
+    for row in exact_scores(index, q):
+        kth = kth_score(row, k)
+        tied = int((row == kth).sum())
+        above = int((row > kth).sum())
+        if kth > 0 and above + tied > k:
+            queries += 1
+            places += k - above
+    return queries, places
+
+
 def recall_with_ties(index: Any, q: sparse.csr_matrix, found: list[list[str]], k: int = K) -> float:
     """Recall@k where a document tied with the k-th best may take any of the places the documents
     scoring above it leave: an engine that breaks ties in another order (its own document numbers) is

@@ -41,6 +41,7 @@ from bench.sparse_engines import (
     recall_at_k,
     recall_with_ties,
     seismic_dataset,
+    ties_at_kth,
 )
 from indexes.inverted import InvertedIndex
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
@@ -204,6 +205,11 @@ def run_size(
         f"{sum(a == b for a, b in zip(figures[engine]['results'], truth, strict=True))}/{n_queries} queries"
         for engine in (EXACT, MAXSCORE)
     ]
+    tied_queries, tied_places = ties_at_kth(embedded, q)
+    checks.append(
+        f"{name}: {tied_queries}/{n_queries} queries tie across the 10th place, holding {tied_places} of "
+        f"{K * n_queries} top-10 places (another tie order fills them differently)"
+    )
     rows = []
     for engine, f in figures.items():
         seconds, peak, size = build[engine]

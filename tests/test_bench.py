@@ -216,3 +216,17 @@ def test_recall_with_ties_counts_any_document_tied_with_the_kth_best() -> None:
     assert recall_with_ties(index, q, [["0", "4"]], k=2) == 0.5  # a lower score: a miss
     assert recall_with_ties(index, q, [["3", "2"]], k=2) == 0.5  # the best one missing
     assert recall_with_ties(index, q, [["0", "1", "2"]], k=2) == 1.0  # nothing beyond k counts
+
+
+def test_ties_at_kth_counts_the_places_another_tie_order_may_fill() -> None:
+    from scipy import sparse
+
+    from bench.sparse_engines import ties_at_kth
+    from indexes.inverted import InvertedIndex
+
+    docs = sparse.csr_matrix(np.array([[3], [2], [2], [2], [1]], np.float32))
+    index = InvertedIndex(1, impact_scale=100, query_scale=100)
+    index.add(docs, [str(i) for i in range(5)])
+    q = sparse.csr_matrix(np.ones((2, 1), np.float32))
+    assert ties_at_kth(index, q, k=2) == (2, 2)  # per query: place 2 is one of three tied documents
+    assert ties_at_kth(index, q, k=4) == (0, 0)  # the three tied documents all fit
