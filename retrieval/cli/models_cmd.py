@@ -142,13 +142,12 @@ def run_average(args: argparse.Namespace) -> int:
     from trainers.soup import average_models, mixing_shares
 
     sources = [_model_dir(m) for m in args.model]
-    mixing_shares(len(sources), args.weight)  # bad weights are refused before any model loads
+    shares = mixing_shares(len(sources), args.weight)  # bad weights are refused before any model loads
     kinds = {str(s): is_sparse_model(str(s)) for s in sources}
     if len(set(kinds.values())) != 1:
         raise ValueError(f"cannot average sparse and dense models together: {kinds}")
     cls = SparseEncoder if kinds[str(sources[0])] else SentenceTransformer
-    model = average_models([cls(str(s), device="cpu") for s in sources], args.weight)
-    shares = mixing_shares(len(sources), args.weight)
+    model = average_models([cls(str(s), device="cpu") for s in sources], shares)
     _save_derived(
         model, args.output, sources[0], averaged_from=[str(s) for s in sources], average_weights=shares
     )
