@@ -7,7 +7,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,55 +212,72 @@ def folder_mib(path: str | Path) -> float:
     return sum(f.stat().st_size for f in files) / 2**20
 
 
-def exact_scores(index: Any, q: sparse.csr_matrix, block: int = 32) -> Iterator[np.ndarray]:
-    """Each query's scores for every document: a sparse product over the index's own integer impacts,
-    exact in float64, ``block`` queries at a time."""
-    docs_t = index.document_matrix().T.tocsr().astype(np.float64)
-    queries = index.quantize_queries(q).astype(np.float64)
-    for start in range(0, queries.shape[0], block):
-        yield from (queries[start : start + block] @ docs_t).toarray()
+@dataclass
+class ExactTop:
+    """What the exact scores say about each query's top ``k``, from one pass over the collection (a
+    sparse product over the index's own integer impacts, exact in float64).
 
+    ``ids``: the top ``k`` with ties to the lower document number; ``kth``: the k-th best score;
+    ``above`` / ``tied`` / ``positive``: how many documents score above it, exactly it, above zero.
+    """
 
-def kth_score(row: np.ndarray, k: int) -> float:
-    return float(-np.partition(-row, k - 1)[k - 1] if len(row) >= k else row.min())
+    k: int
+    ids: list[list[str]]
+    kth: np.ndarray
+    above: np.ndarray
+    tied: np.ndarray
+    positive: np.ndarray
+    docs: sparse.csr_matrix  # documents x terms, float64 impacts
+    queries: sparse.csr_matrix  # queries x terms, float64 impacts
+
+    @classmethod
+    def of(cls, index: Any, q: sparse.csr_matrix, k: int = K, block: int = 32) -> ExactTop:
+        docs = index.document_matrix().tocsr().astype(np.float64)
+        queries = index.quantize_queries(q).astype(np.float64).tocsr()
+        docs_t = docs.T.tocsr()
+        n = queries.shape[0]
+        ids: list[list[str]] = []
+        kth = np.zeros(n)
+        above, tied, positive = (np.zeros(n, np.int64) for _ in range(3))
+        for start in range(0, n, block):
+            for i, row in enumerate((queries[start : start + block] @ docs_t).toarray(), start=start):
+                kth[i] = -np.partition(-row, k - 1)[k - 1] if len(row) >= k else row.min()
+                top = np.flatnonzero(row >= kth[i])  # every document tied with the k-th best
+                top = top[np.lexsort((top, -row[top]))][:k]
+                ids.append([index.ids[j] for j in top if row[j] > 0])
+                above[i], tied[i], positive[i] = (row > kth[i]).sum(), (row == kth[i]).sum(), (row > 0).sum()
+        return cls(k, ids, kth, above, tied, positive, docs, queries)
+
+    def scores(self, i: int, rows: Sequence[int]) -> np.ndarray:
+        """Query ``i``'s exact scores for the documents at ``rows``."""
+        return (self.docs[list(rows)] @ self.queries[i].T).toarray().ravel()
 
 
 def brute_force_top(index: Any, q: sparse.csr_matrix, k: int) -> list[list[str]]:
     """Top ``k`` by a sparse product over the index's own integer impacts (exact in float64), ties to the
     lower document number."""
-    out: list[list[str]] = []
-    for row in exact_scores(index, q):
-        kth = kth_score(row, k)
-        top = np.flatnonzero(row >= kth)  # every document tied with the k-th best, not some of them
-        top = top[np.lexsort((top, -row[top]))][:k]
-        out.append([index.ids[j] for j in top if row[j] > 0])
-    return out
+    return ExactTop.of(index, q, k).ids
 
 
-def ties_at_kth(index: Any, q: sparse.csr_matrix, k: int = K) -> tuple[int, int]:
-    """How many queries have a document outside the exact top ``k`` that ties with the k-th best, and
-    how many top-``k`` places such ties hold: the places another tie order may fill differently."""
-    queries = places = 0
-    for row in exact_scores(index, q):
-        kth = kth_score(row, k)
-        tied = int((row == kth).sum())
-        above = int((row > kth).sum())
-        if kth > 0 and above + tied > k:
-            queries += 1
-            places += k - above
-    return queries, places
+def ties_at_kth(exact: ExactTop) -> tuple[int, int]:
+    """How many queries have a document outside the exact top k that ties with the k-th best, and how
+    many top-k places such ties hold: the places another tie order may fill differently."""
+    crossing = (exact.kth > 0) & (exact.above + exact.tied > exact.k)
+    return int(crossing.sum()), int((exact.k - exact.above[crossing]).sum())
 
 
-def recall_with_ties(index: Any, q: sparse.csr_matrix, found: list[list[str]], k: int = K) -> float:
+def recall_with_ties(exact: ExactTop, found: list[list[str]]) -> float:
     """Recall@k where a document tied with the k-th best may take any of the places the documents
     scoring above it leave: an engine that breaks ties in another order (its own document numbers) is
     not charged for it. Ids must be the index's row numbers as strings."""
+    if len(found) != len(exact.ids):
+        raise ValueError(f"{len(found)} result lists for {len(exact.ids)} queries")
     hits = total = 0
-    for row, ids in zip(exact_scores(index, q), found, strict=True):
-        kth = kth_score(row, k)
-        relevant = min(k, int((row > 0).sum()))
-        above = min(relevant, int((row > max(kth, 0.0)).sum()))
-        scores = [row[int(d)] for d in ids[:k]]
+    for i, ids in enumerate(found):
+        kth = exact.kth[i]
+        relevant = min(exact.k, int(exact.positive[i]))
+        above = min(relevant, int(exact.above[i]) if kth > 0 else int(exact.positive[i]))
+        scores = exact.scores(i, [int(d) for d in ids[: exact.k]])
         tied = sum(1 for x in scores if x == kth and x > 0)
         hits += sum(1 for x in scores if x > kth and x > 0) + min(tied, relevant - above)
         total += relevant

@@ -203,7 +203,7 @@ def test_seismic_settings_parse_in_pyseismics_argument_order_and_refuse_bad_spec
 def test_recall_with_ties_counts_any_document_tied_with_the_kth_best() -> None:
     from scipy import sparse
 
-    from bench.sparse_engines import brute_force_top, recall_with_ties
+    from bench.sparse_engines import ExactTop, brute_force_top, recall_with_ties
     from indexes.inverted import InvertedIndex
 
     # documents 1, 2 and 3 tie on the second-best score; 0 is best, 4 scores lower, 5 not at all
@@ -212,21 +212,22 @@ def test_recall_with_ties_counts_any_document_tied_with_the_kth_best() -> None:
     index.add(docs, [str(i) for i in range(6)])
     q = sparse.csr_matrix(np.ones((1, 1), np.float32))
     assert brute_force_top(index, q, 2) == [["0", "1"]]
-    assert recall_with_ties(index, q, [["0", "3"]], k=2) == 1.0  # another tie order: no miss
-    assert recall_with_ties(index, q, [["0", "4"]], k=2) == 0.5  # a lower score: a miss
-    assert recall_with_ties(index, q, [["3", "2"]], k=2) == 0.5  # the best one missing
-    assert recall_with_ties(index, q, [["0", "1", "2"]], k=2) == 1.0  # nothing beyond k counts
+    exact = ExactTop.of(index, q, k=2)
+    assert recall_with_ties(exact, [["0", "3"]]) == 1.0  # another tie order: no miss
+    assert recall_with_ties(exact, [["0", "4"]]) == 0.5  # a lower score: a miss
+    assert recall_with_ties(exact, [["3", "2"]]) == 0.5  # the best one missing
+    assert recall_with_ties(exact, [["0", "1", "2"]]) == 1.0  # nothing beyond k counts
 
 
 def test_ties_at_kth_counts_the_places_another_tie_order_may_fill() -> None:
     from scipy import sparse
 
-    from bench.sparse_engines import ties_at_kth
+    from bench.sparse_engines import ExactTop, ties_at_kth
     from indexes.inverted import InvertedIndex
 
     docs = sparse.csr_matrix(np.array([[3], [2], [2], [2], [1]], np.float32))
     index = InvertedIndex(1, impact_scale=100, query_scale=100)
     index.add(docs, [str(i) for i in range(5)])
     q = sparse.csr_matrix(np.ones((2, 1), np.float32))
-    assert ties_at_kth(index, q, k=2) == (2, 2)  # per query: place 2 is one of three tied documents
-    assert ties_at_kth(index, q, k=4) == (0, 0)  # the three tied documents all fit
+    assert ties_at_kth(ExactTop.of(index, q, k=2)) == (2, 2)  # per query: place 2 is one of three tied
+    assert ties_at_kth(ExactTop.of(index, q, k=4)) == (0, 0)  # the three tied documents all fit
