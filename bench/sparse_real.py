@@ -143,10 +143,10 @@ def run_size(
             lambda b=setting, t=threads: Seismic(
                 docs,
                 t,
-                b.n_postings,
-                b.summary_energy,
-                b.centroid_fraction,
-                b.max_fraction,
+                n_postings=b.n_postings,
+                summary_energy=b.summary_energy,
+                centroid_fraction=b.centroid_fraction,
+                max_fraction=b.max_fraction,
                 dataset=dataset,
             )
         )
