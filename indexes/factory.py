@@ -126,8 +126,9 @@ def index_factory(
         vocabulary: token string of every dimension, for sparse indexes (saved with an inverted index,
             required by Lucene, whose terms they are); ignored by FAISS.
         device: ``auto``, ``cpu`` or ``gpu`` for a FAISS index.
-        search_params: FAISS search-time parameters (``{"nprobe": 32}``, ``{"efSearch": 128}``), or Milvus
-            ones (``{"ef": 64}``, ``{"nprobe": 16}``).
+        search_params: FAISS search-time parameters (``{"nprobe": 32}``, ``{"efSearch": 128}``), Milvus
+            ones (``{"ef": 64}``, ``{"nprobe": 16}``), or a Lucene impact index's two-phase search
+            (``{"prune_ratio": 0.5, "expansion_rate": 5}``, :mod:`indexes.two_phase`).
         sparse: a sparse Milvus collection (the other backends are dense or sparse by kind).
         uri: the Milvus server of a ``milvus`` index (``None``: Milvus Lite in the index folder).
         collection: the collection of a ``milvus`` index.
@@ -153,17 +154,19 @@ def index_factory(
         )
     if metric != "ip":
         raise ValueError(f"index {spec!r} scores inner products; got metric {metric!r}, expected ip")
-    if search_params:
+    if search_params and backend == "inverted":
         raise ValueError(
             f"index {spec!r} takes no search parameters (got {', '.join(search_params)}); "
-            "they apply to faiss:FACTORY indexes"
+            "they apply to faiss, milvus and lucene indexes"
         )
     scale = impact_scale(backend, arg)
     if backend == "inverted":
         return InvertedIndex(dim, impact_scale=scale, vocabulary=vocabulary)
     if vocabulary is None:
         raise ValueError(f"index {spec!r} needs vocabulary= (the token string of each of the {dim} terms)")
-    return LuceneImpactIndex(dim, vocabulary, impact_scale=scale or DEFAULT_IMPACT_SCALE)
+    return LuceneImpactIndex(
+        dim, vocabulary, impact_scale=scale or DEFAULT_IMPACT_SCALE, search_params=search_params
+    )
 
 
 def index_spec(index: Any) -> str:

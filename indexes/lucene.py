@@ -30,6 +30,8 @@ from indexes.base import Hits, check_ids
 from indexes.inverted import check_sparse, quantize_queries
 from indexes.io import atomic_directory, meta_value, read_json_file, read_meta, require_files, write_meta
 from indexes.lucene_collection import index_collection, write_json_vectors
+from indexes.lucene_rescore import impact_searcher, two_phase_hits
+from indexes.two_phase import TwoPhase
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +157,15 @@ class LuceneImpactIndex(_LuceneBase):
         impact_scale: document weights are stored as ``round(w * impact_scale)``.
         query_scale: query weights are sent as ``round(q * query_scale)``.
         threads: indexing and default search threads.
+        search_params: ``{"prune_ratio": R, "expansion_rate": E, "max_window_size": W}`` searches in two
+            phases by default (:mod:`indexes.two_phase`; OpenSearch's parameter names); saved with the
+            index. Without them every query token searches the whole index (exact).
 
     Example:
         >>> index = LuceneImpactIndex(encoder.dim, encoder.vocabulary)
         >>> index.add(encoder.encode_documents(texts), ids)
         >>> hits = index.search(encoder.encode_queries(["a query"]), k=10)
+        >>> faster = index.search(encoder.encode_queries(["a query"]), k=10, two_phase=TwoPhase(0.5))
     """
 
     kind = IMPACT_KIND
@@ -173,8 +179,13 @@ class LuceneImpactIndex(_LuceneBase):
         impact_scale: float = 100.0,
         query_scale: float = 100.0,
         threads: int | None = None,
+        *,
+        search_params: dict[str, Any] | None = None,
     ) -> None:
+        two_phase = TwoPhase.from_params(search_params or {})  # refuses bad parameters before any work
         super().__init__(threads)
+        self.two_phase = two_phase
+        self._impact_searcher: Any = None
         if len(vocabulary) != dim:
             raise ValueError(f"vocabulary has {len(vocabulary)} tokens; expected dim={dim}")
         bad = next((t for t in vocabulary if not t or any(c.isspace() for c in t)), None)
@@ -189,7 +200,17 @@ class LuceneImpactIndex(_LuceneBase):
         return ["-impact", "-pretokenized"]
 
     def _extra_meta(self) -> dict[str, Any]:
-        return {"dim": self.dim, "impact_scale": self.impact_scale, "query_scale": self.query_scale}
+        return {
+            "dim": self.dim,
+            "impact_scale": self.impact_scale,
+            "query_scale": self.query_scale,
+            "search_params": self.search_params,
+        }
+
+    @property
+    def search_params(self) -> dict[str, Any]:
+        """The default search's parameters (empty: one exact phase)."""
+        return self.two_phase.params() if self.two_phase else {}
 
     def add(self, vectors: Any, ids: Sequence[str]) -> None:
         """Write the documents as input files for the indexer: one file per ``threads`` share of a large
@@ -243,12 +264,31 @@ class LuceneImpactIndex(_LuceneBase):
             qids.add(str(i))
         return batch, qids
 
-    def search(self, queries: Any, k: int, threads: int | None = None) -> Hits:
-        """Top-``k`` by the sum of integer query weight times impact, for CSR (or dense) queries."""
+    def search(
+        self, queries: Any, k: int, threads: int | None = None, two_phase: TwoPhase | None = None
+    ) -> Hits:
+        """Top-``k`` by the sum of integer query weight times impact, for CSR (or dense) queries.
+
+        ``two_phase`` (default: the index's ``search_params``) searches with the heavy tokens and rescores
+        their candidates with the rest, one query at a time in Lucene's ``IndexSearcher``
+        (:mod:`indexes.lucene_rescore`); otherwise pyserini's ``batch_search`` on ``threads`` threads.
+        """
+        setting = two_phase or self.two_phase
+        if setting is not None:
+            return self._two_phase_search(queries, k, setting)
         batch, qids = self.java_queries(queries)
         results = self.searcher().object.batch_search(batch, qids, int(k), int(threads or self.threads))
         by_qid = {r.getKey(): r.getValue() for r in results.entrySet().toArray()}
         return _hits(by_qid, batch.size(), k, self.impact_scale * self.query_scale)
+
+    def _two_phase_search(self, queries: Any, k: int, setting: TwoPhase) -> Hits:
+        heavy, light = setting.split(check_sparse(queries, self.dim, "queries"))
+        if self._impact_searcher is None:
+            self._impact_searcher = impact_searcher(self.build())
+        pairs = zip(self.query_terms(heavy), self.query_terms(light), strict=True)
+        return two_phase_hits(
+            self._impact_searcher, pairs, k, setting.window(k), self.impact_scale * self.query_scale
+        )
 
     @classmethod
     def load(cls, directory: str | Path, threads: int | None = None) -> LuceneImpactIndex:
@@ -263,6 +303,7 @@ class LuceneImpactIndex(_LuceneBase):
             impact_scale=meta_value(directory, meta, "impact_scale", float),
             query_scale=meta_value(directory, meta, "query_scale", float),
             threads=threads,
+            search_params=meta.get("search_params") or {},
         )
         index._open(directory, meta)
         return index

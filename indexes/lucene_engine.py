@@ -22,43 +22,22 @@ from typing import Any
 
 from indexes import _jvm
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
-
-FIELD = "contents"  # Anserini's indexed field (Constants.CONTENTS)
+from indexes.lucene_rescore import FIELD, impact_searcher, open_searcher, weighted_query
 
 
 def index_searcher(index: LuceneImpactIndex | LuceneBM25Index) -> Any:
     """A Lucene ``IndexSearcher`` over ``index`` with the similarity pyserini's searcher would use."""
     index.searcher()  # builds the index and starts the JVM
-    from jnius import cast
-
-    reader = _jvm.autoclass("org.apache.lucene.index.DirectoryReader").open(
-        _jvm.autoclass("org.apache.lucene.store.FSDirectory").open(
-            _jvm.autoclass("java.io.File")(str(index.build())).toPath()
-        )
-    )
-    searcher = _jvm.autoclass("org.apache.lucene.search.IndexSearcher")(
-        cast("org.apache.lucene.index.IndexReader", reader)
-    )
     if isinstance(index, LuceneImpactIndex):
-        similarity = _jvm.autoclass("io.anserini.search.similarity.ImpactSimilarity")()
-    else:
-        similarity = _jvm.autoclass("org.apache.lucene.search.similarities.BM25Similarity")(index.k1, index.b)
-    searcher.setSimilarity(similarity)
-    return searcher
+        return impact_searcher(index.build())
+    similarity = _jvm.autoclass("org.apache.lucene.search.similarities.BM25Similarity")(index.k1, index.b)
+    return open_searcher(index.build(), similarity)
 
 
 def impact_queries(index: LuceneImpactIndex, queries: Any) -> list[Any]:
     """Lucene queries (a boosted term per query token) from the integer weights the impact index sends."""
     index.searcher()  # starts the JVM
-    generator = _jvm.autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
-    java_map, java_float = _jvm.autoclass("java.util.HashMap"), _jvm.autoclass("java.lang.Float")
-    out = []
-    for terms in index.query_terms(queries):
-        weights = java_map()
-        for term, weight in terms:
-            weights.put(term, java_float(float(weight)))
-        out.append(generator.buildQuery(FIELD, weights))
-    return out
+    return [weighted_query(terms) for terms in index.query_terms(queries)]
 
 
 def bm25_queries(texts: Sequence[str]) -> list[Any]:

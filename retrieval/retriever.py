@@ -137,7 +137,9 @@ class Retriever:
         index: an index spec (``faiss:Flat``, ``faiss:HNSW32``, ``faiss:IVF1024,PQ32`` for dense
             encoders; ``inverted``, ``inverted:impact=100``, ``lucene`` for sparse ones; ``milvus`` for
             either), or an index.
-        search_params: faiss search-time parameters (``{"nprobe": 32}``, ``{"efSearch": 128}``).
+        search_params: search-time parameters of the index: faiss (``{"nprobe": 32}``,
+            ``{"efSearch": 128}``), milvus (``{"ef": 64}``) or lucene two-phase search
+            (``{"prune_ratio": 0.5, "expansion_rate": 5}``).
         device: ``auto``, ``cpu`` or ``gpu`` for the index.
         milvus_uri: the Milvus server of a ``milvus`` index (``None``: Milvus Lite in the index folder).
         milvus_collection: its collection.

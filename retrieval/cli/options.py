@@ -135,7 +135,8 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="search parameter, e.g. nprobe=32 or efSearch=128 (faiss), ef=64 (milvus) (repeatable)",
+        help="search parameter, e.g. nprobe=32 or efSearch=128 (faiss), ef=64 (milvus), prune_ratio=0.5 "
+        "and expansion_rate=5 (lucene: two-phase search) (repeatable)",
     )
     parser.add_argument(
         "--milvus-uri",

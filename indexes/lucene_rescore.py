@@ -1,0 +1,94 @@
+"""Lucene calls under two-phase impact search: an ``IndexSearcher``, weighted term queries, a rescore.
+
+The first phase is ``IndexSearcher.search(heavy, window)`` (Lucene's exact top-k with dynamic
+pruning over the heavy tokens); the second is ``QueryRescorer.rescore(searcher, first, light, 1.0, k)``,
+which scores the light tokens on those candidates only and adds them to the first-phase score, so a
+returned score is the full query's. Both queries are built by Anserini's ``BagOfWordsQueryGenerator``
+from the integer weights :class:`~indexes.lucene.LuceneImpactIndex` sends, as pyserini's
+``LuceneImpactSearcher`` builds them. Ties fall to the lower Lucene document number.
+
+Example:
+    >>> searcher = impact_searcher(index_dir)
+    >>> hits = two_phase_top(searcher, heavy_terms, light_terms, k=10, window=50)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexes import _jvm
+from indexes.base import Hits
+
+FIELD = "contents"  # Anserini's indexed field (Constants.CONTENTS)
+
+
+def open_searcher(index_dir: str | Path, similarity: Any) -> Any:
+    """A Lucene ``IndexSearcher`` over the index in ``index_dir`` scoring with ``similarity``."""
+    _jvm.pyserini()  # starts the JVM
+    from jnius import cast
+
+    reader = _jvm.autoclass("org.apache.lucene.index.DirectoryReader").open(
+        _jvm.autoclass("org.apache.lucene.store.FSDirectory").open(
+            _jvm.autoclass("java.io.File")(str(index_dir)).toPath()
+        )
+    )
+    searcher = _jvm.autoclass("org.apache.lucene.search.IndexSearcher")(
+        cast("org.apache.lucene.index.IndexReader", reader)
+    )
+    searcher.setSimilarity(similarity)
+    return searcher
+
+
+def impact_searcher(index_dir: str | Path) -> Any:
+    """An ``IndexSearcher`` scoring as ``LuceneImpactSearcher`` does (Anserini's ``ImpactSimilarity``)."""
+    _jvm.pyserini()
+    return open_searcher(index_dir, _jvm.autoclass("io.anserini.search.similarity.ImpactSimilarity")())
+
+
+def weighted_query(terms: Sequence[tuple[str, int]]) -> Any:
+    """A Lucene query of boosted terms (one per ``(term, weight)``), as Anserini builds impact queries."""
+    _jvm.pyserini()
+    generator = _jvm.autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
+    java_map, java_float = _jvm.autoclass("java.util.HashMap"), _jvm.autoclass("java.lang.Float")
+    weights = java_map()
+    for term, weight in terms:
+        weights.put(term, java_float(float(weight)))
+    return generator.buildQuery(FIELD, weights)
+
+
+def two_phase_top(
+    searcher: Any,
+    heavy: Sequence[tuple[str, int]],
+    light: Sequence[tuple[str, int]],
+    k: int,
+    window: int,
+) -> list[tuple[str, float]]:
+    """The top ``k`` (collection id, full score) of one query: ``heavy`` finds ``window`` candidates and
+    ``light`` rescores them (one phase when ``light`` is empty; none when ``heavy`` is)."""
+    if not heavy:
+        return []
+    top = searcher.search(weighted_query(heavy), int(window if light else k))
+    if light:
+        rescorer = _jvm.autoclass("org.apache.lucene.search.QueryRescorer")
+        top = rescorer.rescore(searcher, top, weighted_query(light), 1.0, int(k))
+    stored = searcher.storedFields()
+    return [(stored.document(hit.doc).get("id"), float(hit.score)) for hit in top.scoreDocs[: int(k)]]
+
+
+def two_phase_hits(
+    searcher: Any,
+    queries: Iterable[tuple[Sequence[tuple[str, int]], Sequence[tuple[str, int]]]],
+    k: int,
+    window: int,
+    scale: float,
+) -> Hits:
+    """:func:`two_phase_top` for every (heavy, light) query, scores divided by ``scale``."""
+    found = [two_phase_top(searcher, heavy, light, k, window) for heavy, light in queries]
+    scores = np.full((len(found), int(k)), -np.inf, dtype=np.float32)
+    for i, row in enumerate(found):
+        scores[i, : len(row)] = np.asarray([score for _, score in row], dtype=np.float32) / np.float32(scale)
+    return Hits(ids=[[doc_id for doc_id, _ in row] for row in found], scores=scores)
