@@ -41,32 +41,45 @@ def measure(docs, ids, queries, query_ids, qrels) -> dict[str, float]:
     return {**scores, "postings": postings_read(docs, queries)}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def selection_data(model: str, spec: str, work: Path, report_test: bool = False) -> tuple:
+    """(document vectors, their ids, encoded queries, query ids, qrels) of ``NAME:SPLIT``; test splits
+    only with ``report_test`` (settings are chosen on train or dev queries)."""
+    name, _, split = spec.partition(":")
+    if split == "test" and not report_test:
+        raise SystemExit(f"--data {spec}: choose settings on train or dev queries, not test")
+    docs, ids, ctx = encode(model, name, work, batch_size=16)
+    data = ctx["data"]
+    queries, qrels = data.queries(split or "train"), data.qrels(split or "train")
+    query_ids = [q for q in qrels if q in queries]
+    return docs, ids, ctx["encoder"].encode_queries([queries[i] for i in query_ids]), query_ids, qrels
+
+
+def selection_parser(description: str) -> argparse.ArgumentParser:
+    """The options every selection script takes: ``--model``, ``--data``, ``--report-test``, ``--work``,
+    ``--json`` (and logging set up)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", required=True, help="an inference-free sparse model directory")
     parser.add_argument("--data", nargs="+", default=["scifact:train"], help="NAME:SPLIT (not test)")
-    parser.add_argument("--doc-max-terms", type=int, nargs="+", default=[192, 128, 96, 64])
-    parser.add_argument("--query-min-idf", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5])
     parser.add_argument(
         "--report-test", action="store_true", help="allow test splits (to report a setting already chosen)"
     )
+    parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
+    parser.add_argument("--json", default=None)
+    return parser
+
+
+def main() -> int:
+    parser = selection_parser(__doc__.splitlines()[0])
+    parser.add_argument("--doc-max-terms", type=int, nargs="+", default=[192, 128, 96, 64])
+    parser.add_argument("--query-min-idf", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5])
     parser.add_argument(
         "--combined", action="store_true", help="also every document and query setting together"
     )
-    parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     rows = []
     for spec in args.data:
-        name, _, split = spec.partition(":")
-        if split == "test" and not args.report_test:
-            raise SystemExit(f"--data {spec}: choose pruning on train or dev queries, not test")
-        docs, ids, ctx = encode(args.model, name, Path(args.work), batch_size=16)
-        data = ctx["data"]
-        queries, qrels = data.queries(split or "train"), data.qrels(split or "train")
-        query_ids = [q for q in qrels if q in queries]
-        q = ctx["encoder"].encode_queries([queries[i] for i in query_ids])
+        docs, ids, q, query_ids, qrels = selection_data(args.model, spec, Path(args.work), args.report_test)
         base = measure(docs, ids, q, query_ids, qrels)
         settings = [("none", docs, q)]
         settings += [(f"doc top {k}", keep_top_terms(docs, k), q) for k in args.doc_max_terms]
@@ -84,7 +97,7 @@ def main() -> int:
             m = base if label == "none" else measure(d, ids, qq, query_ids, qrels)
             rows.append(
                 {
-                    "data": f"{name}:{split}",
+                    "data": spec,
                     "pruning": label,
                     **m,
                     "postings_vs_none": m["postings"] / base["postings"],
