@@ -4,7 +4,8 @@ Writes what a cluster ingests with the ``_bulk`` API: NDJSON pairs of an action 
 ``{"id", "<text_field>", "<vector_field>": {token: weight}}``, plus the index body (mapping with a
 ``rank_features`` field, and a ``knn_vector`` field for dense embeddings when asked) and search bodies:
 ``neural_sparse`` with ``query_tokens``, the same scoring as plain ``rank_feature`` clauses, and
-``knn``. Weights are the encoder's own floats (positive, as ``rank_features`` requires); zero weights
+``knn``, and the search pipeline of two-phase search (:func:`two_phase_pipeline`). Weights are the
+encoder's own floats (positive, as ``rank_features`` requires); zero weights
 are dropped. :func:`bulk_load` sends a bulk file with ``opensearch-py``; :mod:`indexes.feature_field`
 scores the exported documents as the cluster's Lucene does, without a cluster.
 
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from indexes.inverted import check_sparse
+from indexes.two_phase import TwoPhase
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,21 @@ def neural_sparse_query(
     """A ``_search`` body with raw ``query_tokens`` (an inference-free query: its IDF-weighted tokens)."""
     tokens = query_tokens(query, vocabulary)
     return {"size": size, "query": {"neural_sparse": {vector_field: {"query_tokens": tokens}}}}
+
+
+def two_phase_pipeline(setting: TwoPhase | None = None, tag: str = "winnow-two-phase") -> dict[str, Any]:
+    """The ``PUT /_search/pipeline/<name>`` body of OpenSearch's ``neural_sparse_two_phase_processor``
+    (2.15+) with ``setting``'s parameters (default: the processor's own, prune ratio 0.4 and expansion
+    rate 5); search with ``?search_pipeline=<name>`` or make it the index's ``search.default_pipeline``.
+    :class:`~indexes.lucene.LuceneImpactIndex` searches the same way with ``search_params``."""
+    setting = setting or TwoPhase()
+    processor = {
+        "tag": tag,
+        "description": "heavy query tokens search, the light ones rescore their candidates",
+        "enabled": True,
+        "two_phase_parameter": setting.params(),
+    }
+    return {"request_processors": [{"neural_sparse_two_phase_processor": processor}]}
 
 
 def write_bulk(
@@ -203,5 +220,6 @@ __all__ = [
     "rank_feature_query",
     "read_bulk",
     "token_weights",
+    "two_phase_pipeline",
     "write_bulk",
 ]

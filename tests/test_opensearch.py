@@ -71,6 +71,8 @@ def test_cli_exports_a_sparse_model(tmp_path, tiny_beir) -> None:
                 str(tiny_beir),
                 "--out",
                 str(tmp_path / "os"),
+                "--prune-ratio",
+                "0.5",
             ]
         )
         == 0
@@ -80,6 +82,22 @@ def test_cli_exports_a_sparse_model(tmp_path, tiny_beir) -> None:
     assert json.loads((tmp_path / "os" / "index.json").read_text()) == index_body()
     assert "query_tokens" in (tmp_path / "os" / "query.json").read_text()
     assert "rank_feature" in (tmp_path / "os" / "query_rank_feature.json").read_text()
+    pipeline = json.loads((tmp_path / "os" / "search_pipeline.json").read_text())
+    processor = pipeline["request_processors"][0]["neural_sparse_two_phase_processor"]
+    assert processor["two_phase_parameter"] == {
+        "prune_ratio": 0.5,
+        "expansion_rate": 5.0,
+        "max_window_size": 10_000,
+    }
+
+
+def test_export_refuses_a_bad_two_phase_setting_before_loading_the_model(tmp_path, capsys) -> None:
+    from retrieval.cli import main
+
+    args = ["export", "opensearch", "--model", "absent", "--corpus", "c", "--out", str(tmp_path / "o")]
+    assert main([*args, "--prune-ratio", "2"]) == 2
+    assert "prune_ratio must be in [0, 1]; got 2.0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_dense_mapping_rank_feature_and_knn_queries() -> None:

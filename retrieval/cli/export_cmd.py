@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from indexes.two_phase import TwoPhase
 from retrieval.cli.options import add_data_dir_option, add_option, resolve_corpus
 from retrieval.onnx_export import OPTIMIZE_LEVELS, QUANTIZE_MODES
 
@@ -48,6 +49,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--index-name", default="winnow", help="OpenSearch index name (default winnow)")
     search.add_argument("--batch-size", type=int, default=16, help="texts per forward pass (default 16)")
     search.add_argument("--chunk-size", type=int, default=1024, help="documents encoded per step")
+    search.add_argument(
+        "--prune-ratio",
+        type=float,
+        default=TwoPhase.prune_ratio,
+        help="search_pipeline.json: two-phase search's prune_ratio (default 0.4, OpenSearch's)",
+    )
+    search.add_argument(
+        "--expansion-rate",
+        type=float,
+        default=TwoPhase.expansion_rate,
+        help="search_pipeline.json: two-phase search's expansion_rate (default 5, OpenSearch's)",
+    )
     search.set_defaults(func=run_opensearch)
 
 
@@ -78,10 +91,17 @@ def run_opensearch(args: argparse.Namespace) -> int:
     import json
 
     from indexes.io import atomic_directory, write_meta
-    from indexes.opensearch import index_body, neural_sparse_query, rank_feature_query, write_bulk
+    from indexes.opensearch import (
+        index_body,
+        neural_sparse_query,
+        rank_feature_query,
+        two_phase_pipeline,
+        write_bulk,
+    )
     from retrieval.corpus import document_text, iter_corpus
     from retrieval.encoders import load_encoder
 
+    two_phase = TwoPhase(prune_ratio=args.prune_ratio, expansion_rate=args.expansion_rate)
     corpus = resolve_corpus(args.corpus, args.data_dir)
     encoder = load_encoder(args.model)
     if encoder.kind != "sparse":
@@ -110,9 +130,12 @@ def run_opensearch(args: argparse.Namespace) -> int:
         (tmp / "query.json").write_text(json.dumps(sample, indent=2), encoding="utf-8")
         plain = rank_feature_query(query, encoder.vocabulary)  # the same scores without the plugin
         (tmp / "query_rank_feature.json").write_text(json.dumps(plain, indent=2), encoding="utf-8")
+        pipeline = json.dumps(two_phase_pipeline(two_phase), indent=2)
+        (tmp / "search_pipeline.json").write_text(pipeline, encoding="utf-8")
         write_meta(tmp, "opensearch-bulk", encoder=args.model, index=args.index_name, n_documents=written)
     print(
         f"wrote {written} documents to {args.output}/bulk.ndjson; create the index with index.json "
-        f"(PUT /{args.index_name}), load with POST /_bulk, query like query.json"
+        f"(PUT /{args.index_name}), load with POST /_bulk, query like query.json (two-phase: PUT "
+        "/_search/pipeline/two-phase with search_pipeline.json, then search with ?search_pipeline=two-phase)"
     )
     return 0
