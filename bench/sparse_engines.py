@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from indexes.two_phase import TwoPhase
+
 K = 10
 
 
@@ -71,6 +73,20 @@ class SeismicSearch:
     @property
     def label(self) -> str:
         return f"cut {self.query_cut}, heap {self.heap_factor:g}" + ("" if self.sorted else ", unsorted")
+
+
+def parse_two_phase(spec: str) -> TwoPhase:
+    """``RATIO:RATE`` (Lucene two-phase search's ``prune_ratio`` and ``expansion_rate``) as a setting."""
+    ratio, sep, rate = spec.partition(":")
+    try:
+        return TwoPhase(prune_ratio=float(ratio), expansion_rate=float(rate) if sep else 5.0)
+    except ValueError as err:
+        raise ValueError(f"two-phase setting {spec!r}: expected RATIO[:RATE], {err}") from err
+
+
+def two_phase_engine(setting: TwoPhase) -> str:
+    """The bench's name of Lucene two-phase search at ``setting`` (in Lucene's ``IndexSearcher``)."""
+    return f"lucene impact, two-phase {setting.prune_ratio:g} x {setting.expansion_rate:g} (IndexSearcher)"
 
 
 def seismic_dataset(docs: sparse.csr_matrix) -> Any:

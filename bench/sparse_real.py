@@ -42,15 +42,23 @@ from bench.sparse_engines import (
     recall_with_ties,
     seismic_dataset,
     ties_at_kth,
+    two_phase_engine,
 )
+from bench.sparse_summary import EXACT, MAXSCORE, summary
 from indexes.inverted import InvertedIndex
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
-from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_ids
+from indexes.lucene_engine import (
+    bm25_queries,
+    impact_queries,
+    index_searcher,
+    search_ids,
+    two_phase_ids,
+    two_phase_queries,
+)
+from indexes.two_phase import TwoPhase
 from retrieval.encoders import load_encoder
 
 logger = logging.getLogger("bench.sparse_real")
-EXACT = "embedded, exact (blocked kernel)"
-MAXSCORE = "embedded, exact (block-max MaxScore)"
 # pyseismic's search settings: the query cut and heap factor of its README's example, and of its
 # guidelines' near-exact example (summaries not sorted); a lower heap factor prunes fewer blocks
 SEISMIC_SEARCH = ["20:0.8", "10:0.8:unsorted"]
@@ -103,12 +111,14 @@ def run_size(
     seismic_searches: Sequence[SeismicSearch] = (),
     lucene: bool = True,
     query_model: str | None = None,
+    two_phase: Sequence[TwoPhase] = (),
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows of the table for the first ``n_docs`` documents, and the exactness lines; pyseismic is built
     once per ``seismic_builds`` setting (one dataset filled for all) and searched with each of
     ``seismic_searches``; ``lucene=False`` leaves Lucene out (it indexes about 40k postings/s
     here: 50 minutes at 1M documents). ``query_model``: another inference-free model (same vocabulary)
-    whose query table weights the queries, for example the same model pruned at another IDF."""
+    whose query table weights the queries, for example the same model pruned at another IDF.
+    ``two_phase``: Lucene impact search in two phases at each setting too (``IndexSearcher``)."""
     docs = collection(model, n_docs, work)
     texts = document_texts(n_docs)
     questions = query_texts(n_queries)
@@ -191,6 +201,12 @@ def run_size(
         engines["lucene impact (IndexSearcher)"] = lambda rows: search_ids(
             impact_searcher, [impact_lucene[i] for i in rows], K
         )
+        for setting in two_phase:
+            engine, split = two_phase_engine(setting), two_phase_queries(impact_index, q, setting)
+            build[engine], window = build["lucene impact (IndexSearcher)"], setting.window(K)
+            engines[engine] = lambda rows, s=split, w=window: two_phase_ids(
+                impact_searcher, [s[i] for i in rows], K, w
+            )
         engines["lucene bm25 (pyserini)"] = lambda rows: (
             bm25.search_texts([questions[i] for i in rows], K, threads=1).ids
         )
@@ -234,37 +250,6 @@ def run_size(
     return rows, checks
 
 
-def summary(rows: list[dict[str, Any]]) -> list[str]:
-    """The bench's goals as ratios of figures from this run (one thread)."""
-    out = []
-    for name in sorted({r["collection"] for r in rows}, key=lambda c: int(c.split("-")[1])):
-        by = {r["engine"]: r for r in rows if r["collection"] == name}
-        exact = by[EXACT]["qps"]
-        seismic = [r for e, r in by.items() if e.startswith("pyseismic") and r["recall@10_with_ties"] >= 0.95]
-        if seismic:
-            best = max(seismic, key=lambda r: r["qps"])
-            out.append(
-                f"{name}: embedded exact / fastest pyseismic with recall@10 >= 0.95, ties counted "
-                f"({best['engine']}, {best['recall@10_with_ties']:.3f}): {exact / best['qps']:.2f}x QPS"
-            )
-        elif any(e.startswith("pyseismic") for e in by):
-            out.append(f"{name}: no pyseismic setting reached recall@10 0.95")
-        maxscore = by[MAXSCORE]["qps"]
-        out.append(f"{name}: block-max MaxScore / blocked kernel QPS, 1 thread: {maxscore / exact:.2f}x")
-        if "lucene impact (pyserini)" not in by:
-            continue
-        lucene = by["lucene impact (pyserini)"]["qps"]
-        out.append(f"{name}: embedded exact / Lucene impact (pyserini): {exact / lucene:.1f}x QPS")
-        for path in ("pyserini", "IndexSearcher"):
-            impact, bm25 = by[f"lucene impact ({path})"], by[f"lucene bm25 ({path})"]
-            p50 = impact["p50_ms"] / bm25["p50_ms"]
-            out.append(
-                f"{name}: Lucene inference-free / BM25 latency ({path}): p50 {p50:.2f}x, "
-                f"mean {bm25['qps'] / impact['qps']:.2f}x"
-            )
-    return out
-
-
 def real_collections(args: argparse.Namespace) -> int:
     """The real-text collection at each ``--real-docs`` size (bench.sparse_real), one table."""
     rows, checks = [], []
@@ -280,6 +265,7 @@ def real_collections(args: argparse.Namespace) -> int:
             args.seismic_search,
             lucene=not args.no_lucene,
             query_model=args.query_model,
+            two_phase=args.two_phase,
         )
         rows += more
         checks += lines

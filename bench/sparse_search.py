@@ -32,7 +32,7 @@ import logging
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,28 @@ import numpy as np
 from scipy import sparse
 
 from bench.common import log_progress, save_record, timed
-from bench.sparse_engines import Seismic, SeismicBuild, SeismicSearch, recall_at_k
+from bench.sparse_engines import (
+    Seismic,
+    SeismicBuild,
+    SeismicSearch,
+    parse_two_phase,
+    recall_at_k,
+    two_phase_engine,
+)
 from bench.sparse_quality import vectors_outdated, vectors_path
 from bench.sparse_real import SEISMIC_SEARCH, real_collections
+from bench.sparse_summary import same_run_ratios
 from indexes.inverted import InvertedIndex
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
-from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_only
+from indexes.lucene_engine import (
+    bm25_queries,
+    impact_queries,
+    index_searcher,
+    search_only,
+    two_phase_queries,
+)
+from indexes.lucene_rescore import rescored
+from indexes.two_phase import TwoPhase
 from retrieval.corpus import document_text, open_beir
 from retrieval.encoders import load_encoder
 from retrieval.settings import resolve_beir
@@ -94,6 +110,7 @@ def run_collection(
     texts: tuple[list[str], list[str]] | None,
     seismic: bool,
     lucene_impact: bool = True,
+    two_phase: Sequence[TwoPhase] = (),
 ) -> list[dict[str, Any]]:
     threads_all = os.cpu_count() or 1
     ids = [str(i) for i in range(docs.shape[0])]
@@ -136,6 +153,11 @@ def run_collection(
             engines["lucene impact (IndexSearcher)"] = lambda t: search_only(
                 impact_searcher, impact_lucene, K
             )
+            for setting in two_phase:  # timed alike: the engine's top k, nothing read back
+                split, window = two_phase_queries(lucene, queries, setting), setting.window(K)
+                engines[two_phase_engine(setting)] = lambda t, s=split, w=window: [
+                    rescored(impact_searcher, heavy, light, K, w) for heavy, light in s
+                ]
     if texts is not None:
         doc_texts, query_texts = texts
         start = time.perf_counter()
@@ -237,9 +259,17 @@ def main() -> int:
     parser.add_argument(
         "--corpus-work", default="runs/bench/sparse-corpus", help="bench.sparse_corpus's cache"
     )
+    parser.add_argument(
+        "--two-phase",
+        nargs="*",
+        default=[],
+        metavar="RATIO[:RATE]",
+        help="also time Lucene impact search in two phases (prune_ratio and expansion_rate, default rate 5)",
+    )
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args()
     try:
+        args.two_phase = [parse_two_phase(spec) for spec in args.two_phase]
         args.seismic_build = [SeismicBuild.parse(spec) for spec in args.seismic_build]
         args.seismic_search = [SeismicSearch.parse(spec) for spec in args.seismic_search]
     except ValueError as err:
@@ -274,6 +304,7 @@ def main() -> int:
         args.repeats,
         ([document_text(d) for d in corpus], query_texts),
         not args.no_seismic,
+        two_phase=args.two_phase,
     )
     if args.synthetic_docs:
         big = synthetic(docs, args.synthetic_docs, seed=0)
@@ -298,50 +329,6 @@ def main() -> int:
     if args.json:
         save_record(args.json, rows=rows, ratios=ratios)
     return 0
-
-
-def same_run_ratios(rows: list[dict]) -> list[str]:
-    """The goals of the sparse search bench as ratios of figures measured in this run (1 thread)."""
-    ms = {(r["collection"], r["engine"]): r["ms_per_query"] for r in rows if r["threads"] == 1}
-    out = []
-    for collection in sorted({c for c, _ in ms}):
-        for suffix, impact_engine in (
-            ("", "lucene impact (exact)"),
-            (" (engine only)", "lucene impact (engine only)"),
-            (" (IndexSearcher)", "lucene impact (IndexSearcher)"),
-        ):
-            impact, bm25 = ms.get((collection, impact_engine)), ms.get((collection, f"lucene bm25{suffix}"))
-            if impact is not None and bm25 is not None:
-                out.append(
-                    f"{collection}: inference-free impact / BM25 latency in Lucene{suffix}, 1 thread: "
-                    f"{impact / bm25:.2f}x ({impact:.3f} vs {bm25:.3f} ms)"
-                )
-        embedded, impact = (
-            ms.get((collection, "embedded inverted (exact)")),
-            ms.get((collection, "lucene impact (exact)")),
-        )
-        if embedded is not None and impact is not None:
-            out.append(f"{collection}: embedded / Lucene impact QPS, 1 thread: {impact / embedded:.1f}x")
-        touched = ms.get((collection, "embedded inverted, touched-list strategy only (exact)"))
-        if embedded is not None and touched is not None:
-            out.append(
-                f"{collection}: embedded index with / without the blocked strategy, 1 thread: "
-                f"{touched / embedded:.2f}x QPS ({embedded:.3f} vs {touched:.3f} ms)"
-            )
-    exact_ms = {
-        (r["collection"], r["threads"]): r["ms_per_query"]
-        for r in rows
-        if r["engine"] == "embedded inverted (exact)"
-    }
-    for r in rows:  # pyseismic (approximate) vs the exact embedded index, same collection and threads
-        if r["engine"].startswith("pyseismic"):
-            exact = exact_ms[(r["collection"], r["threads"])]
-            out.append(
-                f"{r['collection']}: embedded (exact) / {r['engine']} QPS, {r['threads']} thread(s): "
-                f"{r['ms_per_query'] / exact:.2f}x ({exact:.3f} vs {r['ms_per_query']:.3f} ms; "
-                f"pyseismic recall@10 {r['recall@10_vs_exact']:.3f})"
-            )
-    return out
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from typing import Any
 
 from indexes import _jvm
 from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
-from indexes.lucene_rescore import FIELD, impact_searcher, open_searcher, weighted_query
+from indexes.lucene_rescore import FIELD, impact_searcher, open_searcher, rescored, weighted_query
+from indexes.two_phase import TwoPhase
 
 
 def index_searcher(index: LuceneImpactIndex | LuceneBM25Index) -> Any:
@@ -38,6 +39,26 @@ def impact_queries(index: LuceneImpactIndex, queries: Any) -> list[Any]:
     """Lucene queries (a boosted term per query token) from the integer weights the impact index sends."""
     index.searcher()  # starts the JVM
     return [weighted_query(terms) for terms in index.query_terms(queries)]
+
+
+def two_phase_queries(index: LuceneImpactIndex, queries: Any, setting: TwoPhase) -> list[tuple[Any, Any]]:
+    """(heavy, light) Lucene queries of every query as ``LuceneImpactIndex`` splits them (light: None
+    when every token is heavy)."""
+    heavy, light = setting.split(queries)
+    return [
+        (weighted_query(h), weighted_query(lo) if lo else None)
+        for h, lo in zip(index.query_terms(heavy), index.query_terms(light), strict=True)
+    ]
+
+
+def two_phase_ids(searcher: Any, queries: Sequence[tuple[Any, Any]], k: int, window: int) -> list[list[str]]:
+    """Top-``k`` document ids of every (heavy, light) query: :func:`indexes.lucene_rescore.rescored`."""
+    stored = searcher.storedFields()
+    out = []
+    for heavy, light in queries:
+        hits = rescored(searcher, heavy, light, k, window).scoreDocs
+        out.append([stored.document(hit.doc).get("id") for hit in hits])
+    return out
 
 
 def bm25_queries(texts: Sequence[str]) -> list[Any]:

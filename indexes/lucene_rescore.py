@@ -60,6 +60,16 @@ def weighted_query(terms: Sequence[tuple[str, int]]) -> Any:
     return generator.buildQuery(FIELD, weights)
 
 
+def rescored(searcher: Any, heavy: Any, light: Any | None, k: int, window: int) -> Any:
+    """Lucene's ``TopDocs`` of one two-phase search: ``heavy`` (a query) finds ``window`` candidates
+    and ``light`` rescores them, adding its score (one phase when ``light`` is None)."""
+    top = searcher.search(heavy, int(window if light is not None else k))
+    if light is not None:
+        rescorer = _jvm.autoclass("org.apache.lucene.search.QueryRescorer")
+        top = rescorer.rescore(searcher, top, light, 1.0, int(k))
+    return top
+
+
 def two_phase_top(
     searcher: Any,
     heavy: Sequence[tuple[str, int]],
@@ -71,10 +81,7 @@ def two_phase_top(
     ``light`` rescores them (one phase when ``light`` is empty; none when ``heavy`` is)."""
     if not heavy:
         return []
-    top = searcher.search(weighted_query(heavy), int(window if light else k))
-    if light:
-        rescorer = _jvm.autoclass("org.apache.lucene.search.QueryRescorer")
-        top = rescorer.rescore(searcher, top, weighted_query(light), 1.0, int(k))
+    top = rescored(searcher, weighted_query(heavy), weighted_query(light) if light else None, k, window)
     stored = searcher.storedFields()
     return [(stored.document(hit.doc).get("id"), float(hit.score)) for hit in top.scoreDocs[: int(k)]]
 
