@@ -191,6 +191,18 @@ def _resolve_device(device: str | None) -> str | None:
     return device
 
 
+def doc_min_contribution(path: Path) -> float | None:
+    """The document pruning by score contribution that ``winnow models prune`` recorded in a model
+    folder's ``meta.json`` (None: none, or not a Winnow folder)."""
+    meta_file = path / "meta.json"
+    if not meta_file.is_file():
+        return None
+    from indexes.io import read_json_file
+
+    value = read_json_file(meta_file, dict).get("doc_min_contribution")
+    return None if value is None else float(value)
+
+
 def load_encoder(
     name_or_path: str | Path, device: str | None = None, max_length: int | None = None
 ) -> Encoder:
@@ -248,7 +260,9 @@ def load_encoder(
     if sparse_model:
         from retrieval.sparse_encoder import SparseModelEncoder
 
-        encoder: Encoder = SparseModelEncoder(model, name=name, max_length=max_length)
+        encoder: Encoder = SparseModelEncoder(
+            model, name=name, max_length=max_length, doc_min_contribution=doc_min_contribution(path)
+        )
     else:
         encoder = DenseEncoder(model, name=name, max_length=max_length)
     logger.info("loaded %r on %s", encoder, model.device)

@@ -17,7 +17,7 @@ from scipy import sparse
 
 from indexes.io import read_meta
 from retrieval.onnx_common import KIND, MODEL_FILE, QUERY_WEIGHTS_FILE
-from retrieval.sparse_encoder import keep_top_terms
+from retrieval.sparse_encoder import drop_small_contributions, keep_top_terms
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class OnnxEncoder:
         weights = self.directory / QUERY_WEIGHTS_FILE
         self.query_weights = np.load(weights) if weights.is_file() else None
         self.max_active_dims: int | None = self.meta.get("max_active_dims")
+        self.doc_min_contribution: float | None = self.meta.get("doc_min_contribution")
         logger.info("onnx encoder %s on %s", self.directory, self.session.get_providers()[0])
 
     @property
@@ -109,7 +110,10 @@ class OnnxEncoder:
         inverse = np.empty(len(texts), dtype=np.int64)
         inverse[np.concatenate(positions)] = np.arange(len(texts))
         out = stacked[inverse]
-        return keep_top_terms(out, self.max_active_dims) if self.max_active_dims else out
+        out = keep_top_terms(out, self.max_active_dims) if self.max_active_dims else out
+        if self.doc_min_contribution is not None and self.query_weights is not None:
+            out = drop_small_contributions(out, self.query_weights, self.doc_min_contribution)
+        return out
 
     def embed(self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None) -> np.ndarray:
         """Dense embeddings in input order (sparse graphs: a dense (n, vocabulary) array; prefer

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from indexes.io import atomic_directory, write_meta
-from retrieval.encoders import is_sparse_model
+from retrieval.encoders import doc_min_contribution, is_sparse_model
 from retrieval.onnx_common import KIND, MODEL_FILE, QUERY_WEIGHTS_FILE
 
 logger = logging.getLogger(__name__)
@@ -223,6 +223,7 @@ def export_onnx(
                 opset=opset,
                 normalize=loaded.kind == "dense" and _normalizes(model),
                 max_active_dims=getattr(model, "max_active_dims", None),
+                doc_min_contribution=doc_min_contribution(Path(model_name)),
             )
             write_meta(tmp, KIND, **meta)
     agreement = _check(wrapper, Path(out_dir), tolerance=0.1 if quantize or optimize == "O4" else 1e-4)

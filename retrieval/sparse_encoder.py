@@ -75,6 +75,23 @@ def keep_top_terms(matrix: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
     )
 
 
+def drop_small_contributions(
+    matrix: sparse.csr_matrix, query_weights: np.ndarray, min_contribution: float
+) -> sparse.csr_matrix:
+    """Document vectors without the terms whose score contribution ``w * query_weights[term]`` is below
+    ``min_contribution``.
+
+    An inference-free query weighs each of its tokens by a fixed table, so a document term adds exactly
+    ``w * query_weights[term]`` to the score of every query that holds it: dropping the terms that add
+    less than ``min_contribution`` changes any query's score by less than ``min_contribution`` per query
+    token, and removes first the postings of frequent, low-IDF terms, the long lists a search reads.
+    """
+    matrix = sparse.csr_matrix(matrix, copy=True)
+    matrix.data[matrix.data * query_weights[matrix.indices] < min_contribution] = 0
+    matrix.eliminate_zeros()
+    return matrix
+
+
 def vocabulary(tokenizer: Any, size: int) -> list[str]:
     """Token strings for ids ``0..size-1`` (the term names of inverted and Lucene indexes)."""
     tokens = tokenizer.convert_ids_to_tokens(list(range(size)))
@@ -88,6 +105,9 @@ class SparseModelEncoder:
         model: a loaded ``sentence_transformers.SparseEncoder``.
         name: the hub id or path it was loaded from.
         max_length: optional override of the document encoder's token limit.
+        doc_min_contribution: an inference-free model's document pruning by score contribution
+            (:func:`drop_small_contributions`; ``winnow models prune --doc-min-contribution``), applied
+            after the model's own ``max_active_dims``.
 
     Example:
         >>> enc = load_encoder("rasyosef/splade-tiny")
@@ -98,7 +118,9 @@ class SparseModelEncoder:
     kind: Literal["sparse"] = "sparse"
     similarity: Literal["dot"] = "dot"
 
-    def __init__(self, model: Any, name: str, max_length: int | None = None) -> None:
+    def __init__(
+        self, model: Any, name: str, max_length: int | None = None, doc_min_contribution: float | None = None
+    ) -> None:
         self.model = model
         self.name = name
         if max_length is not None:
@@ -107,6 +129,11 @@ class SparseModelEncoder:
         # size; a sparse vector spans the tokenizer's vocabulary.
         self._dim = len(model.tokenizer)
         self.query_weights = query_table(model)
+        if doc_min_contribution is not None and self.query_weights is None:
+            raise ValueError(
+                f"{name}: doc_min_contribution needs an inference-free model (an IDF query table)"
+            )
+        self.doc_min_contribution = doc_min_contribution
         self._vocabulary: list[str] | None = None
 
     @property
@@ -154,7 +181,10 @@ class SparseModelEncoder:
     def encode_documents(
         self, texts: Sequence[str], batch_size: int = 16, progress: bool = False
     ) -> sparse.csr_matrix:
-        return self._encode("document", texts, batch_size, progress)
+        out = self._encode("document", texts, batch_size, progress)
+        if self.doc_min_contribution is None:
+            return out
+        return drop_small_contributions(out, self.query_weights, self.doc_min_contribution)
 
     def __repr__(self) -> str:
         kind = "inference-free" if self.inference_free else "siamese"

@@ -231,7 +231,7 @@ def test_prune_refuses_bad_values(setup, tmp_path, capsys) -> None:
     with pytest.raises(ValueError, match="doc_max_terms must be a positive integer; got 0"):
         prune(model, doc_max_terms=0)
     assert main(["models", "prune", "--model", str(tmp_path), "--output", str(tmp_path / "x")]) != 0
-    assert "give --doc-max-terms and/or --query-min-idf" in capsys.readouterr().err
+    assert "give --doc-max-terms, --query-min-idf and/or --doc-min-contribution" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

@@ -109,7 +109,12 @@ def clamp_query_weights(model: Any) -> int:
     return _zero_query_weights(model, lambda w: w < 0)
 
 
-def prune(model: Any, doc_max_terms: int | None = None, query_min_idf: float | None = None) -> dict[str, Any]:
+def prune(
+    model: Any,
+    doc_max_terms: int | None = None,
+    query_min_idf: float | None = None,
+    doc_min_contribution: float | None = None,
+) -> dict[str, Any]:
     """Make an inference-free model cheaper to search, in place; saved with the model.
 
     Args:
@@ -137,10 +142,23 @@ def prune(model: Any, doc_max_terms: int | None = None, query_min_idf: float | N
         if doc_max_terms <= 0:
             raise ValueError(f"doc_max_terms must be a positive integer; got {doc_max_terms}")
         model.max_active_dims = int(doc_max_terms)
+    if doc_min_contribution is not None:
+        from retrieval.sparse_encoder import query_module
+
+        if not doc_min_contribution > 0:
+            raise ValueError(f"doc_min_contribution must be positive; got {doc_min_contribution}")
+        if query_module(model) is None:
+            raise ValueError("doc_min_contribution needs an inference-free model (an IDF query table)")
     logger.info(
-        "pruned: documents keep %s terms, %d query tokens below IDF %s removed",
+        "pruned: documents keep %s terms adding at least %s, %d query tokens below IDF %s removed",
         doc_max_terms,
+        doc_min_contribution,
         removed,
         query_min_idf,
     )
-    return {"doc_max_terms": doc_max_terms, "query_min_idf": query_min_idf, "query_tokens_removed": removed}
+    return {
+        "doc_max_terms": doc_max_terms,
+        "doc_min_contribution": doc_min_contribution,
+        "query_min_idf": query_min_idf,
+        "query_tokens_removed": removed,
+    }

@@ -51,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     cut.add_argument(
         "--query-min-idf", type=float, default=None, help="drop query tokens whose IDF is below this"
     )
+    cut.add_argument(
+        "--doc-min-contribution",
+        type=float,
+        default=None,
+        help="drop document terms that add less than this to any query's score (weight x IDF)",
+    )
     cut.add_argument("--output", required=True, help="model directory to write")
     cut.set_defaults(func=run_prune)
     soup = actions.add_parser(
@@ -125,12 +131,20 @@ def run_prune(args: argparse.Namespace) -> int:
 
     from trainers.sparse_model import prune
 
-    if args.doc_max_terms is None and args.query_min_idf is None:
-        raise ValueError("winnow models prune: give --doc-max-terms and/or --query-min-idf")
+    chosen = (args.doc_max_terms, args.query_min_idf, args.doc_min_contribution)
+    if all(value is None for value in chosen):
+        raise ValueError(
+            "winnow models prune: give --doc-max-terms, --query-min-idf and/or --doc-min-contribution"
+        )
+    if args.doc_min_contribution is not None and not args.doc_min_contribution > 0:
+        raise ValueError(f"--doc-min-contribution must be positive; got {args.doc_min_contribution}")
     source = _model_dir(args.model)
     model = SparseEncoder(str(source), device="cpu")
-    done = prune(model, args.doc_max_terms, args.query_min_idf)
-    _save_derived(model, args.output, source, pruning=done, pruned_from=str(source))
+    done = prune(model, *chosen)
+    fields = {"pruning": done, "pruned_from": str(source)}
+    if args.doc_min_contribution is not None:  # read by Winnow's encoders and ONNX export
+        fields["doc_min_contribution"] = args.doc_min_contribution
+    _save_derived(model, args.output, source, **fields)
     print(json.dumps(done))
     return 0
 
