@@ -5,8 +5,8 @@ data root, drawn with a fixed seed, so the first N documents of the 1M collectio
 collection. Encoding a million documents with a transformer takes days on a CPU, so each sentence of
 the pool is encoded once by the model's document encoder, and a document's vector is the element-wise
 maximum of its sentences' vectors: SPLADE's own pooling (a maximum over token positions) with attention
-confined to each sentence. The model's document pruning (``max_active_dims``, see ``winnow models
-prune``) is applied to the pooled vector, as the model applies it to a whole document.
+confined to each sentence. The model's document pruning (``max_active_dims`` and ``doc_min_contribution``,
+see ``winnow models prune``) is applied to the pooled vector, as the model applies it to a whole document.
 
 Queries are the test queries of SciFact and NFCorpus and, to reach ``n_queries``, their dev and train
 queries (in that order), encoded by the model's query side (inference-free: IDF-weighted tokens).
@@ -60,8 +60,8 @@ def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int 
 
     encoder = load_encoder(model, device="cpu")
     holder = encoder if hasattr(encoder, "max_active_dims") else encoder.model  # ONNX export / PyTorch
-    prune = holder.max_active_dims
-    holder.max_active_dims = None  # pruning applies to whole documents, after pooling
+    prune, floor = holder.max_active_dims, getattr(encoder, "doc_min_contribution", None)
+    holder.max_active_dims = encoder.doc_min_contribution = None  # pruning applies to pooled documents
     parts = []
     for start in range(0, len(pool), 20_000):
         parts.append(sparse.csr_matrix(encoder.encode_documents(pool[start : start + 20_000], batch_size)))
@@ -72,7 +72,8 @@ def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int 
     sparse.save_npz(tmp, vectors)
     tmp.replace(path)
     write_json_atomic(
-        folder / "meta.json", {"model": model, "max_active_dims": prune, "sentences": len(pool)}
+        folder / "meta.json",
+        {"model": model, "max_active_dims": prune, "doc_min_contribution": floor, "sentences": len(pool)},
     )
     return vectors
 
@@ -97,12 +98,15 @@ def max_pool(vectors: sparse.csr_matrix, picks: list[np.ndarray]) -> sparse.csr_
 
 def collection(model: str, n_docs: int, work: Path, root: Path | None = None) -> sparse.csr_matrix:
     """The first ``n_docs`` documents' vectors (CSR), built from cached chunks of ``CHUNK`` documents."""
-    from retrieval.sparse_encoder import keep_top_terms
+    from retrieval.encoders import load_encoder
+    from retrieval.sparse_encoder import drop_small_contributions, keep_top_terms
 
     folder = work / model_key(model)
     pool = sentences(root or data_root())
     vectors = sentence_vectors(model, pool, folder)
-    prune = json.loads((folder / "meta.json").read_text())["max_active_dims"]
+    meta = json.loads((folder / "meta.json").read_text())
+    prune, floor = meta["max_active_dims"], meta.get("doc_min_contribution")
+    idf = load_encoder(model, device="cpu").query_weights if floor else None
     draws = document_sentences(len(pool), n_docs)
     parts = []
     for start in range(0, n_docs, CHUNK):
@@ -113,6 +117,7 @@ def collection(model: str, n_docs: int, work: Path, root: Path | None = None) ->
             continue
         pooled = max_pool(vectors, picks)
         part = keep_top_terms(pooled, prune) if prune else pooled
+        part = drop_small_contributions(part, idf, floor) if floor else part
         if len(picks) == CHUNK:
             tmp = path.with_name(path.stem + ".tmp.npz")
             sparse.save_npz(tmp, part)

@@ -42,8 +42,8 @@ def measure(docs, ids, queries, query_ids, qrels) -> dict[str, float]:
 
 
 def selection_data(model: str, spec: str, work: Path, report_test: bool = False) -> tuple:
-    """(document vectors, their ids, encoded queries, query ids, qrels) of ``NAME:SPLIT``; test splits
-    only with ``report_test`` (settings are chosen on train or dev queries)."""
+    """(document vectors, their ids, encoded queries, query ids, qrels, the model's query table) of
+    ``NAME:SPLIT``; test splits only with ``report_test`` (settings are chosen on train or dev queries)."""
     name, _, split = spec.partition(":")
     if split == "test" and not report_test:
         raise SystemExit(f"--data {spec}: choose settings on train or dev queries, not test")
@@ -51,7 +51,9 @@ def selection_data(model: str, spec: str, work: Path, report_test: bool = False)
     data = ctx["data"]
     queries, qrels = data.queries(split or "train"), data.qrels(split or "train")
     query_ids = [q for q in qrels if q in queries]
-    return docs, ids, ctx["encoder"].encode_queries([queries[i] for i in query_ids]), query_ids, qrels
+    encoder = ctx["encoder"]
+    q = encoder.encode_queries([queries[i] for i in query_ids])
+    return docs, ids, q, query_ids, qrels, encoder.query_weights
 
 
 def selection_parser(description: str) -> argparse.ArgumentParser:
@@ -79,7 +81,9 @@ def main() -> int:
     args = parser.parse_args()
     rows = []
     for spec in args.data:
-        docs, ids, q, query_ids, qrels = selection_data(args.model, spec, Path(args.work), args.report_test)
+        docs, ids, q, query_ids, qrels, _ = selection_data(
+            args.model, spec, Path(args.work), args.report_test
+        )
         base = measure(docs, ids, q, query_ids, qrels)
         settings = [("none", docs, q)]
         settings += [(f"doc top {k}", keep_top_terms(docs, k), q) for k in args.doc_max_terms]
