@@ -92,10 +92,13 @@ class SparseSearchModel:
         else:
             from sentence_transformers import SparseEncoder
 
+            from retrieval.encoders import doc_min_contribution
             from retrieval.sparse_encoder import SparseModelEncoder
 
             self._encoder = SparseModelEncoder(
-                SparseEncoder(self.name_or_path, device=device), self.name_or_path
+                SparseEncoder(self.name_or_path, device=device),
+                self.name_or_path,
+                doc_min_contribution=doc_min_contribution(Path(self.name_or_path)),
             )
         from mteb.models.model_meta import ScoringFunction
 

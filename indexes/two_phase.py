@@ -36,7 +36,8 @@ class TwoPhase:
 
     Args:
         prune_ratio: tokens weighing at least ``prune_ratio * max(query weights)`` search in the first
-            phase; in [0, 1] (0 puts every token there: one exact phase).
+            phase; in [0, 1] (0 puts every token there: one exact phase). Query weights are positive, as
+            impact indexes need.
         expansion_rate: the first phase keeps ``k * expansion_rate`` candidates; at least 1.
         max_window_size: the most candidates the first phase keeps; at least 1.
     """
@@ -48,10 +49,12 @@ class TwoPhase:
     def __post_init__(self) -> None:
         if not 0.0 <= self.prune_ratio <= 1.0:
             raise ValueError(f"prune_ratio must be in [0, 1]; got {self.prune_ratio}")
-        if not self.expansion_rate >= 1.0:
-            raise ValueError(f"expansion_rate must be at least 1; got {self.expansion_rate}")
-        if self.max_window_size < 1:
-            raise ValueError(f"max_window_size must be at least 1; got {self.max_window_size}")
+        if not (math.isfinite(self.expansion_rate) and self.expansion_rate >= 1.0):
+            raise ValueError(f"expansion_rate must be a finite number, at least 1; got {self.expansion_rate}")
+        if int(self.max_window_size) != self.max_window_size or self.max_window_size < 1:
+            raise ValueError(
+                f"max_window_size must be a whole number, at least 1; got {self.max_window_size}"
+            )
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TwoPhase | None:
@@ -72,7 +75,7 @@ class TwoPhase:
         return cls(
             prune_ratio=float(params["prune_ratio"]),
             expansion_rate=float(params.get("expansion_rate", cls.expansion_rate)),
-            max_window_size=int(params.get("max_window_size", cls.max_window_size)),
+            max_window_size=params.get("max_window_size", cls.max_window_size),
         )
 
     def params(self) -> dict[str, Any]:
@@ -81,7 +84,9 @@ class TwoPhase:
 
     def window(self, k: int) -> int:
         """How many candidates the first phase keeps for a top-``k`` search (never fewer than ``k``)."""
-        return max(int(k), min(self.max_window_size, math.ceil(int(k) * self.expansion_rate)))
+        if int(k) < 1:
+            raise ValueError(f"k must be at least 1; got {k}")
+        return max(int(k), min(int(self.max_window_size), math.ceil(int(k) * self.expansion_rate)))
 
     def split(self, queries: sparse.csr_matrix) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
         """(heavy, light): the same queries with only the first-phase tokens, and with only the rest."""

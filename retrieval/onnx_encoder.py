@@ -71,6 +71,11 @@ class OnnxEncoder:
         self.query_weights = np.load(weights) if weights.is_file() else None
         self.max_active_dims: int | None = self.meta.get("max_active_dims")
         self.doc_min_contribution: float | None = self.meta.get("doc_min_contribution")
+        if self.doc_min_contribution is not None and self.query_weights is None:
+            raise ValueError(
+                f"{self.directory}: meta.json sets doc_min_contribution, which needs {QUERY_WEIGHTS_FILE} "
+                "(an inference-free model's IDF query table)"
+            )
         logger.info("onnx encoder %s on %s", self.directory, self.session.get_providers()[0])
 
     @property
@@ -111,7 +116,7 @@ class OnnxEncoder:
         inverse[np.concatenate(positions)] = np.arange(len(texts))
         out = stacked[inverse]
         out = keep_top_terms(out, self.max_active_dims) if self.max_active_dims else out
-        if self.doc_min_contribution is not None and self.query_weights is not None:
+        if self.doc_min_contribution is not None:
             out = drop_small_contributions(out, self.query_weights, self.doc_min_contribution)
         return out
 

@@ -24,7 +24,7 @@ MODULES = [
     for package in (bench, experiments)
     for info in pkgutil.iter_modules(package.__path__)
 ]
-LIBRARIES = {"bench.common", "bench.sparse_engines", "bench.sparse_real"}  # helpers, no main()
+LIBRARIES = {"bench.common", "bench.sparse_engines", "bench.sparse_real", "bench.sparse_summary"}  # no main()
 RUNNABLE = [name for name in MODULES if name not in LIBRARIES]
 
 

@@ -62,3 +62,16 @@ def test_prune_by_contribution_is_saved_with_the_model_and_its_onnx_export(setup
 
     with pytest.raises(ValueError, match="doc_min_contribution needs an inference-free model"):
         prune(SparseEncoder(str(setup["mlm"]), device="cpu"), doc_min_contribution=1.0)  # siamese SPLADE
+
+
+def test_average_refuses_models_pruned_with_different_floors(tmp_path, capsys) -> None:
+    folders = []
+    for name, meta in (("a", {"doc_min_contribution": 0.5}), ("b", {})):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "modules.json").write_text("[]")
+        (folder / "meta.json").write_text(json.dumps(meta))
+        folders += ["--model", str(folder)]
+    assert main(["models", "average", *folders, "--output", str(tmp_path / "soup")]) == 2
+    assert "different --doc-min-contribution floors" in capsys.readouterr().err
+    assert not (tmp_path / "soup").exists()

@@ -40,8 +40,14 @@ def test_parameters_are_checked_by_name_before_any_work() -> None:
         TwoPhase.from_params({"expansion_rate": 8})
     with pytest.raises(ValueError, match=r"prune_ratio must be in \[0, 1\]; got 1.5"):
         TwoPhase(prune_ratio=1.5)
-    with pytest.raises(ValueError, match="expansion_rate must be at least 1; got 0.5"):
+    with pytest.raises(ValueError, match="expansion_rate must be a finite number, at least 1; got 0.5"):
         TwoPhase(expansion_rate=0.5)
+    with pytest.raises(ValueError, match="expansion_rate must be a finite number, at least 1; got inf"):
+        TwoPhase(expansion_rate=float("inf"))
+    with pytest.raises(ValueError, match="max_window_size must be a whole number, at least 1; got 2.5"):
+        TwoPhase.from_params({"prune_ratio": 0.5, "max_window_size": 2.5})
+    with pytest.raises(ValueError, match="k must be at least 1; got 0"):
+        TwoPhase().window(0)
 
 
 @pytest.mark.lucene
@@ -60,7 +66,8 @@ def test_lucene_two_phase_scores_candidates_with_the_whole_query(tmp_path) -> No
     exact = embedded.search(queries, k=10)
 
     two = lucene.search(queries, k=10)  # the index's default: two phases, window 50
-    full = (quantize_queries(queries, 300, 100) @ sparse.csr_matrix(np.rint(docs.toarray() * 100)).T).toarray()
+    impacts = sparse.csr_matrix(np.rint(docs.toarray() * 100))
+    full = (quantize_queries(queries, 300, 100) @ impacts.T).toarray()
     row_of = {d: i for i, d in enumerate(ids)}
     for i, found in enumerate(two.ids):  # every returned score is the whole query's
         np.testing.assert_allclose(two.scores[i, : len(found)], full[i, [row_of[d] for d in found]] / 1e4)

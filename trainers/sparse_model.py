@@ -115,7 +115,8 @@ def prune(
     query_min_idf: float | None = None,
     doc_min_contribution: float | None = None,
 ) -> dict[str, Any]:
-    """Make an inference-free model cheaper to search, in place; saved with the model.
+    """Make an inference-free model cheaper to search, in place (every value is checked before any
+    change).
 
     Args:
         model: an inference-free ``SparseEncoder`` (see :func:`inference_free_model`).
@@ -125,30 +126,37 @@ def prune(
         query_min_idf: zero the IDF of tokens below this value, so such tokens (stop words: an IDF of 1.0
             is a token in about 37% of the documents) never enter a query and their long posting lists
             are never read.
+        doc_min_contribution: drop the document terms that add less than this to any query's score
+            (``w * IDF``, :func:`retrieval.sparse_encoder.drop_small_contributions`; after
+            ``doc_max_terms``). Not a sentence-transformers setting, so ``model.save`` does not keep it:
+            ``winnow models prune`` records it in the model folder's ``meta.json``, which Winnow's
+            encoders and ONNX export read.
 
     Returns:
-        What changed: ``doc_max_terms`` and the number of query tokens removed.
+        What changed: ``doc_max_terms``, ``doc_min_contribution``, ``query_min_idf`` and the number of
+        query tokens removed.
 
     Example:
         >>> prune(model, doc_max_terms=128, query_min_idf=1.0)
-        {'doc_max_terms': 128, 'query_min_idf': 1.0, 'query_tokens_removed': 103}
+        {'doc_max_terms': 128, 'doc_min_contribution': None, 'query_min_idf': 1.0,
+         'query_tokens_removed': 103}
     """
+    from retrieval.sparse_encoder import query_module
+
+    if doc_max_terms is not None and doc_max_terms <= 0:
+        raise ValueError(f"doc_max_terms must be a positive integer; got {doc_max_terms}")
+    if doc_min_contribution is not None:
+        if not doc_min_contribution > 0:
+            raise ValueError(f"doc_min_contribution must be positive; got {doc_min_contribution}")
+        if query_module(model) is None:
+            raise ValueError("doc_min_contribution needs an inference-free model (an IDF query table)")
     removed = 0
     if query_min_idf is not None:
         removed = _zero_query_weights(
             model, lambda w: (w > 0) & (w < query_min_idf), required="query_min_idf"
         )
     if doc_max_terms is not None:
-        if doc_max_terms <= 0:
-            raise ValueError(f"doc_max_terms must be a positive integer; got {doc_max_terms}")
         model.max_active_dims = int(doc_max_terms)
-    if doc_min_contribution is not None:
-        from retrieval.sparse_encoder import query_module
-
-        if not doc_min_contribution > 0:
-            raise ValueError(f"doc_min_contribution must be positive; got {doc_min_contribution}")
-        if query_module(model) is None:
-            raise ValueError("doc_min_contribution needs an inference-free model (an IDF query table)")
     logger.info(
         "pruned: documents keep %s terms adding at least %s, %d query tokens below IDF %s removed",
         doc_max_terms,

@@ -152,11 +152,17 @@ def run_prune(args: argparse.Namespace) -> int:
 def run_average(args: argparse.Namespace) -> int:
     from sentence_transformers import SentenceTransformer, SparseEncoder
 
-    from retrieval.encoders import is_sparse_model
+    from retrieval.encoders import doc_min_contribution, is_sparse_model
     from trainers.soup import average_models, mixing_shares
 
     sources = [_model_dir(m) for m in args.model]
     shares = mixing_shares(len(sources), args.weight)  # bad weights are refused before any model loads
+    floors = {str(s): doc_min_contribution(s) for s in sources}
+    if len(set(floors.values())) != 1:  # the first source's meta.json is the one carried over
+        raise ValueError(
+            f"the models are pruned with different --doc-min-contribution floors {floors}; "
+            "average unpruned models and prune the result"
+        )
     kinds = {str(s): is_sparse_model(str(s)) for s in sources}
     if len(set(kinds.values())) != 1:
         raise ValueError(f"cannot average sparse and dense models together: {kinds}")
