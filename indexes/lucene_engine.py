@@ -1,7 +1,7 @@
 """Lucene's own ``IndexSearcher`` over the indexes pyserini builds, without Anserini's per-query layer.
 
 pyserini's ``LuceneImpactSearcher`` and ``LuceneSearcher`` (what :class:`~indexes.lucene.LuceneImpactIndex`
-and :class:`~indexes.lucene.LuceneBM25Index` search with) wrap every query in Anserini's search layer:
+and :class:`~indexes.lucene_bm25.LuceneBM25Index` search with) wrap every query in Anserini's search layer:
 score-then-id sorting, a re-ranker cascade and stored-document loading, which on SciFact costs more
 than Lucene's scoring itself, and more for impact queries than for BM25 (README, "Benchmarks").
 This module asks Lucene directly, so that ``bench.sparse_search`` can compare the two kinds of
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from indexes import _jvm
-from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
-from indexes.lucene_rescore import FIELD, impact_searcher, open_searcher, rescored, weighted_query
-from indexes.two_phase import TwoPhase
+from indexes.lucene import LuceneImpactIndex
+from indexes.lucene_bm25 import LuceneBM25Index
+from indexes.lucene_rescore import FIELD, impact_searcher, open_searcher, top_documents, weighted_query
 
 
 def index_searcher(index: LuceneImpactIndex | LuceneBM25Index) -> Any:
@@ -41,31 +41,16 @@ def impact_queries(index: LuceneImpactIndex, queries: Any) -> list[Any]:
     return [weighted_query(terms) for terms in index.query_terms(queries)]
 
 
-def two_phase_queries(index: LuceneImpactIndex, queries: Any, setting: TwoPhase) -> list[tuple[Any, Any]]:
-    """(heavy, light) Lucene queries of every query as ``LuceneImpactIndex`` splits them (light: None
-    when every token is heavy)."""
-    heavy, light = setting.split(queries)
-    return [
-        (weighted_query(h), weighted_query(lo) if lo else None)
-        for h, lo in zip(index.query_terms(heavy), index.query_terms(light), strict=True)
-    ]
-
-
-def two_phase_ids(searcher: Any, queries: Sequence[tuple[Any, Any]], k: int, window: int) -> list[list[str]]:
-    """Top-``k`` document ids of every (heavy, light) query: :func:`indexes.lucene_rescore.rescored`."""
-    stored = searcher.storedFields()
-    out = []
-    for heavy, light in queries:
-        hits = rescored(searcher, heavy, light, k, window).scoreDocs
-        out.append([stored.document(hit.doc).get("id") for hit in hits])
-    return out
-
-
 def bm25_queries(texts: Sequence[str]) -> list[Any]:
     """Lucene queries from query text, analysed as ``LuceneSearcher`` analyses it."""
     generator = _jvm.autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
     analyzer = _jvm.autoclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
     return [generator.buildQuery(FIELD, analyzer, text) for text in texts]
+
+
+def two_phase_ids(searcher: Any, queries: Sequence[tuple[Any, Any]], k: int, window: int) -> list[list[str]]:
+    """Top-``k`` document ids of every (heavy, light) query (``LuceneImpactIndex.two_phase_queries``)."""
+    return [[doc_id for doc_id, _ in row] for row in top_documents(searcher, queries, k, window)]
 
 
 def search_ids(searcher: Any, queries: Sequence[Any], k: int) -> list[list[str]]:

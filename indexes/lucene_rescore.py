@@ -9,12 +9,12 @@ from the integer weights :class:`~indexes.lucene.LuceneImpactIndex` sends, as py
 
 Example:
     >>> searcher = impact_searcher(index_dir)
-    >>> hits = two_phase_top(searcher, heavy_terms, light_terms, k=10, window=50)
+    >>> found = top_documents(searcher, index.two_phase_queries(queries, TwoPhase(0.5)), k=10, window=50)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,31 +70,20 @@ def rescored(searcher: Any, heavy: Any, light: Any | None, k: int, window: int) 
     return top
 
 
-def two_phase_top(
-    searcher: Any,
-    heavy: Sequence[tuple[str, int]],
-    light: Sequence[tuple[str, int]],
-    k: int,
-    window: int,
-) -> list[tuple[str, float]]:
-    """The top ``k`` (collection id, full score) of one query: ``heavy`` finds ``window`` candidates and
-    ``light`` rescores them (one phase when ``light`` is empty; none when ``heavy`` is)."""
-    if not heavy:
-        return []
-    top = rescored(searcher, weighted_query(heavy), weighted_query(light) if light else None, k, window)
+def top_documents(
+    searcher: Any, queries: Sequence[tuple[Any, Any | None]], k: int, window: int
+) -> list[list[tuple[str, float]]]:
+    """Every (heavy, light) query's top ``k`` (collection id, full score) by :func:`rescored`."""
     stored = searcher.storedFields()
-    return [(stored.document(hit.doc).get("id"), float(hit.score)) for hit in top.scoreDocs[: int(k)]]
+    out = []
+    for heavy, light in queries:
+        hits = rescored(searcher, heavy, light, k, window).scoreDocs[: int(k)]
+        out.append([(stored.document(hit.doc).get("id"), float(hit.score)) for hit in hits])
+    return out
 
 
-def two_phase_hits(
-    searcher: Any,
-    queries: Iterable[tuple[Sequence[tuple[str, int]], Sequence[tuple[str, int]]]],
-    k: int,
-    window: int,
-    scale: float,
-) -> Hits:
-    """:func:`two_phase_top` for every (heavy, light) query, scores divided by ``scale``."""
-    found = [two_phase_top(searcher, heavy, light, k, window) for heavy, light in queries]
+def as_hits(found: Sequence[Sequence[tuple[str, float]]], k: int, scale: float) -> Hits:
+    """:class:`~indexes.base.Hits` from (id, score) rows, scores divided by ``scale``."""
     scores = np.full((len(found), int(k)), -np.inf, dtype=np.float32)
     for i, row in enumerate(found):
         scores[i, : len(row)] = np.asarray([score for _, score in row], dtype=np.float32) / np.float32(scale)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from indexes.base import Hits
 from indexes.factory import index_spec
-from indexes.lucene import BM25_KIND, LuceneBM25Index
+from indexes.lucene_bm25 import BM25_KIND, LuceneBM25Index
 from retrieval.base import query_texts, register_loader
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 

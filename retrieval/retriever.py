@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from indexes.base import Hits, Index
 from indexes.factory import INDEX_KINDS, index_factory, index_spec, load_index, parse_index_spec
 from indexes.io import meta_array, meta_value, read_meta
-from indexes.lucene import BM25_KIND
+from indexes.lucene_bm25 import BM25_KIND
 from retrieval.base import query_texts, register_loader
 from retrieval.corpus import CorpusSource, Document, document_text, iter_corpus
 from retrieval.embed import Embeddings, embed_corpus

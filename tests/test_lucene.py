@@ -77,7 +77,8 @@ def test_bm25_retriever_ranks_the_matching_document(tiny_beir, tmp_path) -> None
 
 
 def test_lucene_engine_path_returns_what_pyserini_returns() -> None:
-    from indexes.lucene import LuceneBM25Index, LuceneImpactIndex
+    from indexes.lucene import LuceneImpactIndex
+    from indexes.lucene_bm25 import LuceneBM25Index
     from indexes.lucene_engine import bm25_queries, impact_queries, index_searcher, search_ids
 
     docs, queries = random_sparse(800, 300, 0.04, seed=3), random_sparse(25, 300, 0.02, seed=4)
