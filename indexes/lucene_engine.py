@@ -9,6 +9,8 @@ query *in the engine*: both queries are built by Anserini's ``BagOfWordsQueryGen
 through Anserini's default English analyzer, as ``LuceneSearcher`` does; impact queries from the same
 integer weights ``LuceneImpactIndex`` sends) and both run through ``IndexSearcher.search(query, k)``,
 Lucene's exact top-k with dynamic pruning. Ties fall to the lower Lucene document number.
+:func:`two_phase_ids` runs ``LuceneImpactIndex.two_phase_queries`` (two-phase search,
+:mod:`indexes.lucene_rescore`) through the same searcher.
 
 Example:
     >>> searcher = index_searcher(impact_index)
