@@ -29,6 +29,7 @@ def _missing(package: str) -> ImportError:
 
 def pyserini() -> ModuleType:
     """Import pyserini with the JVM configured; return the ``pyserini`` package."""
+    os.environ.setdefault("OPENAI_API_KEY", "unused-placeholder")  # also for a later pyserini.search import
     if "pyserini.pyclass" in sys.modules:
         import pyserini as package
 
@@ -49,7 +50,6 @@ def pyserini() -> ModuleType:
 
             add_options._winnow = True  # type: ignore[attr-defined]
             jnius_config.add_options = add_options
-    os.environ.setdefault("OPENAI_API_KEY", "unused-placeholder")
     try:
         import pyserini.pyclass
     except ImportError as exc:
