@@ -106,7 +106,7 @@ def collection(model: str, n_docs: int, work: Path, root: Path | None = None) ->
     vectors = sentence_vectors(model, pool, folder)
     meta = json.loads((folder / "meta.json").read_text())
     prune, floor = meta["max_active_dims"], meta.get("doc_min_contribution")
-    idf = load_encoder(model, device="cpu").query_weights if floor else None
+    idf = None  # the query table, loaded the first time a chunk is pooled with a floor
     draws = document_sentences(len(pool), n_docs)
     parts = []
     for start in range(0, n_docs, CHUNK):
@@ -117,7 +117,9 @@ def collection(model: str, n_docs: int, work: Path, root: Path | None = None) ->
             continue
         pooled = max_pool(vectors, picks)
         part = keep_top_terms(pooled, prune) if prune else pooled
-        part = drop_small_contributions(part, idf, floor) if floor else part
+        if floor:
+            idf = load_encoder(model, device="cpu").query_weights if idf is None else idf
+            part = drop_small_contributions(part, idf, floor)
         if len(picks) == CHUNK:
             tmp = path.with_name(path.stem + ".tmp.npz")
             sparse.save_npz(tmp, part)

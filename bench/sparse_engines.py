@@ -79,7 +79,7 @@ def parse_two_phase(spec: str) -> TwoPhase:
     """``RATIO:RATE`` (Lucene two-phase search's ``prune_ratio`` and ``expansion_rate``) as a setting."""
     ratio, sep, rate = spec.partition(":")
     try:
-        return TwoPhase(prune_ratio=float(ratio), expansion_rate=float(rate) if sep else 5.0)
+        return TwoPhase(float(ratio), *([float(rate)] if sep else []))
     except ValueError as err:
         raise ValueError(f"two-phase setting {spec!r}: expected RATIO[:RATE], {err}") from err
 

@@ -284,7 +284,6 @@ class LuceneImpactIndex(LuceneBase):
         """(heavy, light) Lucene queries of every query as ``setting`` splits it (light: None when every
         token is heavy), from the integer weights this index sends."""
         heavy, light = setting.split(check_sparse(queries, self.dim, "queries"))
-        self.searcher()  # starts the JVM
         return [
             (weighted_query(h), weighted_query(lo) if lo else None)
             for h, lo in zip(self.query_terms(heavy), self.query_terms(light), strict=True)

@@ -39,7 +39,6 @@ def index_searcher(index: LuceneImpactIndex | LuceneBM25Index) -> Any:
 
 def impact_queries(index: LuceneImpactIndex, queries: Any) -> list[Any]:
     """Lucene queries (a boosted term per query token) from the integer weights the impact index sends."""
-    index.searcher()  # starts the JVM
     return [weighted_query(terms) for terms in index.query_terms(queries)]
 
 

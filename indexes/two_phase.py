@@ -93,9 +93,7 @@ class TwoPhase:
         q = sparse.csr_matrix(queries, copy=True)
         q.eliminate_zeros()
         rows = np.repeat(np.arange(q.shape[0]), np.diff(q.indptr))
-        top = np.zeros(q.shape[0], dtype=np.float64)
-        if q.nnz:
-            np.maximum.at(top, rows, q.data)
+        top = q.max(axis=1).toarray().ravel()  # each query's largest weight
         heavy_mask = q.data >= self.prune_ratio * top[rows]
         heavy, light = q.copy(), q.copy()
         heavy.data = np.where(heavy_mask, q.data, 0).astype(q.dtype)
