@@ -90,13 +90,12 @@ class SparseSearchModel:
 
             self._encoder: Any = OnnxEncoder(self.name_or_path, device=device)
         else:
-            from sentence_transformers import SparseEncoder
-
             from retrieval.encoders import doc_min_contribution
+            from retrieval.pooling.loading import load_sparse_encoder
             from retrieval.sparse_encoder import SparseModelEncoder
 
             self._encoder = SparseModelEncoder(
-                SparseEncoder(self.name_or_path, device=device),
+                load_sparse_encoder(self.name_or_path, device=device),
                 self.name_or_path,
                 doc_min_contribution=doc_min_contribution(Path(self.name_or_path)),
             )

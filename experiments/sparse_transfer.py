@@ -10,6 +10,10 @@ and searched exactly with each of ``--query-weights``:
 - ``idf=NAME+NAME``: IDF over the named corpora (for example the table a model trained on other data
   would carry).
 
+``--lexical-prior W ...`` scores the same documents again with a lexical prior of each weight added
+(:mod:`retrieval.lexical_prior`; its average document length over ``--reference``), without encoding
+them again: what ``winnow models lexical-prior --weight W`` would give.
+
 Every row is compared with BM25 (Lucene, ``winnow eval beir --model bm25``) query by query
 (:func:`eval.significance.paired_comparison`). ``--pool`` averages the per-query scores of all models
 (seeds of one recipe) into one row before the test.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +39,8 @@ from eval.report import render_markdown
 from eval.significance import average_runs, paired_comparison
 from indexes.inverted import InvertedIndex
 from retrieval.bm25 import BM25Retriever
-from retrieval.corpus import corpus_texts, open_beir
+from retrieval.corpus import corpus_texts, document_text, open_beir
+from retrieval.lexical_prior import LexicalPrior, average_length, document_route, prior_vectors
 from retrieval.query_weights import query_tokenizer, reweight
 from retrieval.settings import resolve_beir
 from retrieval.sparse_encoder import keep_top_terms
@@ -71,34 +77,53 @@ def model_runs(
     work: Path,
     reference: list[str],
     doc_max_terms: int | None = None,
+    priors: Sequence[float] = (),
 ) -> dict:
     """``{query weights: {query_id: nDCG@10}}`` of one model on one data set and split (documents cut
-    to their ``doc_max_terms`` heaviest terms when given: a fixed postings budget)."""
+    to their ``doc_max_terms`` heaviest terms when given: a fixed postings budget); with ``priors``,
+    also ``{query weights}+prior{W}`` for the same documents with a lexical prior of weight W added
+    (average length over ``reference``, as ``winnow models lexical-prior`` computes it)."""
     docs, ids, ctx = encode(model, name, work, batch_size=16)
-    if doc_max_terms is not None:
-        docs = keep_top_terms(docs, doc_max_terms)
     encoder, data = ctx["encoder"], ctx["data"]
+    added = lexical_prior_vectors(encoder, data, reference) if priors else None
+    variants = {"": docs} | {f"+prior{w:g}": docs + w * added for w in priors}
+    if doc_max_terms is not None:
+        variants = {key: keep_top_terms(matrix.tocsr(), doc_max_terms) for key, matrix in variants.items()}
     queries, qrels = data.queries(split), data.qrels(split)
     query_ids = scored_queries(data, split, skip)
     base = encoder.encode_queries([queries[i] for i in query_ids])
     table = np.asarray(encoder.query_weights, dtype=np.float32)
     tokenizer = query_tokenizer(encoder)
     searched = corpus_idf(tokenizer, [name]) if {"corpus", "rescaled"} & set(weights) else None
-    index = InvertedIndex(docs.shape[1])
-    index.add(docs, ids)
-    out = {}
+    query_sets = {}
     for label in weights:
         if label == "model":
-            q = base
+            query_sets[label] = base
         elif label == "corpus":
-            q = reweight(base, searched)
+            query_sets[label] = reweight(base, searched)
         elif label.startswith("idf="):
-            q = reweight(base, corpus_idf(tokenizer, label.removeprefix("idf=").split("+")))
+            query_sets[label] = reweight(base, corpus_idf(tokenizer, label.removeprefix("idf=").split("+")))
         else:  # rescaled
-            q = reweight(base, table * searched / np.maximum(corpus_idf(tokenizer, reference), 1e-6))
-        out[label] = per_query(index.search(q, TOP_K + 1), query_ids, qrels)
-    logger.info("%s on %s: %.1f terms per document", model, name, docs.nnz / docs.shape[0])
+            rescale = table * searched / np.maximum(corpus_idf(tokenizer, reference), 1e-6)
+            query_sets[label] = reweight(base, rescale)
+    out = {}
+    for suffix, matrix in variants.items():
+        index = InvertedIndex(matrix.shape[1])
+        index.add(matrix.tocsr().astype(np.float32), ids)
+        for label, q in query_sets.items():
+            out[label + suffix] = per_query(index.search(q, TOP_K + 1), query_ids, qrels)
+        logger.info("%s%s on %s: %.1f terms per document", model, suffix, name, matrix.nnz / matrix.shape[0])
     return out
+
+
+def lexical_prior_vectors(encoder, data, reference: list[str]):
+    """The weight-1 lexical prior of every document of ``data`` for ``encoder``'s model."""
+    model = encoder.model
+    length = model.max_seq_length
+    avgdl = average_length(corpus_texts(reference), encoder.tokenizer, length)
+    route = document_route(model)
+    prior = LexicalPrior(len(encoder.tokenizer), avgdl, skip_ids=route[0].tokenizer.all_special_ids)
+    return prior_vectors(prior, encoder.tokenizer, [document_text(d) for d in data.corpus()], length)
 
 
 def bm25_run(name: str, split: str, skip: int) -> dict[str, float]:
@@ -144,6 +169,14 @@ def main() -> int:
         default=None,
         help="keep each document's K heaviest terms (a postings budget)",
     )
+    parser.add_argument(
+        "--lexical-prior",
+        nargs="+",
+        type=float,
+        default=[],
+        help="also score the documents with a lexical prior of these weights added (its average length "
+        "over --reference)",
+    )
     parser.add_argument("--pool", action="store_true", help="average the models' per-query scores (seeds)")
     parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
     parser.add_argument("--json", default=None)
@@ -174,10 +207,14 @@ def main() -> int:
                 work=Path(args.work),
                 reference=args.reference,
                 doc_max_terms=args.doc_max_terms,
+                priors=args.lexical_prior,
             )
             for m in args.model
         }
-        for label in args.query_weights:
+        labels = [
+            f"{q}{s}" for s in ["", *(f"+prior{w:g}" for w in args.lexical_prior)] for q in args.query_weights
+        ]
+        for label in labels:
             groups = (
                 {f"{len(args.model)} pooled": average_runs([r[label] for r in runs.values()], list(runs))}
                 if args.pool

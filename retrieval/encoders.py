@@ -244,13 +244,11 @@ def load_encoder(
         check_model_folder(path)  # a damaged file is named here, not deep in a framework's traceback
     sparse_model = is_sparse_model(name)
     try:
+        from retrieval.pooling.loading import load_sparse_encoder, trust_kwargs
+
         if sparse_model:
-            from sentence_transformers import SparseEncoder
-
-            model = SparseEncoder(name, device=_resolve_device(device))
+            model = load_sparse_encoder(name, device=_resolve_device(device))
         else:
-            from retrieval.pooling.loading import trust_kwargs
-
             model = SentenceTransformer(name, device=_resolve_device(device), **trust_kwargs(name))
     except OSError as exc:
         raise OSError(

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.corpus import corpus_texts
+from retrieval.lexical_prior import add_lexical_prior, average_length
 from retrieval.sparse_encoder import SparseModelEncoder
 from trainers.config import TrainConfig
 from trainers.dev import BeirDevEvaluator
@@ -49,15 +50,24 @@ def student_name(config: TrainConfig) -> str:
     """The untrained student's name, saying what it computes (base model, IDF corpora, document tokens):
     the mined-negative cache key records it."""
     idf = ",".join(idf_corpora(config))
-    return f"{config.model_name}|inference-free|idf:{idf}|tokens:{config.sparse.max_length}"
+    prior = "" if config.sparse.lexical_prior is None else f"|lexical-prior:{config.sparse.lexical_prior}"
+    return f"{config.model_name}|inference-free|idf:{idf}|tokens:{config.sparse.max_length}{prior}"
 
 
 def build_student(config: TrainConfig) -> Any:
-    """The untrained inference-free student (IDF over :func:`idf_corpora`)."""
+    """The untrained inference-free student (IDF over :func:`idf_corpora`), with BM25's term weights
+    added to its documents when ``sparse.lexical_prior`` is set (average length over the same corpora,
+    at the saved model's ``sparse.max_length`` tokens)."""
     idf = idf_for(config.model_name, corpus_texts(idf_corpora(config)))
-    return inference_free_model(
+    model = inference_free_model(
         config.model_name, idf, trainable_idf=config.sparse.trainable_idf, max_length=config.sparse.max_length
     )
+    if config.sparse.lexical_prior is not None:
+        avgdl = average_length(corpus_texts(idf_corpora(config)), model.tokenizer, config.sparse.max_length)
+        weight = config.sparse.lexical_prior
+        logger.info("lexical prior: weight %g, average document length %.1f", weight, avgdl)
+        add_lexical_prior(model, avgdl, weight=weight)
+    return model
 
 
 def auto_margin_scale(model: Any, rows: TrainingRows, sample: int = 256, seed: int = 0) -> float:

@@ -58,11 +58,10 @@ class SparseTeacher:
     """A siamese sparse encoder (SPLADE): its own query encoder, dot product of sparse vectors."""
 
     def __init__(self, model_name: str, batch_size: int = 32, max_length: int = 256) -> None:
-        from sentence_transformers import SparseEncoder
-
+        from retrieval.pooling.loading import load_sparse_encoder
         from retrieval.sparse_encoder import SparseModelEncoder
 
-        model = SparseEncoder(model_name, device="cpu" if not _cuda() else None)
+        model = load_sparse_encoder(model_name, device="cpu" if not _cuda() else None)
         self.encoder = SparseModelEncoder(model, name=model_name, max_length=max_length)
         self.name = f"sparse:{model_identity(model_name)}"
         self.batch_size = batch_size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cut.add_argument("--output", required=True, help="model directory to write")
     cut.set_defaults(func=run_prune)
+    prior = actions.add_parser(
+        "lexical-prior",
+        help="add BM25's weights of each document's own tokens to an inference-free model's document vectors",
+    )
+    prior.add_argument("--model", required=True, help="inference-free sparse model directory")
+    prior.add_argument(
+        "--avgdl-corpus",
+        action="append",
+        required=True,
+        help="BEIR folder, corpus .jsonl file, or data set name under DATA_ROOT/beir/ whose documents give "
+        "BM25's average document length (repeatable; as a rule the model's IDF corpora)",
+    )
+    add_data_dir_option(prior)
+    prior.add_argument("--weight", type=float, default=1.0, help="the prior's scale (default 1.0)")
+    prior.add_argument("--k1", type=float, default=None, help="BM25 k1 (default: Lucene's BM25Similarity's)")
+    prior.add_argument("--b", type=float, default=None, help="BM25 b (default: Lucene's BM25Similarity's)")
+    prior.add_argument("--output", required=True, help="model directory to write")
+    prior.set_defaults(func=run_lexical_prior)
     soup = actions.add_parser(
         "average",
         help="average the weights of models fine-tuned from one start point (a model soup)",
@@ -127,8 +146,7 @@ def _save_derived(model: Any, output: str, source: Path, **fields: Any) -> None:
 def run_prune(args: argparse.Namespace) -> int:
     import json
 
-    from sentence_transformers import SparseEncoder
-
+    from retrieval.pooling.loading import load_sparse_encoder
     from trainers.sparse_model import prune
 
     chosen = (args.doc_max_terms, args.query_min_idf, args.doc_min_contribution)
@@ -139,7 +157,7 @@ def run_prune(args: argparse.Namespace) -> int:
     if args.doc_min_contribution is not None and not args.doc_min_contribution > 0:
         raise ValueError(f"--doc-min-contribution must be positive; got {args.doc_min_contribution}")
     source = _model_dir(args.model)
-    model = SparseEncoder(str(source), device="cpu")
+    model = load_sparse_encoder(str(source), device="cpu")
     done = prune(model, *chosen)
     fields = {"pruning": done, "pruned_from": str(source)}
     if args.doc_min_contribution is not None:  # read by Winnow's encoders and ONNX export
@@ -149,10 +167,33 @@ def run_prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_average(args: argparse.Namespace) -> int:
-    from sentence_transformers import SentenceTransformer, SparseEncoder
+def run_lexical_prior(args: argparse.Namespace) -> int:
+    from retrieval.corpus import corpus_texts
+    from retrieval.lexical_prior import BM25_B, BM25_K1, add_lexical_prior, average_length, check_parameters
+    from retrieval.pooling.loading import load_sparse_encoder
+    from retrieval.settings import data_root
 
+    k1 = BM25_K1 if args.k1 is None else args.k1
+    b = BM25_B if args.b is None else args.b
+    check_parameters(weight=args.weight, k1=k1, b=b, avgdl=1.0)  # before anything loads
+    source = _model_dir(args.model)
+    texts = corpus_texts(args.avgdl_corpus, data_root(args.data_dir))
+    first = next(texts, None)  # every corpus name is checked before the model loads
+    if first is None:
+        raise ValueError(f"--avgdl-corpus {args.avgdl_corpus}: no documents")
+    model = load_sparse_encoder(str(source), device="cpu")
+    avgdl = average_length(itertools.chain([first], texts), model.tokenizer, model.max_seq_length)
+    prior = add_lexical_prior(model, avgdl, weight=args.weight, k1=k1, b=b)
+    fields = {"lexical_prior": prior.get_config_dict() | {"corpora": list(args.avgdl_corpus)}}
+    fields["lexical_prior"].pop("skip_ids", None)
+    _save_derived(model, args.output, source, **fields)
+    print(f"wrote {args.output}: {prior!r}")
+    return 0
+
+
+def run_average(args: argparse.Namespace) -> int:
     from retrieval.encoders import doc_min_contribution, is_sparse_model
+    from retrieval.pooling.loading import load_sentence_transformer, load_sparse_encoder
     from trainers.soup import average_models, mixing_shares
 
     sources = [_model_dir(m) for m in args.model]
@@ -166,8 +207,8 @@ def run_average(args: argparse.Namespace) -> int:
     kinds = {str(s): is_sparse_model(str(s)) for s in sources}
     if len(set(kinds.values())) != 1:
         raise ValueError(f"cannot average sparse and dense models together: {kinds}")
-    cls = SparseEncoder if kinds[str(sources[0])] else SentenceTransformer
-    model = average_models([cls(str(s), device="cpu") for s in sources], shares)
+    load = load_sparse_encoder if kinds[str(sources[0])] else load_sentence_transformer
+    model = average_models([load(str(s), device="cpu") for s in sources], shares)
     _save_derived(
         model, args.output, sources[0], averaged_from=[str(s) for s in sources], average_weights=shares
     )

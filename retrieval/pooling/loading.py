@@ -1,4 +1,4 @@
-"""Load a saved model whose pipeline uses Winnow's pooling modules, without trusting other code.
+"""Load a saved model that uses Winnow's modules (poolings, a lexical prior), trusting no other code.
 
 sentence-transformers (>= 6) imports a ``modules.json`` class from outside its own package only under
 ``trust_remote_code=True``, which would also let a model folder run Python files of its own. Winnow's
@@ -22,6 +22,7 @@ WINNOW_MODULES = frozenset(
         "retrieval.pooling.latent_attention.LatentAttentionPooling",
         "retrieval.pooling.multi_layer.MultiLayerPooling",
         "retrieval.pooling.bidirectional.BidirectionalAttention",
+        "retrieval.lexical_prior.LexicalPrior",
     }
 )
 
@@ -42,12 +43,23 @@ def model_folder(name: str) -> Path | None:
 
 
 def module_types(folder: Path) -> list[str]:
-    """The class paths that ``modules.json`` in ``folder`` names."""
+    """The class paths that ``modules.json`` in ``folder`` names, and those of every ``Router``'s routes
+    (its ``router_config.json``)."""
+    entries = _read_json(folder / "modules.json")
+    types = [str(entry.get("type", "")) for entry in entries]
+    for entry in entries:
+        if str(entry.get("type", "")).endswith(".Router"):
+            config = folder / str(entry.get("path", "")) / "router_config.json"
+            if config.is_file():
+                types += [str(t) for t in (_read_json(config).get("types") or {}).values()]
+    return types
+
+
+def _read_json(path: Path) -> Any:
     try:
-        entries = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{folder / 'modules.json'}: unreadable ({exc})") from exc
-    return [str(entry.get("type", "")) for entry in entries]
+        raise ValueError(f"{path}: unreadable ({exc})") from exc
 
 
 def uses_winnow_modules(name: str) -> bool:
@@ -85,3 +97,10 @@ def load_sentence_transformer(name: str, **kwargs: Any) -> Any:
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(name, **{**trust_kwargs(name), **kwargs})
+
+
+def load_sparse_encoder(name: str, **kwargs: Any) -> Any:
+    """``SparseEncoder(name, **kwargs)``, with Winnow's modules (a lexical prior) allowed (module doc)."""
+    from sentence_transformers import SparseEncoder
+
+    return SparseEncoder(name, **{**trust_kwargs(name), **kwargs})
