@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -51,6 +52,16 @@ def model_key(model: str) -> str:
     return f"{path.name}-{digest}"
 
 
+def has_lexical_prior(encoder: Any) -> bool:
+    """Whether a PyTorch or ONNX sparse encoder adds a lexical prior to its documents."""
+    from retrieval.lexical_prior import lexical_prior
+
+    model = getattr(encoder, "model", None)
+    if model is not None:
+        return lexical_prior(model) is not None
+    return bool(getattr(encoder, "meta", {}).get("lexical_prior"))  # an ONNX export records it
+
+
 def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int = 64) -> sparse.csr_matrix:
     """Every sentence of the pool encoded by the model's document encoder with no pruning (cached)."""
     path = folder / "sentences.npz"
@@ -59,6 +70,11 @@ def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int 
     from retrieval.encoders import load_encoder
 
     encoder = load_encoder(model, device="cpu")
+    if has_lexical_prior(encoder):
+        raise ValueError(
+            f"{model} has a lexical prior, which counts a whole document's tokens; this collection pools "
+            "documents from sentence vectors, so bench the model without it"
+        )
     holder = encoder if hasattr(encoder, "max_active_dims") else encoder.model  # ONNX export / PyTorch
     prune, floor = holder.max_active_dims, getattr(encoder, "doc_min_contribution", None)
     holder.max_active_dims = encoder.doc_min_contribution = None  # pruning applies to pooled documents

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from sentence_transformers.base.modules import Module
 
-BM25_K1 = 1.2  # Lucene's BM25Similarity defaults (chosen over Anserini's 0.9 / 0.4: docs/results.md)
+BM25_K1 = 1.2  # Lucene's BM25Similarity defaults
 BM25_B = 0.75
 
 

@@ -224,6 +224,7 @@ def export_onnx(
                 normalize=loaded.kind == "dense" and _normalizes(model),
                 max_active_dims=getattr(model, "max_active_dims", None),
                 doc_min_contribution=doc_min_contribution(Path(model_name)),
+                lexical_prior=_prior_settings(model),
             )
             write_meta(tmp, KIND, **meta)
     agreement = _check(wrapper, Path(out_dir), tolerance=0.1 if quantize or optimize == "O4" else 1e-4)
@@ -231,6 +232,14 @@ def export_onnx(
         "exported %s (%s) to %s; cosine to PyTorch >= %.5f", model_name, loaded.kind, out_dir, agreement
     )
     return Path(out_dir)
+
+
+def _prior_settings(model: Any) -> dict[str, Any] | None:
+    """The settings of an inference-free model's lexical prior (traced into the graph), else None."""
+    from retrieval.lexical_prior import lexical_prior
+
+    prior = lexical_prior(model)
+    return None if prior is None else {k: getattr(prior, k) for k in ("weight", "k1", "b", "avgdl")}
 
 
 def quantize_int8(graph: Path) -> None:

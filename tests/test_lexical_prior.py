@@ -92,6 +92,11 @@ def test_cli_adds_the_prior_and_every_encoder_applies_it(setup, tmp_path, capsys
 
     onnx = load_encoder(export_onnx(with_prior, tmp_path / "onnx"))  # the prior is traced into the graph
     np.testing.assert_allclose(onnx.encode_documents(texts).toarray(), after.toarray(), atol=1e-3)
+    assert onnx.meta["lexical_prior"] == {"weight": 2.0, "k1": 1.2, "b": 0.75, "avgdl": avgdl}
+    # the real-text speed collection pools sentence vectors, which a whole-document prior does not allow
+    from bench.sparse_corpus import has_lexical_prior
+
+    assert has_lexical_prior(prior) and has_lexical_prior(onnx) and not has_lexical_prior(plain)
 
     # refused before any model loads or anything is written: bad values, unknown corpora, a second prior
     assert main([*args[:-1], "-1", "--output", str(tmp_path / "x")]) == 2
