@@ -40,7 +40,7 @@ from eval.significance import average_runs, paired_comparison
 from indexes.inverted import InvertedIndex
 from retrieval.bm25 import BM25Retriever
 from retrieval.corpus import corpus_texts, document_text, open_beir
-from retrieval.lexical_prior import LexicalPrior, average_length, document_route, prior_vectors
+from retrieval.lexical_prior import LexicalPrior, average_length, document_route, lexical_prior, prior_vectors
 from retrieval.query_weights import query_tokenizer, reweight
 from retrieval.settings import resolve_beir
 from retrieval.sparse_encoder import keep_top_terms
@@ -85,7 +85,7 @@ def model_runs(
     (average length over ``reference``, as ``winnow models lexical-prior`` computes it)."""
     docs, ids, ctx = encode(model, name, work, batch_size=16)
     encoder, data = ctx["encoder"], ctx["data"]
-    added = lexical_prior_vectors(encoder, data, reference) if priors else None
+    added = lexical_prior_vectors(encoder, data, reference, docs.shape[1]) if priors else None
     variants = {"": docs} | {f"+prior{w:g}": docs + w * added for w in priors}
     if doc_max_terms is not None:
         variants = {key: keep_top_terms(matrix.tocsr(), doc_max_terms) for key, matrix in variants.items()}
@@ -116,14 +116,19 @@ def model_runs(
     return out
 
 
-def lexical_prior_vectors(encoder, data, reference: list[str]):
-    """The weight-1 lexical prior of every document of ``data`` for ``encoder``'s model."""
-    model = encoder.model
-    length = model.max_seq_length
-    avgdl = average_length(corpus_texts(reference), encoder.tokenizer, length)
-    route = document_route(model)
-    prior = LexicalPrior(len(encoder.tokenizer), avgdl, skip_ids=route[0].tokenizer.all_special_ids)
-    return prior_vectors(prior, encoder.tokenizer, [document_text(d) for d in data.corpus()], length)
+def lexical_prior_vectors(encoder, data, reference: list[str], dim: int):
+    """The weight-1 lexical prior of every document of ``data`` for ``encoder``'s PyTorch model, whose
+    vectors have ``dim`` dimensions."""
+    model = getattr(encoder, "model", None)
+    if model is None:
+        raise ValueError(f"--lexical-prior needs a PyTorch model; {encoder.name} is not one (ONNX?)")
+    if lexical_prior(model) is not None:
+        raise ValueError(f"--lexical-prior: {encoder.name} already has a lexical prior")
+    documents = document_route(model)[0]
+    length, tokenizer = documents.max_seq_length, documents.tokenizer
+    avgdl = average_length(corpus_texts(reference), tokenizer, length)
+    prior = LexicalPrior(dim, avgdl, skip_ids=tokenizer.all_special_ids)
+    return prior_vectors(prior, tokenizer, [document_text(d) for d in data.corpus()], length)
 
 
 def bm25_run(name: str, split: str, skip: int) -> dict[str, float]:

@@ -78,13 +78,18 @@ class LexicalPrior(Module):
         if "cu_seq_lens_q" in features:
             raise ValueError("LexicalPrior needs padded inputs; load the model without flash attention")
         ids, embedding = features["input_ids"], features["sentence_embedding"]
-        mask = features["attention_mask"].to(embedding.dtype) * self.counted.to(embedding.dtype)[ids]
-        tf = torch.zeros_like(embedding).scatter_add(1, ids, mask)
+        # counts and lengths in float32 whatever the model's precision (half types round counts > 256)
+        mask = self.counted_mask(features)
+        tf = torch.zeros(embedding.shape, device=embedding.device).scatter_add(1, ids, mask)
         length = mask.sum(dim=1, keepdim=True)
         norm = self.k1 * (1.0 - self.b + self.b * length / self.avgdl)
         prior = tf * (self.k1 + 1.0) / (tf + norm).clamp(min=1e-9)
-        features["sentence_embedding"] = embedding + self.weight * prior
+        features["sentence_embedding"] = embedding + (self.weight * prior).to(embedding.dtype)
         return features
+
+    def counted_mask(self, features: dict[str, Any]) -> torch.Tensor:
+        """1.0 for every token the prior counts (real, not special), else 0.0; (batch, tokens) float32."""
+        return features["attention_mask"].float() * self.counted.float()[features["input_ids"]]
 
     def save(self, output_path: str, *args: Any, **kwargs: Any) -> None:
         self.save_config(output_path)
@@ -122,8 +127,8 @@ def average_length(texts: Iterable[str], tokenizer: Any, max_length: int, batch_
     total, count, batch = 0, 0, []
 
     def counted(batch: list[str]) -> int:
-        pieces = tokenizer(batch, add_special_tokens=False)["input_ids"]
-        return sum(sum(1 for i in ids[:room] if i not in special) for ids in pieces)
+        pieces = tokenizer(batch, add_special_tokens=False, truncation=True, max_length=room)["input_ids"]
+        return sum(sum(1 for i in ids if i not in special) for ids in pieces)
 
     for text in texts:
         batch.append(text)
@@ -141,15 +146,19 @@ def document_route(model: Any) -> Any:
     """The document route (an ``nn.Sequential``) of an inference-free model's ``Router``.
 
     Raises:
-        ValueError: the model has no Router with a document route ending in ``SpladePooling`` (a prior
-            on queries would break the inference-free contract).
+        ValueError: the model has no Router with a query and a document route (a prior on queries
+            would break the inference-free contract).
     """
     from sentence_transformers.base.modules import Router
 
     first = model[0]
     routes = first.sub_modules if isinstance(first, Router) else {}
     if "document" not in routes or "query" not in routes:
-        raise ValueError("a lexical prior needs an inference-free sparse model (a query/document Router)")
+        found = f"routes {sorted(routes)}" if routes else f"first module {type(first).__name__}"
+        raise ValueError(
+            f"a lexical prior needs an inference-free sparse model (a Router with query and document "
+            f"routes); this model has {found}"
+        )
     return first.sub_modules["document"]
 
 

@@ -50,15 +50,13 @@ def test_average_length_counts_what_the_encoder_reads(setup) -> None:  # noqa: F
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(setup["mlm"]))
-    texts = ["vitamin d and the bones", "a protein"]
-    special = set(tokenizer.all_special_ids)
-    pieces = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    lengths = [sum(1 for i in ids if i not in special) for ids in pieces]
-    assert any(i in special for ids in pieces for i in ids)  # [UNK]s of the tiny vocabulary are not counted
-    assert average_length(texts, tokenizer, max_length=512) == pytest.approx(sum(lengths) / 2)
-    cut = tokenizer.num_special_tokens_to_add() + 2  # room for two word pieces
-    first_two = [sum(1 for i in ids[:2] if i not in special) for ids in pieces]
-    assert average_length(texts, tokenizer, max_length=cut) == pytest.approx(sum(first_two) / 2)
+    texts = ["vitamin d and the bones of the elderly " * 4, "a protein", "zzz qqq folds"]
+    prior = LexicalPrior(len(tokenizer), avgdl=1.0, skip_ids=tokenizer.all_special_ids)
+    for max_length in (6, 512):  # the first cuts the long text, as the encoder would
+        features = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        counted = prior.counted_mask(features).sum(dim=1)  # what the module uses as each length
+        assert average_length(texts, tokenizer, max_length) == pytest.approx(float(counted.mean()))
+    assert any(i == tokenizer.unk_token_id for i in tokenizer("zzz qqq")["input_ids"])  # [UNK] is not counted
 
 
 def test_cli_adds_the_prior_and_every_encoder_applies_it(setup, tmp_path, capsys) -> None:  # noqa: F811
@@ -73,7 +71,10 @@ def test_cli_adds_the_prior_and_every_encoder_applies_it(setup, tmp_path, capsys
     assert main([*args, "--output", str(with_prior)]) == 0
     meta = json.loads((with_prior / "meta.json").read_text())
     avgdl = meta["lexical_prior"]["avgdl"]
-    assert meta["lexical_prior"]["weight"] == 2.0 and avgdl > 0
+    from retrieval.corpus import corpus_texts
+
+    assert avgdl == pytest.approx(average_length(corpus_texts([corpus]), load_encoder(base).tokenizer, 32))
+    assert meta["lexical_prior"]["weight"] == 2.0
 
     texts = ["vitamin d and the bones of the elderly", "a protein that folds"]
     plain, prior = load_encoder(base), load_encoder(with_prior)
@@ -143,6 +144,24 @@ def test_training_with_a_prior_saves_it_and_learns_only_the_rest(setup, monkeypa
     got = load_encoder(out).encode_documents([text]).toarray()
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)
     assert (want - learned).gt(0).sum() > 0
+
+
+def test_training_with_a_prior_averages_its_last_checkpoints(setup, monkeypatch) -> None:  # noqa: F811
+    from tests.test_train_sparse import FULL, recipe
+
+    monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
+    out = setup["root"] / "model-prior-soup"
+    body = FULL.replace("warmup_steps: 2}", "warmup_steps: 2, lexical_prior: 0.5}")
+    args = [
+        "--set",
+        "training.max_steps=-1",
+        "--set",
+        "training.epochs=2",
+        "--set",
+        "training.average_last=2",
+    ]
+    assert main(["train", str(recipe(setup, body)), "--output", str(out), *args]) == 0
+    assert isinstance(load_encoder(out).model[0].sub_modules["document"][-1], LexicalPrior)
 
 
 def test_a_non_positive_prior_weight_in_a_recipe_is_refused(setup, monkeypatch, capsys) -> None:  # noqa: F811

@@ -229,8 +229,7 @@ class SparseConfig:
         doc_max_terms: the saved model keeps each document's heaviest terms only (``None``: all);
             see :func:`trainers.sparse_model.prune`.
         query_min_idf: the saved model's IDF table drops tokens below this value (``None``: none).
-        lexical_prior: the weight of BM25's term weights added to every document vector
-            (:mod:`retrieval.lexical_prior`; ``None``: none); the student learns the rest.
+        lexical_prior: weight of BM25's term weights added to every document vector (``None``: none).
     """
 
     regularizer: Literal["idf_flops", "flops", "l1"] = "idf_flops"

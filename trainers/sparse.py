@@ -196,9 +196,11 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
     Example:
         >>> train_sparse(load_config("configs/sparse-full.yaml"), "runs/models/sparse-full")
     """
-    from sentence_transformers import SparseEncoder, SparseEncoderTrainer
+    from sentence_transformers import SparseEncoderTrainer
     from sentence_transformers.sparse_encoder.training_args import SparseEncoderTrainingArguments
     from transformers import set_seed
+
+    from retrieval.pooling.loading import load_sparse_encoder
 
     set_seed(config.training.seed)
     model = build_student(config)
@@ -238,7 +240,7 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
         batch_sampler=preparation.batch_sampler(rows),
         trainer_class=SparseEncoderTrainer,
         arguments_class=SparseEncoderTrainingArguments,
-        load=SparseEncoder,
+        load=load_sparse_encoder,
         model_type="sparse",
         inference_length=config.sparse.max_length,
         evaluator=evaluator,

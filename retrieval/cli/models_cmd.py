@@ -169,7 +169,14 @@ def run_prune(args: argparse.Namespace) -> int:
 
 def run_lexical_prior(args: argparse.Namespace) -> int:
     from retrieval.corpus import corpus_texts
-    from retrieval.lexical_prior import BM25_B, BM25_K1, add_lexical_prior, average_length, check_parameters
+    from retrieval.lexical_prior import (
+        BM25_B,
+        BM25_K1,
+        add_lexical_prior,
+        average_length,
+        check_parameters,
+        document_route,
+    )
     from retrieval.pooling.loading import load_sparse_encoder
     from retrieval.settings import data_root
 
@@ -182,7 +189,8 @@ def run_lexical_prior(args: argparse.Namespace) -> int:
     if first is None:
         raise ValueError(f"--avgdl-corpus {args.avgdl_corpus}: no documents")
     model = load_sparse_encoder(str(source), device="cpu")
-    avgdl = average_length(itertools.chain([first], texts), model.tokenizer, model.max_seq_length)
+    documents = document_route(model)[0]  # refuses a model without query and document routes
+    avgdl = average_length(itertools.chain([first], texts), documents.tokenizer, documents.max_seq_length)
     prior = add_lexical_prior(model, avgdl, weight=args.weight, k1=k1, b=b)
     fields = {"lexical_prior": prior.get_config_dict() | {"corpora": list(args.avgdl_corpus)}}
     fields["lexical_prior"].pop("skip_ids", None)
