@@ -123,7 +123,8 @@ def iter_corpus(source: CorpusSource) -> Iterator[Document]:
 
 
 def corpus_texts(datasets: Iterable[str | Path], root: Path | None = None) -> Iterator[str]:
-    """The document texts (:func:`document_text`) of several BEIR corpora, one after another.
+    """The document texts (:func:`document_text`) of several BEIR corpora, one after another; every
+    name is checked when this is called, before any document is read.
 
     Args:
         datasets: BEIR folders, corpus ``.jsonl`` files (a large general corpus for an IDF table, for
@@ -137,15 +138,14 @@ def corpus_texts(datasets: Iterable[str | Path], root: Path | None = None) -> It
         >>> next(texts)[:30]  # doctest: +SKIP
     """
     datasets = list(datasets)
-    paths = [resolve_beir(name, root) for name in datasets]  # every name checked before any is read
+    paths = [resolve_beir(name, root) for name in datasets]
     for name, path in zip(datasets, paths, strict=True):
         if not path.is_dir() and not (path.is_file() and path.suffix == ".jsonl"):
             raise ValueError(
                 f"{name!r} is neither a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) nor a "
                 "corpus .jsonl file"
             )
-    for path in paths:
-        yield from (document_text(doc) for doc in iter_corpus(path))
+    return (document_text(doc) for path in paths for doc in iter_corpus(path))
 
 
 def load_corpus(source: CorpusSource) -> list[Document]:

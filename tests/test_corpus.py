@@ -109,4 +109,4 @@ def test_corpus_texts_reads_folders_files_and_names_in_order(tmp_path) -> None:
     with pytest.raises(ValueError, match="neither a BEIR folder .* nor a corpus .jsonl file"):
         list(corpus_texts([tmp_path / "notes.txt"]))
     with pytest.raises(FileNotFoundError, match="data set 'missing' not found"):
-        list(corpus_texts(["missing"], tmp_path / "root"))
+        corpus_texts(["mini", "missing"], tmp_path / "root")  # refused when called, before any read

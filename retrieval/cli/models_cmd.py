@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -184,13 +183,10 @@ def run_lexical_prior(args: argparse.Namespace) -> int:
     b = BM25_B if args.b is None else args.b
     check_parameters(weight=args.weight, k1=k1, b=b, avgdl=1.0)  # before anything loads
     source = _model_dir(args.model)
-    texts = corpus_texts(args.avgdl_corpus, data_root(args.data_dir))
-    first = next(texts, None)  # every corpus name is checked before the model loads
-    if first is None:
-        raise ValueError(f"--avgdl-corpus {args.avgdl_corpus}: no documents")
+    texts = corpus_texts(args.avgdl_corpus, data_root(args.data_dir))  # names checked before loading
     model = load_sparse_encoder(str(source), device="cpu")
     documents = document_route(model)[0]  # refuses a model without query and document routes
-    avgdl = average_length(itertools.chain([first], texts), documents.tokenizer, documents.max_seq_length)
+    avgdl = average_length(texts, documents.tokenizer, documents.max_seq_length)
     prior = add_lexical_prior(model, avgdl, weight=args.weight, k1=k1, b=b)
     fields = {"lexical_prior": prior.get_config_dict() | {"corpora": list(args.avgdl_corpus)}}
     fields["lexical_prior"].pop("skip_ids", None)
