@@ -96,9 +96,13 @@ class LexicalPrior(Module):
 
     @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs: Any) -> LexicalPrior:
-        keys = ("token", "cache_folder", "revision", "local_files_only")
-        hub = {key: kwargs[key] for key in keys if key in kwargs}
-        return cls(**cls.load_config(model_name_or_path, subfolder=subfolder, **hub))
+        from retrieval.pooling.common import hub_kwargs
+
+        return cls(**cls.load_config(model_name_or_path, subfolder=subfolder, **hub_kwargs(kwargs)))
+
+    def settings(self) -> dict[str, float]:
+        """``weight``, ``k1``, ``b`` and ``avgdl``: what a model's or an export's ``meta.json`` records."""
+        return {"weight": self.weight, "k1": self.k1, "b": self.b, "avgdl": self.avgdl}
 
     def __repr__(self) -> str:
         return (

@@ -239,7 +239,7 @@ def _prior_settings(model: Any) -> dict[str, Any] | None:
     from retrieval.lexical_prior import lexical_prior
 
     prior = lexical_prior(model)
-    return None if prior is None else {k: getattr(prior, k) for k in ("weight", "k1", "b", "avgdl")}
+    return None if prior is None else prior.settings()
 
 
 def quantize_int8(graph: Path) -> None:

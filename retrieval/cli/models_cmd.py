@@ -188,9 +188,8 @@ def run_lexical_prior(args: argparse.Namespace) -> int:
     documents = document_route(model)[0]  # refuses a model without query and document routes
     avgdl = average_length(texts, documents.tokenizer, documents.max_seq_length)
     prior = add_lexical_prior(model, avgdl, weight=args.weight, k1=k1, b=b)
-    fields = {"lexical_prior": prior.get_config_dict() | {"corpora": list(args.avgdl_corpus)}}
-    fields["lexical_prior"].pop("skip_ids", None)
-    _save_derived(model, args.output, source, **fields)
+    settings = prior.settings() | {"corpora": list(args.avgdl_corpus)}
+    _save_derived(model, args.output, source, lexical_prior=settings)
     print(f"wrote {args.output}: {prior!r}")
     return 0
 

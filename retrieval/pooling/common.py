@@ -46,6 +46,12 @@ def _arange(like: Tensor) -> Tensor:
     return torch.arange(like.shape[-1], device=like.device).unsqueeze(0)
 
 
+def hub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The Hugging Face hub arguments among the ``kwargs`` sentence-transformers gives a module's ``load``."""
+    keys = ("token", "cache_folder", "revision", "local_files_only")
+    return {key: kwargs[key] for key in keys if key in kwargs}
+
+
 def load_module(cls: type, model_name_or_path: str, subfolder: str = "", **kwargs: Any) -> Any:
     """Build ``cls`` from its saved ``config.json`` and load its ``model.safetensors`` (never a pickle).
 
@@ -54,9 +60,7 @@ def load_module(cls: type, model_name_or_path: str, subfolder: str = "", **kwarg
     """
     from safetensors.torch import load_model
 
-    hub = {
-        key: kwargs[key] for key in ("token", "cache_folder", "revision", "local_files_only") if key in kwargs
-    }
+    hub = hub_kwargs(kwargs)
     config = cls.load_config(model_name_or_path, subfolder=subfolder, **hub)
     module = cls(**config)
     path = cls.load_file_path(model_name_or_path, filename=WEIGHTS_FILE, subfolder=subfolder, **hub)
