@@ -7,7 +7,7 @@
 # Steps: report what the GPU stack sees (torch, faiss, onnxruntime), run the test suite (tests
 # place models and faiss indexes on the GPU when one is visible), then time training steps and
 # document encoding on the GPU with bench.train_speed and bench.encode_speed. Prints each step's
-# table and a summary; figures go to $OUT (default runs/gpu-check).
+# table and a summary; figures go to $OUT (default out/gpu-check).
 #
 # Environment: PYTHON (default python), OUT, DATA (BEIR data set for the benches, default scifact;
 # fetched into the data root with `winnow data fetch` when missing), STEPS (timed training steps per
@@ -15,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
-OUT=${OUT:-runs/gpu-check}
+OUT=${OUT:-out/gpu-check}
 DATA=${DATA:-scifact}
 STEPS=${STEPS:-20}
 LIMIT=${LIMIT:-2000}
