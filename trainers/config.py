@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from trainers.model_config import ModelConfig
+from trainers.sparse_config import SparseConfig
 from trainers.typed_config import from_dict, read_yaml
 
 
@@ -208,40 +209,6 @@ class TeacherConfig:
     model: str | None = None
     weight: float = 1.0
     max_length: int | None = 256
-
-
-@dataclass
-class SparseConfig:
-    """Inference-free sparse students (``kind: sparse``).
-
-    Attributes:
-        regularizer: document sparsity penalty: ``idf_flops`` (FLOPS of weights divided by IDF, so
-            common tokens cost more), ``flops`` or ``l1``.
-        document_weight: weight of the regulariser after warm-up.
-        warmup_steps: steps over which that weight grows quadratically from 0 (``None``: a third of
-            training, sentence-transformers' default).
-        idf_corpora: BEIR data sets or corpus ``.jsonl`` files whose documents give the IDF table
-            (``[]``: those of the training data).
-        trainable_idf: let the query-side IDF weights train.
-        idf_learning_rate: their learning rate (``None``: the model's).
-        max_length: document tokens at inference (the saved model's limit); training uses
-            ``training.max_length``.
-        doc_max_terms: the saved model keeps each document's heaviest terms only (``None``: all);
-            see :func:`trainers.sparse_model.prune`.
-        query_min_idf: the saved model's IDF table drops tokens below this value (``None``: none).
-        lexical_prior: weight of BM25's term weights added to every document vector (``None``: none).
-    """
-
-    regularizer: Literal["idf_flops", "flops", "l1"] = "idf_flops"
-    document_weight: float = 1e-3
-    warmup_steps: int | None = None
-    idf_corpora: list[str] = field(default_factory=list)
-    trainable_idf: bool = False
-    idf_learning_rate: float | None = None
-    max_length: int = 256
-    doc_max_terms: int | None = None
-    query_min_idf: float | None = None
-    lexical_prior: float | None = None
 
 
 @dataclass
