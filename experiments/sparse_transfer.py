@@ -12,7 +12,9 @@ and searched exactly with each of ``--query-weights``:
 
 ``--lexical-prior W ...`` scores the same documents again with a lexical prior of each weight added
 (:mod:`retrieval.lexical_prior`; its average document length over ``--reference``), without encoding
-them again: what ``winnow models lexical-prior --weight W`` would give.
+them again: what ``winnow models lexical-prior --weight W`` would give. For a model that already has a
+prior (PyTorch or ONNX), W replaces the weight of its own prior (same average length): the search-time
+weight, chosen on dev splits.
 
 Every row is compared with BM25 (Lucene, ``winnow eval beir --model bm25``) query by query
 (:func:`eval.significance.paired_comparison`). ``--pool`` averages the per-query scores of all models
@@ -28,6 +30,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,15 +81,19 @@ def model_runs(
     reference: list[str],
     doc_max_terms: int | None = None,
     priors: Sequence[float] = (),
+    query_min_idf: Sequence[float] = (),
 ) -> dict:
     """``{query weights: {query_id: nDCG@10}}`` of one model on one data set and split (documents cut
     to their ``doc_max_terms`` heaviest terms when given: a fixed postings budget); with ``priors``,
     also ``{query weights}+prior{W}`` for the same documents with a lexical prior of weight W added
-    (average length over ``reference``, as ``winnow models lexical-prior`` computes it)."""
+    (average length over ``reference``, as ``winnow models lexical-prior`` computes it), or with the
+    model's own prior at weight W instead of its trained one; with ``query_min_idf``, also
+    ``{query weights}|idf>=X`` for queries without the tokens whose weight in the model's table is
+    below X (what ``winnow models prune --query-min-idf X`` removes)."""
     docs, ids, ctx = encode(model, name, work, batch_size=16)
     encoder, data = ctx["encoder"], ctx["data"]
-    added = lexical_prior_vectors(encoder, data, reference, docs.shape[1]) if priors else None
-    variants = {"": docs} | {f"+prior{w:g}": docs + w * added for w in priors}
+    added, own = lexical_prior_vectors(encoder, data, reference, docs.shape[1]) if priors else (None, 0.0)
+    variants = {"": docs} | {f"+prior{w:g}": docs + (w - own) * added for w in priors}
     if doc_max_terms is not None:
         variants = {key: keep_top_terms(matrix.tocsr(), doc_max_terms) for key, matrix in variants.items()}
     queries, qrels = data.queries(split), data.qrels(split)
@@ -106,6 +113,9 @@ def model_runs(
         else:  # rescaled
             rescale = table * searched / np.maximum(corpus_idf(tokenizer, reference), 1e-6)
             query_sets[label] = reweight(base, rescale)
+    unpruned = list(query_sets.items())
+    for floor in query_min_idf:
+        query_sets |= {f"{label}|idf>={floor:g}": drop_tokens(q, table >= floor) for label, q in unpruned}
     out = {}
     for suffix, matrix in variants.items():
         index = InvertedIndex(matrix.shape[1])
@@ -116,19 +126,38 @@ def model_runs(
     return out
 
 
-def lexical_prior_vectors(encoder, data, reference: list[str], dim: int):
-    """The weight-1 lexical prior of every document of ``data`` for ``encoder``'s PyTorch model, whose
-    vectors have ``dim`` dimensions."""
+def drop_tokens(queries: Any, kept: np.ndarray) -> Any:
+    """``queries`` (CSR) without the columns where ``kept`` is False."""
+    out = queries.tocsr(copy=True)
+    out.data[~kept[out.indices]] = 0.0
+    out.eliminate_zeros()
+    return out
+
+
+def lexical_prior_vectors(encoder, data, reference: list[str], dim: int) -> tuple[Any, float]:
+    """The weight-1 lexical prior of every document of ``data`` for ``encoder`` (vectors of ``dim``
+    dimensions), and the weight of the encoder's own prior (0.0 without one).
+
+    A model with a prior (a PyTorch ``LexicalPrior`` or an ONNX export's ``meta.json``) gets its own
+    prior's settings; a model without one gets a new prior over ``reference``, which needs the PyTorch
+    model's document tokenizer and length."""
     model = getattr(encoder, "model", None)
-    if model is None:
-        raise ValueError(f"--lexical-prior needs a PyTorch model; {encoder.name} is not one (ONNX?)")
-    if lexical_prior(model) is not None:
-        raise ValueError(f"--lexical-prior: {encoder.name} already has a lexical prior")
-    documents = document_route(model)[0]
-    length, tokenizer = documents.max_seq_length, documents.tokenizer
-    avgdl = average_length(corpus_texts(reference), tokenizer, length)
-    prior = LexicalPrior(dim, avgdl, skip_ids=tokenizer.all_special_ids)
-    return prior_vectors(prior, tokenizer, [document_text(d) for d in data.corpus()], length)
+    if model is not None:
+        documents = document_route(model)[0]
+        length, tokenizer = documents.max_seq_length, documents.tokenizer
+        own = lexical_prior(model)
+        settings = own.settings() if own is not None else None
+    else:
+        length, tokenizer = encoder.max_length, encoder.tokenizer
+        settings = getattr(encoder, "meta", {}).get("lexical_prior")
+        if settings is None:
+            raise ValueError(f"--lexical-prior: {encoder.name} is an ONNX model without a prior")
+    if settings is None:
+        settings = {"avgdl": average_length(corpus_texts(reference), tokenizer, length), "weight": 0.0}
+    shape = {key: settings[key] for key in ("k1", "b") if key in settings}
+    prior = LexicalPrior(dim, settings["avgdl"], skip_ids=tokenizer.all_special_ids, **shape)
+    texts = [document_text(d) for d in data.corpus()]
+    return prior_vectors(prior, tokenizer, texts, length), float(settings["weight"])
 
 
 def bm25_run(name: str, split: str, skip: int) -> dict[str, float]:
@@ -180,7 +209,15 @@ def main() -> int:
         type=float,
         default=[],
         help="also score the documents with a lexical prior of these weights added (its average length "
-        "over --reference)",
+        "over --reference); for a model with a prior, these weights replace its own",
+    )
+    parser.add_argument(
+        "--query-min-idf",
+        nargs="+",
+        type=float,
+        default=[],
+        help="also score queries without the tokens whose weight in the model's IDF table is below each "
+        "value",
     )
     parser.add_argument("--pool", action="store_true", help="average the models' per-query scores (seeds)")
     parser.add_argument("--work", default="runs/bench/sparse-vectors", help="bench.sparse_quality's --work")
@@ -213,12 +250,13 @@ def main() -> int:
                 reference=args.reference,
                 doc_max_terms=args.doc_max_terms,
                 priors=args.lexical_prior,
+                query_min_idf=args.query_min_idf,
             )
             for m in args.model
         }
-        labels = [
-            f"{q}{s}" for s in ["", *(f"+prior{w:g}" for w in args.lexical_prior)] for q in args.query_weights
-        ]
+        floors = ["", *(f"|idf>={x:g}" for x in args.query_min_idf)]
+        priors = ["", *(f"+prior{w:g}" for w in args.lexical_prior)]
+        labels = [f"{q}{f}{s}" for s in priors for f in floors for q in args.query_weights]
         for label in labels:
             groups = (
                 {f"{len(args.model)} pooled": average_runs([r[label] for r in runs.values()], list(runs))}

@@ -99,6 +99,21 @@ def test_cli_adds_the_prior_and_every_encoder_applies_it(setup, tmp_path, capsys
 
     assert has_lexical_prior(prior) and has_lexical_prior(onnx) and not has_lexical_prior(plain)
 
+    # experiments.sparse_transfer re-weights a model's own prior on cached vectors: it rebuilds that
+    # prior from the PyTorch module or the ONNX meta, and the encoder's own weight comes back with it
+    from experiments.sparse_transfer import lexical_prior_vectors
+    from retrieval.corpus import document_text, open_beir
+
+    data = open_beir(corpus)
+    documents = [document_text(d) for d in data.corpus()]
+    learned = plain.encode_documents(documents).toarray()
+    for encoder in (prior, onnx):
+        added, own = lexical_prior_vectors(encoder, data, [str(corpus)], learned.shape[1])
+        assert own == 2.0
+        np.testing.assert_allclose(
+            learned + own * added.toarray(), prior.encode_documents(documents).toarray(), rtol=1e-5, atol=1e-5
+        )
+
     # refused before any model loads or anything is written: bad values, unknown corpora, a second prior
     assert main([*args[:-1], "-1", "--output", str(tmp_path / "x")]) == 2
     assert "weight must be positive; got -1.0" in capsys.readouterr().err
