@@ -76,6 +76,28 @@ def test_sparse_training_writes_an_inference_free_model(
     assert meta["best_dev_ndcg_at_10"] is None  # no dev split asked for
 
 
+def test_recipe_prunes_the_saved_model_by_score_contribution(setup, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
+    out = setup["root"] / "model-floor"
+    body = FULL.replace("warmup_steps: 2}", "warmup_steps: 2, doc_min_contribution: 0.5}")
+    assert main(["train", str(recipe(setup, body)), "--output", str(out)]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["doc_min_contribution"] == 0.5 and meta["pruning"]["doc_min_contribution"] == 0.5
+    encoder = load_encoder(out)  # reads the floor from meta.json: no document term adds less than 0.5
+    texts = ["vitamin d and the bones of the elderly", "a protein that folds"]
+    docs = encoder.encode_documents(texts)
+    idf = np.asarray(encoder.query_weights)
+    assert docs.nnz > 0 and (docs.data * idf[docs.indices] >= 0.5 - 1e-6).all()
+    encoder.doc_min_contribution = None  # the same model without the floor keeps terms below it
+    unpruned = encoder.encode_documents(texts)
+    assert (unpruned.data * idf[unpruned.indices] < 0.5).any()
+    # a floor that is not positive is refused before any work, naming the key
+    bad = setup["root"] / "model-bad-floor"
+    body = FULL.replace("warmup_steps: 2}", "warmup_steps: 2, doc_min_contribution: 0}")
+    assert main(["train", str(recipe(setup, body)), "--output", str(bad)]) == 2
+    assert "sparse.doc_min_contribution" in capsys.readouterr().err and not bad.exists()
+
+
 def test_sparse_training_scores_dev_as_the_report_does(setup, monkeypatch) -> None:
     monkeypatch.setenv("WINNOW_DATA", str(setup["root"] / "data"))
     out = setup["root"] / "model-dev"

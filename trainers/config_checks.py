@@ -103,6 +103,7 @@ RANGES: dict[str, Range] = {
     "sparse.max_length": AT_LEAST_1,
     "sparse.doc_max_terms": AT_LEAST_1,
     "sparse.query_min_idf": ANY,
+    "sparse.doc_min_contribution": POSITIVE,
     "sparse.lexical_prior": POSITIVE,
     "training.batch_size": Range(2, note="in-batch negatives need two rows"),
     "training.epochs": POSITIVE,

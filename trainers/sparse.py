@@ -188,8 +188,8 @@ def sparse_callbacks(loss: Any, warmup_steps: int | None, trainable_idf: bool = 
 def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) -> Path:
     """Train the inference-free model the sparse recipe ``config`` describes and write a
     ``SparseEncoder`` folder to ``output``, with ``meta.json``, ``training_log.jsonl`` and
-    ``training_curve.png``; the saved model is pruned as ``sparse.doc_max_terms`` and
-    ``sparse.query_min_idf`` ask.
+    ``training_curve.png``; the saved model is pruned as ``sparse.doc_max_terms``,
+    ``sparse.query_min_idf`` and ``sparse.doc_min_contribution`` ask.
 
     Checkpoints go to ``OUTPUT.checkpoints/``; with ``resume`` the latest one is continued.
 
@@ -227,9 +227,13 @@ def train_sparse(config: TrainConfig, output: str | Path, resume: bool = False) 
 
     def finish(model: Any, history: list[dict[str, Any]]) -> dict[str, Any]:
         """Prune the trained model; its query encoder, sparsity and pruning go into ``meta.json``."""
-        pruned = prune(model, config.sparse.doc_max_terms, config.sparse.query_min_idf)
+        floor = config.sparse.doc_min_contribution
+        pruned = prune(model, config.sparse.doc_max_terms, config.sparse.query_min_idf, floor)
         last = next((e for e in reversed(history) if "doc_active_terms" in e), {})
-        return {"query_encoder": "idf", "doc_active_terms": last.get("doc_active_terms"), "pruning": pruned}
+        fields = {"query_encoder": "idf", "doc_active_terms": last.get("doc_active_terms"), "pruning": pruned}
+        if floor is not None:  # not a sentence-transformers setting: Winnow's encoders read it from meta.json
+            fields["doc_min_contribution"] = floor
+        return fields
 
     return run_training(
         config,

@@ -33,6 +33,9 @@ class SparseConfig:
         doc_max_terms: the saved model keeps each document's heaviest terms only (``None``: all);
             see :func:`trainers.sparse_model.prune`.
         query_min_idf: the saved model's IDF table drops tokens below this value (``None``: none).
+        doc_min_contribution: the saved model's documents drop the terms that add less than this to any
+            query's score (``w * IDF``; ``None``: none); recorded in ``meta.json``, which Winnow's
+            encoders and ONNX export read (``winnow models prune --doc-min-contribution``).
         lexical_prior: weight of BM25's term weights added to every document vector (``None``: none).
     """
 
@@ -45,4 +48,5 @@ class SparseConfig:
     max_length: int = 256
     doc_max_terms: int | None = None
     query_min_idf: float | None = None
+    doc_min_contribution: float | None = None
     lexical_prior: float | None = None
