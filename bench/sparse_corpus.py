@@ -5,8 +5,11 @@ data root, drawn with a fixed seed, so the first N documents of the 1M collectio
 collection. Encoding a million documents with a transformer takes days on a CPU, so each sentence of
 the pool is encoded once by the model's document encoder, and a document's vector is the element-wise
 maximum of its sentences' vectors: SPLADE's own pooling (a maximum over token positions) with attention
-confined to each sentence. The model's document pruning (``max_active_dims`` and ``doc_min_contribution``,
-see ``winnow models prune``) is applied to the pooled vector, as the model applies it to a whole document.
+confined to each sentence. A model with a lexical prior (``winnow models lexical-prior``) counts a
+whole document's tokens, so each sentence's own prior is taken out before pooling and the prior of the
+document's text is added after: the learned part is pooled, the prior is exact. The model's document
+pruning (``max_active_dims`` and ``doc_min_contribution``, see ``winnow models prune``) is applied to
+the pooled vector, as the model applies it to a whole document.
 
 Queries are the test queries of SciFact and NFCorpus and, to reach ``n_queries``, their dev and train
 queries (in that order), encoded by the model's query side (inference-free: IDF-weighted tokens).
@@ -26,7 +29,6 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -35,6 +37,7 @@ from bench.common import log_progress
 from bench.scale import SOURCES, document_sentences, sentences
 from indexes.io import write_json_atomic
 from retrieval.corpus import open_beir
+from retrieval.lexical_prior import encoder_prior, prior_vectors
 from retrieval.settings import data_root
 
 logger = logging.getLogger("bench.sparse_corpus")
@@ -52,16 +55,6 @@ def model_key(model: str) -> str:
     return f"{path.name}-{digest}"
 
 
-def has_lexical_prior(encoder: Any) -> bool:
-    """Whether a PyTorch or ONNX sparse encoder adds a lexical prior to its documents."""
-    from retrieval.lexical_prior import lexical_prior
-
-    model = getattr(encoder, "model", None)
-    if model is not None:
-        return lexical_prior(model) is not None
-    return bool(getattr(encoder, "meta", {}).get("lexical_prior"))  # an ONNX export records it
-
-
 def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int = 64) -> sparse.csr_matrix:
     """Every sentence of the pool encoded by the model's document encoder with no pruning (cached)."""
     path = folder / "sentences.npz"
@@ -70,17 +63,17 @@ def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int 
     from retrieval.encoders import load_encoder
 
     encoder = load_encoder(model, device="cpu")
-    if has_lexical_prior(encoder):
-        raise ValueError(
-            f"{model} has a lexical prior, which counts a whole document's tokens; this collection pools "
-            "documents from sentence vectors, so bench the model without it"
-        )
+    prior = encoder_prior(encoder)
     holder = encoder if hasattr(encoder, "max_active_dims") else encoder.model  # ONNX export / PyTorch
     prune, floor = holder.max_active_dims, getattr(encoder, "doc_min_contribution", None)
     holder.max_active_dims = encoder.doc_min_contribution = None  # pruning applies to pooled documents
     parts = []
     for start in range(0, len(pool), 20_000):
-        parts.append(sparse.csr_matrix(encoder.encode_documents(pool[start : start + 20_000], batch_size)))
+        texts = pool[start : start + 20_000]
+        part = sparse.csr_matrix(encoder.encode_documents(texts, batch_size))
+        if prior is not None:
+            part = learned_part(part, prior_vectors(prior[0], prior[1], texts, prior[2]))
+        parts.append(part)
         logger.info("sentences: %d/%d encoded", min(start + 20_000, len(pool)), len(pool))
     vectors = sparse.vstack(parts, format="csr").astype(np.float32)
     folder.mkdir(parents=True, exist_ok=True)
@@ -89,9 +82,24 @@ def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int 
     tmp.replace(path)
     write_json_atomic(
         folder / "meta.json",
-        {"model": model, "max_active_dims": prune, "doc_min_contribution": floor, "sentences": len(pool)},
+        {
+            "model": model,
+            "max_active_dims": prune,
+            "doc_min_contribution": floor,
+            "lexical_prior": prior[0].settings() if prior else None,
+            "sentences": len(pool),
+        },
     )
     return vectors
+
+
+def learned_part(vectors: sparse.csr_matrix, prior: sparse.csr_matrix) -> sparse.csr_matrix:
+    """``vectors`` without what a lexical prior added to them (``prior``): the model's own weights,
+    which are never negative, so rounding below zero is dropped."""
+    out = (vectors - prior).tocsr()
+    out.data[out.data < 1e-6] = 0.0
+    out.eliminate_zeros()
+    return out.astype(np.float32)
 
 
 def max_pool(vectors: sparse.csr_matrix, picks: list[np.ndarray]) -> sparse.csr_matrix:
@@ -123,6 +131,7 @@ def collection(model: str, n_docs: int, work: Path, root: Path | None = None) ->
     meta = json.loads((folder / "meta.json").read_text())
     prune, floor = meta["max_active_dims"], meta.get("doc_min_contribution")
     idf = None  # the query table, loaded the first time a chunk is pooled with a floor
+    prior = None  # a lexical prior's (module, tokenizer, length), loaded the first time a chunk needs it
     draws = document_sentences(len(pool), n_docs)
     parts = []
     for start in range(0, n_docs, CHUNK):
@@ -132,6 +141,10 @@ def collection(model: str, n_docs: int, work: Path, root: Path | None = None) ->
             parts.append(sparse.load_npz(path).tocsr()[: len(picks)])
             continue
         pooled = max_pool(vectors, picks)
+        if meta.get("lexical_prior"):  # the prior of each document's whole text (module docstring)
+            prior = prior or encoder_prior(load_encoder(model, device="cpu"))
+            texts = [" ".join(pool[j] for j in p) for p in picks]
+            pooled = (pooled + prior_vectors(prior[0], prior[1], texts, prior[2])).tocsr()
         part = keep_top_terms(pooled, prune) if prune else pooled
         if floor:
             idf = load_encoder(model, device="cpu").query_weights if idf is None else idf

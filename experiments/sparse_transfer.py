@@ -43,7 +43,7 @@ from eval.significance import average_runs, paired_comparison
 from indexes.inverted import InvertedIndex
 from retrieval.bm25 import BM25Retriever
 from retrieval.corpus import corpus_texts, document_text, open_beir
-from retrieval.lexical_prior import LexicalPrior, average_length, document_route, lexical_prior, prior_vectors
+from retrieval.lexical_prior import LexicalPrior, average_length, document_route, encoder_prior, prior_vectors
 from retrieval.query_weights import query_tokenizer, reweight
 from retrieval.settings import resolve_beir
 from retrieval.sparse_encoder import keep_top_terms
@@ -141,23 +141,19 @@ def lexical_prior_vectors(encoder, data, reference: list[str], dim: int) -> tupl
     A model with a prior (a PyTorch ``LexicalPrior`` or an ONNX export's ``meta.json``) gets its own
     prior's settings; a model without one gets a new prior over ``reference``, which needs the PyTorch
     model's document tokenizer and length."""
-    model = getattr(encoder, "model", None)
-    if model is not None:
-        documents = document_route(model)[0]
-        length, tokenizer = documents.max_seq_length, documents.tokenizer
-        own = lexical_prior(model)
-        settings = own.settings() if own is not None else None
-    else:
-        length, tokenizer = encoder.max_length, encoder.tokenizer
-        settings = getattr(encoder, "meta", {}).get("lexical_prior")
-        if settings is None:
-            raise ValueError(f"--lexical-prior: {encoder.name} is an ONNX model without a prior")
-    if settings is None:
-        settings = {"avgdl": average_length(corpus_texts(reference), tokenizer, length), "weight": 0.0}
-    shape = {key: settings[key] for key in ("k1", "b") if key in settings}
-    prior = LexicalPrior(dim, settings["avgdl"], skip_ids=tokenizer.all_special_ids, **shape)
     texts = [document_text(d) for d in data.corpus()]
-    return prior_vectors(prior, tokenizer, texts, length), float(settings["weight"])
+    own = encoder_prior(encoder)
+    if own is not None:
+        prior, tokenizer, length = own
+        return prior_vectors(prior, tokenizer, texts, length) * (1.0 / prior.weight), prior.weight
+    model = getattr(encoder, "model", None)
+    if model is None:
+        raise ValueError(f"--lexical-prior: {encoder.name} is an ONNX model without a prior")
+    documents = document_route(model)[0]
+    length, tokenizer = documents.max_seq_length, documents.tokenizer
+    avgdl = average_length(corpus_texts(reference), tokenizer, length)
+    prior = LexicalPrior(dim, avgdl, skip_ids=tokenizer.all_special_ids)
+    return prior_vectors(prior, tokenizer, texts, length), 0.0
 
 
 def bm25_run(name: str, split: str, skip: int) -> dict[str, float]:

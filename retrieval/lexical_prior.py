@@ -176,6 +176,26 @@ def lexical_prior(model: Any) -> LexicalPrior | None:
     return found[0] if found else None
 
 
+def encoder_prior(encoder: Any) -> tuple[LexicalPrior, Any, int] | None:
+    """The prior a Winnow sparse encoder adds to its documents (a PyTorch model's module, or one rebuilt
+    from an ONNX export's ``meta.json``), with the tokenizer and token limit its documents are read
+    with; None for an encoder without one. :func:`prior_vectors` with these gives what it adds."""
+    model = getattr(encoder, "model", None)
+    if model is not None:
+        prior = lexical_prior(model)
+        if prior is None:
+            return None
+        documents = document_route(model)[0]
+        return prior, documents.tokenizer, documents.max_seq_length
+    settings = getattr(encoder, "meta", {}).get("lexical_prior")
+    if not settings:
+        return None
+    tokenizer = encoder.tokenizer
+    shape = {key: settings[key] for key in ("weight", "k1", "b")}
+    prior = LexicalPrior(encoder.dim, settings["avgdl"], skip_ids=tokenizer.all_special_ids, **shape)
+    return prior, tokenizer, encoder.max_length
+
+
 def add_lexical_prior(
     model: Any, avgdl: float, *, weight: float = 1.0, k1: float = BM25_K1, b: float = BM25_B
 ) -> LexicalPrior:

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
 
 from retrieval.cli import main
 from retrieval.encoders import load_encoder
@@ -94,10 +95,18 @@ def test_cli_adds_the_prior_and_every_encoder_applies_it(setup, tmp_path, capsys
     onnx = load_encoder(export_onnx(with_prior, tmp_path / "onnx"))  # the prior is traced into the graph
     np.testing.assert_allclose(onnx.encode_documents(texts).toarray(), after.toarray(), atol=1e-3)
     assert onnx.meta["lexical_prior"] == {"weight": 2.0, "k1": 1.2, "b": 0.75, "avgdl": avgdl}
-    # the real-text speed collection pools sentence vectors, which a whole-document prior does not allow
-    from bench.sparse_corpus import has_lexical_prior
+    # the real-text speed collection pools sentences' learned parts: a prior model's own prior, rebuilt
+    # from its module or its export's meta.json, takes it out again exactly
+    from bench.sparse_corpus import learned_part
+    from retrieval.lexical_prior import encoder_prior, prior_vectors
 
-    assert has_lexical_prior(prior) and has_lexical_prior(onnx) and not has_lexical_prior(plain)
+    assert encoder_prior(plain) is None
+    for encoder in (prior, onnx):
+        module, tokenizer, length = encoder_prior(encoder)
+        assert module.settings() == {"weight": 2.0, "k1": 1.2, "b": 0.75, "avgdl": avgdl} and length == 32
+        added = prior_vectors(module, tokenizer, texts, length)
+        learned = learned_part(sparse.csr_matrix(encoder.encode_documents(texts)), added)
+        np.testing.assert_allclose(learned.toarray(), before.toarray(), atol=1e-3)
 
     # experiments.sparse_transfer re-weights a model's own prior on cached vectors: it rebuilds that
     # prior from the PyTorch module or the ONNX meta, and the encoder's own weight comes back with it
@@ -124,6 +133,32 @@ def test_cli_adds_the_prior_and_every_encoder_applies_it(setup, tmp_path, capsys
     assert main([*again, "--output", str(tmp_path / "x")]) == 2
     assert "already has a lexical prior" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_speed_collection_pools_the_learned_part_and_adds_each_documents_prior(setup, tmp_path) -> None:  # noqa: F811
+    from bench.scale import document_sentences, sentences
+    from bench.sparse_corpus import collection, max_pool
+    from retrieval.lexical_prior import encoder_prior, prior_vectors
+    from tests.conftest import write_beir
+
+    corpus = setup["root"] / "data" / "beir" / "tiny"
+    base, with_prior = tmp_path / "if", tmp_path / "prior"
+    assert main(["models", "inference-free", "--base", str(setup["mlm"]), "--idf-corpus", str(corpus),
+                 "--output", str(base), "--max-length", "32"]) == 0  # fmt: skip
+    assert main(["models", "lexical-prior", "--model", str(base), "--avgdl-corpus", str(corpus),
+                 "--output", str(with_prior)]) == 0  # fmt: skip
+    root = tmp_path / "data"
+    for name in ("scifact", "nfcorpus"):
+        write_beir(root / "beir" / name)
+    docs = collection(str(with_prior), 6, tmp_path / "work", root)
+    pool = sentences(root)
+    picks = list(document_sentences(len(pool), 6))
+    plain = load_encoder(base)
+    module, tokenizer, length = encoder_prior(load_encoder(with_prior))
+    texts = [" ".join(pool[j] for j in p) for p in picks]
+    want = max_pool(sparse.csr_matrix(plain.encode_documents(pool)), picks)
+    want = want.toarray() + prior_vectors(module, tokenizer, texts, length).toarray()
+    np.testing.assert_allclose(docs.toarray(), want, atol=1e-4)
 
 
 def test_siamese_model_is_refused(setup, tmp_path, capsys) -> None:  # noqa: F811
