@@ -7,7 +7,8 @@ the pool is encoded once by the model's document encoder, and a document's vecto
 maximum of its sentences' vectors: SPLADE's own pooling (a maximum over token positions) with attention
 confined to each sentence. A model with a lexical prior (``winnow models lexical-prior``) counts a
 whole document's tokens, so each sentence's own prior is taken out before pooling and the prior of the
-document's text is added after: the learned part is pooled, the prior is exact. The model's document
+document's text is added after: the learned part is pooled, the prior is the model's own (over the
+first ``max_length`` tokens of the joined sentences, as the model reads a document). The model's document
 pruning (``max_active_dims`` and ``doc_min_contribution``, see ``winnow models prune``) is applied to
 the pooled vector, as the model applies it to a whole document.
 
@@ -57,13 +58,17 @@ def model_key(model: str) -> str:
 
 def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int = 64) -> sparse.csr_matrix:
     """Every sentence of the pool encoded by the model's document encoder with no pruning (cached)."""
-    path = folder / "sentences.npz"
-    if path.is_file():
-        return sparse.load_npz(path).tocsr()
     from retrieval.encoders import load_encoder
 
+    path = folder / "sentences.npz"
     encoder = load_encoder(model, device="cpu")
     prior = encoder_prior(encoder)
+    if path.is_file():  # reused unless it lacks a prior the model has (written before priors were pooled)
+        cached = json.loads((folder / "meta.json").read_text())
+        if prior is None or cached.get("lexical_prior"):
+            return sparse.load_npz(path).tocsr()
+        for stale in folder.glob("docs-*.npz"):  # pooled from the sentences about to be replaced
+            stale.unlink()
     holder = encoder if hasattr(encoder, "max_active_dims") else encoder.model  # ONNX export / PyTorch
     prune, floor = holder.max_active_dims, getattr(encoder, "doc_min_contribution", None)
     holder.max_active_dims = encoder.doc_min_contribution = None  # pruning applies to pooled documents
@@ -95,11 +100,11 @@ def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int 
 
 def learned_part(vectors: sparse.csr_matrix, prior: sparse.csr_matrix) -> sparse.csr_matrix:
     """``vectors`` without what a lexical prior added to them (``prior``): the model's own weights,
-    which are never negative, so rounding below zero is dropped."""
+    which are never negative, so what is left of a term within rounding of its prior (1e-3 of it, an
+    fp16 export's precision) is dropped."""
     out = (vectors - prior).tocsr()
-    out.data[out.data < 1e-6] = 0.0
-    out.eliminate_zeros()
-    return out.astype(np.float32)
+    margin = (out - prior.multiply(np.float32(1e-3))).tocsr()
+    return out.multiply(margin > 1e-6).tocsr().astype(np.float32)
 
 
 def max_pool(vectors: sparse.csr_matrix, picks: list[np.ndarray]) -> sparse.csr_matrix:
@@ -130,8 +135,7 @@ def collection(model: str, n_docs: int, work: Path, root: Path | None = None) ->
     vectors = sentence_vectors(model, pool, folder)
     meta = json.loads((folder / "meta.json").read_text())
     prune, floor = meta["max_active_dims"], meta.get("doc_min_contribution")
-    idf = None  # the query table, loaded the first time a chunk is pooled with a floor
-    prior = None  # a lexical prior's (module, tokenizer, length), loaded the first time a chunk needs it
+    encoder = None  # loaded the first time a chunk is pooled with a floor or a prior
     draws = document_sentences(len(pool), n_docs)
     parts = []
     for start in range(0, n_docs, CHUNK):
@@ -141,14 +145,17 @@ def collection(model: str, n_docs: int, work: Path, root: Path | None = None) ->
             parts.append(sparse.load_npz(path).tocsr()[: len(picks)])
             continue
         pooled = max_pool(vectors, picks)
+        if (meta.get("lexical_prior") or floor) and encoder is None:
+            encoder = load_encoder(model, device="cpu")
         if meta.get("lexical_prior"):  # the prior of each document's whole text (module docstring)
-            prior = prior or encoder_prior(load_encoder(model, device="cpu"))
+            prior = encoder_prior(encoder)
+            if prior is None:
+                raise ValueError(f"{folder}: cached with a lexical prior, but {model} has none; delete it")
             texts = [" ".join(pool[j] for j in p) for p in picks]
             pooled = (pooled + prior_vectors(prior[0], prior[1], texts, prior[2])).tocsr()
         part = keep_top_terms(pooled, prune) if prune else pooled
         if floor:
-            idf = load_encoder(model, device="cpu").query_weights if idf is None else idf
-            part = drop_small_contributions(part, idf, floor)
+            part = drop_small_contributions(part, encoder.query_weights, floor)
         if len(picks) == CHUNK:
             tmp = path.with_name(path.stem + ".tmp.npz")
             sparse.save_npz(tmp, part)

@@ -13,8 +13,9 @@ and searched exactly with each of ``--query-weights``:
 ``--lexical-prior W ...`` scores the same documents again with a lexical prior of each weight added
 (:mod:`retrieval.lexical_prior`; its average document length over ``--reference``), without encoding
 them again: what ``winnow models lexical-prior --weight W`` would give. For a model that already has a
-prior (PyTorch or ONNX), W replaces the weight of its own prior (same average length): the search-time
-weight, chosen on dev splits.
+prior (PyTorch or ONNX), W replaces the weight of its own prior (same average length), to see how much
+the trained weight matters. Models that prune their documents are refused (pruned terms are gone from
+the cached vectors).
 
 Every row is compared with BM25 (Lucene, ``winnow eval beir --model bm25``) query by query
 (:func:`eval.significance.paired_comparison`). ``--pool`` averages the per-query scores of all models
@@ -93,7 +94,7 @@ def model_runs(
     docs, ids, ctx = encode(model, name, work, batch_size=16)
     encoder, data = ctx["encoder"], ctx["data"]
     added, own = lexical_prior_vectors(encoder, data, reference, docs.shape[1]) if priors else (None, 0.0)
-    variants = {"": docs} | {f"+prior{w:g}": docs + (w - own) * added for w in priors}
+    variants = {"": docs} | prior_variants(docs, added, own, priors)
     if doc_max_terms is not None:
         variants = {key: keep_top_terms(matrix.tocsr(), doc_max_terms) for key, matrix in variants.items()}
     queries, qrels = data.queries(split), data.qrels(split)
@@ -134,6 +135,12 @@ def drop_tokens(queries: Any, kept: np.ndarray) -> Any:
     return out
 
 
+def prior_variants(docs: Any, added: Any, own: float, weights: Sequence[float]) -> dict[str, Any]:
+    """``{"+prior{W}": documents}``: ``docs`` (which hold a prior of weight ``own``, 0 for none) with the
+    weight-1 prior ``added`` at weight W instead."""
+    return {f"+prior{w:g}": (docs + (w - own) * added).tocsr() for w in weights}
+
+
 def lexical_prior_vectors(encoder, data, reference: list[str], dim: int) -> tuple[Any, float]:
     """The weight-1 lexical prior of every document of ``data`` for ``encoder`` (vectors of ``dim``
     dimensions), and the weight of the encoder's own prior (0.0 without one).
@@ -141,6 +148,12 @@ def lexical_prior_vectors(encoder, data, reference: list[str], dim: int) -> tupl
     A model with a prior (a PyTorch ``LexicalPrior`` or an ONNX export's ``meta.json``) gets its own
     prior's settings; a model without one gets a new prior over ``reference``, which needs the PyTorch
     model's document tokenizer and length."""
+    holder = encoder if hasattr(encoder, "max_active_dims") else getattr(encoder, "model", None)
+    if getattr(holder, "max_active_dims", None) or getattr(encoder, "doc_min_contribution", None):
+        raise ValueError(
+            f"--lexical-prior: {encoder.name} prunes its documents, so the cached vectors lack the terms "
+            "pruning removed; score the model before pruning"
+        )
     texts = [document_text(d) for d in data.corpus()]
     own = encoder_prior(encoder)
     if own is not None:

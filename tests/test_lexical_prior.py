@@ -116,12 +116,21 @@ def test_cli_adds_the_prior_and_every_encoder_applies_it(setup, tmp_path, capsys
     data = open_beir(corpus)
     documents = [document_text(d) for d in data.corpus()]
     learned = plain.encode_documents(documents).toarray()
+    from experiments.sparse_transfer import prior_variants
+
     for encoder in (prior, onnx):
         added, own = lexical_prior_vectors(encoder, data, [str(corpus)], learned.shape[1])
         assert own == 2.0
-        np.testing.assert_allclose(
-            learned + own * added.toarray(), prior.encode_documents(documents).toarray(), rtol=1e-5, atol=1e-5
-        )
+        encoded = sparse.csr_matrix(encoder.encode_documents(documents))
+        np.testing.assert_allclose(learned + own * added.toarray(), encoded.toarray(), rtol=1e-5, atol=1e-3)
+        half = prior_variants(encoded, added, own, [0.5])["+prior0.5"]  # the trained weight 2 replaced by 0.5
+        np.testing.assert_allclose(half.toarray(), learned + 0.5 * added.toarray(), atol=1e-3)
+    # a model that prunes its documents has lost terms the re-weighted prior would need: refused
+    pruned = tmp_path / "prior-pruned"
+    assert main(["models", "prune", "--model", str(with_prior), "--doc-max-terms", "3",
+                 "--output", str(pruned)]) == 0  # fmt: skip
+    with pytest.raises(ValueError, match="prunes its documents"):
+        lexical_prior_vectors(load_encoder(pruned), data, [str(corpus)], learned.shape[1])
 
     # refused before any model loads or anything is written: bad values, unknown corpora, a second prior
     assert main([*args[:-1], "-1", "--output", str(tmp_path / "x")]) == 2
@@ -139,6 +148,8 @@ def test_speed_collection_pools_the_learned_part_and_adds_each_documents_prior(s
     from bench.scale import document_sentences, sentences
     from bench.sparse_corpus import collection, max_pool
     from retrieval.lexical_prior import encoder_prior, prior_vectors
+    from retrieval.onnx_export import export_onnx
+    from retrieval.sparse_encoder import drop_small_contributions, keep_top_terms
     from tests.conftest import write_beir
 
     corpus = setup["root"] / "data" / "beir" / "tiny"
@@ -150,15 +161,24 @@ def test_speed_collection_pools_the_learned_part_and_adds_each_documents_prior(s
     root = tmp_path / "data"
     for name in ("scifact", "nfcorpus"):
         write_beir(root / "beir" / name)
-    docs = collection(str(with_prior), 6, tmp_path / "work", root)
     pool = sentences(root)
     picks = list(document_sentences(len(pool), 6))
     plain = load_encoder(base)
     module, tokenizer, length = encoder_prior(load_encoder(with_prior))
     texts = [" ".join(pool[j] for j in p) for p in picks]
     want = max_pool(sparse.csr_matrix(plain.encode_documents(pool)), picks)
-    want = want.toarray() + prior_vectors(module, tokenizer, texts, length).toarray()
-    np.testing.assert_allclose(docs.toarray(), want, atol=1e-4)
+    want = (want + prior_vectors(module, tokenizer, texts, length)).tocsr()
+    docs = collection(str(with_prior), 6, tmp_path / "work", root)
+    np.testing.assert_allclose(docs.toarray(), want.toarray(), atol=1e-4)
+    # pruning applies after the prior, as the model applies it to a whole document; the ONNX export too
+    pruned = tmp_path / "pruned"
+    prune = ["models", "prune", "--model", str(with_prior), "--doc-max-terms", "4", "--doc-min-contribution"]
+    assert main([*prune, "0.5", "--output", str(pruned)]) == 0
+    cut = drop_small_contributions(keep_top_terms(want, 4), plain.query_weights, 0.5).toarray()
+    assert 0 < np.count_nonzero(cut) < np.count_nonzero(keep_top_terms(want, 4).toarray())
+    for model in (pruned, export_onnx(pruned, tmp_path / "onnx")):
+        pooled = collection(str(model), 6, tmp_path / "work", root)
+        np.testing.assert_allclose(pooled.toarray(), cut, atol=1e-3)
 
 
 def test_siamese_model_is_refused(setup, tmp_path, capsys) -> None:  # noqa: F811
@@ -238,3 +258,13 @@ def test_router_routes_are_checked_before_winnow_modules_are_trusted(tmp_path, f
     }
     (tmp_path / "router_config.json").write_text(json.dumps({"types": types}))
     assert uses_winnow_modules(str(tmp_path)) is trusted
+
+
+def test_query_floor_drops_only_the_tokens_below_it() -> None:
+    from experiments.sparse_transfer import drop_tokens
+
+    queries = sparse.csr_matrix(np.array([[1.0, 2.0, 0.0, 3.0], [0.5, 0.0, 4.0, 0.0]], np.float32))
+    table = np.array([1.0, 2.5, 3.0, 1.9], np.float32)
+    kept = drop_tokens(queries, table >= 2.0)
+    assert kept.toarray().tolist() == [[0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 4.0, 0.0]]
+    assert kept.nnz == 2 and queries.nnz == 5  # the input is left as it was
