@@ -61,17 +61,19 @@ def sentence_vectors(model: str, pool: list[str], folder: Path, batch_size: int 
     from retrieval.encoders import load_encoder
 
     path = folder / "sentences.npz"
+    written = path.is_file() and (folder / "meta.json").is_file()
+    cached = json.loads((folder / "meta.json").read_text()) if written else None
+    if cached is not None and "lexical_prior" in cached:  # written knowing the model's prior
+        return sparse.load_npz(path).tocsr()
     encoder = load_encoder(model, device="cpu")
     prior = encoder_prior(encoder)
-    if path.is_file():  # reused unless it lacks a prior the model has (written before priors were pooled)
-        cached = json.loads((folder / "meta.json").read_text())
-        if prior is None or cached.get("lexical_prior"):
+    if cached is not None:  # written before priors were pooled: still right for a model without one
+        if prior is None:
             return sparse.load_npz(path).tocsr()
         for stale in folder.glob("docs-*.npz"):  # pooled from the sentences about to be replaced
             stale.unlink()
-    holder = encoder if hasattr(encoder, "max_active_dims") else encoder.model  # ONNX export / PyTorch
-    prune, floor = holder.max_active_dims, getattr(encoder, "doc_min_contribution", None)
-    holder.max_active_dims = encoder.doc_min_contribution = None  # pruning applies to pooled documents
+    prune, floor = encoder.max_active_dims, encoder.doc_min_contribution
+    encoder.max_active_dims = encoder.doc_min_contribution = None  # pruning applies to pooled documents
     parts = []
     for start in range(0, len(pool), 20_000):
         texts = pool[start : start + 20_000]
@@ -135,7 +137,7 @@ def collection(model: str, n_docs: int, work: Path, root: Path | None = None) ->
     vectors = sentence_vectors(model, pool, folder)
     meta = json.loads((folder / "meta.json").read_text())
     prune, floor = meta["max_active_dims"], meta.get("doc_min_contribution")
-    encoder = None  # loaded the first time a chunk is pooled with a floor or a prior
+    encoder = prior = None  # loaded the first time a chunk is pooled with a floor or a prior
     draws = document_sentences(len(pool), n_docs)
     parts = []
     for start in range(0, n_docs, CHUNK):
@@ -147,10 +149,10 @@ def collection(model: str, n_docs: int, work: Path, root: Path | None = None) ->
         pooled = max_pool(vectors, picks)
         if (meta.get("lexical_prior") or floor) and encoder is None:
             encoder = load_encoder(model, device="cpu")
-        if meta.get("lexical_prior"):  # the prior of each document's whole text (module docstring)
-            prior = encoder_prior(encoder)
-            if prior is None:
+            prior = encoder_prior(encoder) if meta.get("lexical_prior") else None
+            if meta.get("lexical_prior") and prior is None:
                 raise ValueError(f"{folder}: cached with a lexical prior, but {model} has none; delete it")
+        if prior is not None:  # the prior of each document's whole text (module docstring)
             texts = [" ".join(pool[j] for j in p) for p in picks]
             pooled = (pooled + prior_vectors(prior[0], prior[1], texts, prior[2])).tocsr()
         part = keep_top_terms(pooled, prune) if prune else pooled

@@ -148,8 +148,7 @@ def lexical_prior_vectors(encoder, data, reference: list[str], dim: int) -> tupl
     A model with a prior (a PyTorch ``LexicalPrior`` or an ONNX export's ``meta.json``) gets its own
     prior's settings; a model without one gets a new prior over ``reference``, which needs the PyTorch
     model's document tokenizer and length."""
-    holder = encoder if hasattr(encoder, "max_active_dims") else getattr(encoder, "model", None)
-    if getattr(holder, "max_active_dims", None) or getattr(encoder, "doc_min_contribution", None):
+    if encoder.max_active_dims or encoder.doc_min_contribution:
         raise ValueError(
             f"--lexical-prior: {encoder.name} prunes its documents, so the cached vectors lack the terms "
             "pruning removed; score the model before pruning"

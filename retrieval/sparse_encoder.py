@@ -137,6 +137,16 @@ class SparseModelEncoder:
         self._vocabulary: list[str] | None = None
 
     @property
+    def max_active_dims(self) -> int | None:
+        """The terms each document keeps (the model's ``max_active_dims``; ``None``: all), as an ONNX
+        export's encoder names it; setting it sets the model's."""
+        return self.model.max_active_dims
+
+    @max_active_dims.setter
+    def max_active_dims(self, value: int | None) -> None:
+        self.model.max_active_dims = value
+
+    @property
     def dim(self) -> int:
         return self._dim
 
